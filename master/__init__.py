@@ -1,0 +1,1 @@
+"""The master: change data capture over its chain database, the journal, and the publisher."""

@@ -1,0 +1,80 @@
+"""The development master: a dev chain that mines when transactions arrive or on a timer.
+
+Transactions come in through the master's own JSON-RPC (``eth_sendRawTransaction``,
+which is where emitters forward them); each waits for the block that includes it,
+so a sender learns at once whether the chain took it or why not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from chain.dev import DevMiner, init_dev_chain
+from chain.errors import InvalidTransaction
+from master.node import MasterNode
+
+log = logging.getLogger("ethercattle.dev")
+
+
+class TransactionRejected(Exception):
+    """The chain would not include the transaction; the message says why (nonce, funds, ...)."""
+
+
+@dataclass
+class _Submission:
+    raw: bytes
+    outcome: "asyncio.Future[bytes]"
+
+
+class DevMaster:
+    """Owns the dev miner; every write goes through the node's capture wrapper."""
+
+    def __init__(self, node: MasterNode, chain_id: int, block_time: float) -> None:
+        assert node.db is not None
+        init_dev_chain(node.db, chain_id)
+        self.miner = DevMiner(node.db)
+        self.chain_id = chain_id
+        self.block_time = block_time
+        self._queue: list[_Submission] = []
+        self._wakeup = asyncio.Event()
+
+    def head_number(self) -> int:
+        return int(self.miner.chain.get_canonical_head().block_number)
+
+    async def submit(self, raw: bytes) -> bytes:
+        """Include ``raw`` in the next block; its hash, or ``TransactionRejected`` with the reason."""
+        try:
+            self.miner.decode(raw)
+        except InvalidTransaction as exc:
+            raise TransactionRejected(exc.reason) from None
+        submission = _Submission(raw, asyncio.get_running_loop().create_future())
+        self._queue.append(submission)
+        self._wakeup.set()
+        return await submission.outcome
+
+    async def run(self) -> None:
+        """Mine whenever transactions wait, and an empty block every ``block_time`` seconds (if > 0)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.block_time or None)
+            except asyncio.TimeoutError:
+                pass
+            await asyncio.sleep(0.005)  # let submissions that arrive together share a block
+            self._wakeup.clear()
+            self.mine_pending()
+
+    def mine_pending(self) -> None:
+        batch, self._queue = self._queue, []
+        mined = self.miner.mine([submission.raw for submission in batch])
+        for submission, outcome in zip(batch, mined.outcomes):
+            if outcome.included:
+                assert outcome.tx_hash is not None
+                submission.outcome.set_result(bytes(outcome.tx_hash))
+            else:
+                submission.outcome.set_exception(TransactionRejected(outcome.error or "rejected"))
+        log.info(
+            "mined block %d with %d transactions (%d rejected)",
+            mined.block.number, len(mined.included), len(mined.skipped),
+        )

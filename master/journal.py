@@ -1,0 +1,28 @@
+"""The master's journal of records committed but not yet acknowledged by the broker.
+
+A record enters the journal in the same LevelDB write batch as the chain data it
+describes, so no committed write can be missing from the log: whatever the
+broker has not acknowledged is still here after a crash, and is sent again.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from storage import keys
+from storage.leveldb import LevelDB
+
+
+def pending(db: LevelDB, after: int = 0) -> Iterator[tuple[int, bytes]]:
+    """Journaled records in sequence order, ``(sequence, encoded record)``, past ``after``."""
+    for key, value in db.iterate_from(keys.journal_key(after + 1), keys.JOURNAL_PREFIX):
+        yield keys.journal_sequence(key), value
+
+
+def acknowledge(db: LevelDB, sequences: list[int]) -> None:
+    """Forget records the broker has acknowledged (bookkeeping only: never captured)."""
+    db.write((keys.journal_key(sequence), None) for sequence in sequences)
+
+
+def last_sequence(db: LevelDB) -> int:
+    return keys.decode_int(db.get_raw(keys.MASTER_SEQUENCE))

@@ -1,0 +1,185 @@
+"""The publisher: moves journaled records to the CDC topic, in order, packed into messages.
+
+One task sends everything the master puts on the log (records and heartbeats),
+so the log's order is the journal's order. Consecutive records share a Kafka
+message up to the size limit (a Faust stream costs ~300 us per message, so one
+record per message would cap replicas near 3k records/s); a record larger than
+a message is split into parts. A record leaves the journal only once the broker
+has acknowledged the message that carries it. When the broker goes away the
+publisher says so, keeps the journal, and resends from the first unacknowledged
+record when it is back (replicas skip any duplicate by sequence number).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from master import journal
+from pipeline.record import Authenticator, Heartbeat, encode_heartbeat, encode_parts, encode_records, envelope_overhead
+from pipeline.settings import Settings
+from pipeline.topics import TopicNames
+from storage.leveldb import LevelDB
+
+log = logging.getLogger("ethercattle.publisher")
+
+HeadReader = Callable[[], tuple[int, int, bytes]]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One Kafka message and the journaled sequences it carries (none for a heartbeat)."""
+
+    value: bytes
+    sequences: tuple[int, ...]
+
+
+def pack(entries: list[tuple[int, bytes]], auth: Authenticator, master: str, max_message_bytes: int) -> list[Outgoing]:
+    """Pack journaled records, in order, into as few messages as the size limit allows."""
+    room = max_message_bytes - envelope_overhead(auth, master)
+    messages: list[Outgoing] = []
+    group: list[tuple[int, bytes]] = []
+    size = 0
+
+    def close_group() -> None:
+        nonlocal group, size
+        if group:
+            value = encode_records(auth, master, (encoded for _, encoded in group))
+            messages.append(Outgoing(value, tuple(sequence for sequence, _ in group)))
+        group, size = [], 0
+
+    for sequence, encoded in entries:
+        if len(encoded) > room:
+            close_group()
+            parts = encode_parts(auth, master, encoded, max_message_bytes)
+            messages += [Outgoing(part, ()) for part in parts[:-1]]
+            messages.append(Outgoing(parts[-1], (sequence,)))
+        else:
+            if size + len(encoded) > room:
+                close_group()
+            group.append((sequence, encoded))
+            size += len(encoded)
+    close_group()
+    return messages
+
+
+class Publisher:
+    """Sends the journal to the CDC topic; ``notify`` may be called from any thread."""
+
+    def __init__(self, settings: Settings, db: LevelDB, head: HeadReader, window: int = 16) -> None:
+        self.settings = settings
+        self.db = db
+        self.head = head
+        self.window = window
+        self.auth = Authenticator.for_cluster(settings.secret, settings.cluster)
+        self.topic = TopicNames(settings.cluster).cdc
+        self.published = 0
+        self.committed = journal.last_sequence(db)
+        self._wakeup = asyncio.Event()
+        self._heartbeat_due = False
+        self._loop = asyncio.get_running_loop()
+        self._idle = asyncio.Event()
+        self.broker_up = False
+
+    def notify(self, sequence: int) -> None:
+        """A new record was committed (called by the capture wrapper, maybe off the loop thread)."""
+        self._loop.call_soon_threadsafe(self._on_commit, sequence)
+
+    def _on_commit(self, sequence: int) -> None:
+        self.committed = max(self.committed, sequence)
+        self._idle.clear()
+        self._wakeup.set()
+
+    def request_heartbeat(self) -> None:
+        self._heartbeat_due = True
+        self._wakeup.set()
+
+    async def flush(self) -> None:
+        """Return once every committed record is acknowledged by the broker."""
+        while self.published < self.committed or any(True for _ in journal.pending(self.db)):
+            self._idle.clear()
+            self._wakeup.set()
+            await self._idle.wait()
+
+    def _producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            acks="all",
+            enable_idempotence=self.settings.producer_idempotence,
+            max_request_size=self.settings.max_message_bytes + 4096,
+            linger_ms=0,
+            request_timeout_ms=10_000,
+        )
+
+    async def run(self) -> None:
+        """Publish forever; reconnect with backoff when the broker goes away."""
+        backoff = 0.2
+        while True:
+            producer = self._producer()
+            try:
+                await producer.start()
+                if not self.broker_up:
+                    log.info("connected to broker %s; publishing to %s", self.settings.broker, self.topic)
+                self.broker_up, backoff = True, 0.2
+                await self._publish_with(producer)
+            except KafkaError as exc:
+                if self.broker_up:
+                    log.error("broker %s failed (%r): records stay journaled and are resent when it is back", self.settings.broker, exc)
+                else:
+                    log.warning("broker %s unreachable (%r); retrying in %.1fs", self.settings.broker, exc, backoff)
+                self.broker_up = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                await producer.stop()
+
+    async def _publish_with(self, producer: AIOKafkaProducer) -> None:
+        """Resend from the first unacknowledged record, then follow the journal."""
+        first_pending = next(journal.pending(self.db), None)
+        self.published = (first_pending[0] - 1) if first_pending else journal.last_sequence(self.db)
+        while True:
+            entries = list(_take(journal.pending(self.db, after=self.published), 4096))
+            messages = pack(entries, self.auth, self.settings.master_id, self.settings.max_message_bytes)
+            for start in range(0, len(messages), self.window):
+                await self._send_window(producer, messages[start : start + self.window])
+            if self._heartbeat_due:
+                self._heartbeat_due = False
+                await producer.send_and_wait(self.topic, self._heartbeat(), partition=0)
+            if not entries:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+
+    async def _send_window(self, producer: AIOKafkaProducer, messages: list[Outgoing]) -> None:
+        """Send several messages at once, then retire their records in order as acks arrive."""
+        futures = [await producer.send(self.topic, message.value, partition=0) for message in messages]
+        for message, future in zip(messages, futures):
+            await future
+            if message.sequences:
+                journal.acknowledge(self.db, list(message.sequences))
+                self.published = message.sequences[-1]
+
+    def _heartbeat(self) -> bytes:
+        number, timestamp, head_hash = self.head()
+        beat = Heartbeat(self.published, time.time(), number, timestamp, head_hash)
+        return encode_heartbeat(self.auth, self.settings.master_id, beat)
+
+
+def _take(entries: Iterator[tuple[int, bytes]], limit: int) -> Iterator[tuple[int, bytes]]:
+    for index, entry in enumerate(entries):
+        if index >= limit:
+            return
+        yield entry
+
+
+async def heartbeat_timer(publisher: Publisher, interval: float) -> None:
+    """Ask for a heartbeat every ``interval`` seconds, so replicas can tell idle from gone."""
+    while True:
+        publisher.request_heartbeat()
+        await asyncio.sleep(interval)

@@ -1,0 +1,44 @@
+"""Every topic of a cluster: its name and its shape. No other module spells a topic name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool = False
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Topic names derive from the cluster name, so clusters on one broker never share a topic."""
+
+    cluster: str
+
+    @property
+    def cdc(self) -> str:
+        """The master's change log: one partition, because order is the contract."""
+        return f"ethercattle.{self.cluster}.cdc"
+
+    @property
+    def transactions(self) -> str:
+        return f"ethercattle.{self.cluster}.transactions"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"ethercattle.{self.cluster}.transactions.dead"
+
+    @property
+    def replica_status(self) -> str:
+        return f"ethercattle.{self.cluster}.replica-status"
+
+    def specs(self, transaction_partitions: int) -> list[TopicSpec]:
+        return [
+            TopicSpec(self.cdc, 1),
+            TopicSpec(self.transactions, transaction_partitions),
+            TopicSpec(self.dead_letters, 1),
+            TopicSpec(self.replica_status, 1, compacted=True),
+        ]

@@ -1,0 +1,1 @@
+"""Faust tables of a replica worker; found by the app's autodiscover."""

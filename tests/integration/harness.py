@@ -1,0 +1,203 @@
+"""Real processes for the end-to-end suites: masters and replica workers on a real broker.
+
+Every test names its own cluster, so tests share one broker without sharing topics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from deploy.localbroker import free_port
+from storage.keys import is_bookkeeping
+from storage.leveldb import LevelDB
+
+BIN = Path(sys.executable).parent
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+COMPAT = SHARED / "rpc-compat" / "prague-2025-02"
+SECRET = "integration-test-secret-0123"
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return 0, None
+
+
+def post_json(url: str, payload: Any, timeout: float = 10.0) -> Any:
+    request = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return json.loads(error.read())
+
+
+@dataclass
+class Cluster:
+    """One cluster's settings on the shared broker, and the processes started for it."""
+
+    broker_url: str
+    root: Path
+    name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def env(self, datadir: Path, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ETHERCATTLE_")}
+        env.update(
+            ETHERCATTLE_BROKER=self.broker_url,
+            ETHERCATTLE_CLUSTER=self.name,
+            ETHERCATTLE_SECRET=SECRET,
+            ETHERCATTLE_DATADIR=str(datadir),
+            ETHERCATTLE_HEARTBEAT_INTERVAL="0.5",
+        )
+        env.update({f"ETHERCATTLE_{k.upper()}": str(v) for k, v in extra.items()})
+        return env
+
+    @property
+    def master_dir(self) -> Path:
+        return self.root / "master"
+
+    def replica_dir(self, replica_id: str) -> Path:
+        return self.root / replica_id
+
+    def ethercattle(self, *args: str, datadir: Path | None = None, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline", *args], env=self.env(datadir or self.master_dir, **extra),
+            capture_output=True, text=True, timeout=timeout,
+        )
+
+    def spawn(self, args: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
+        log = open(self.root / f"{log_name}.log", "ab")
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def import_compat_chain(self, **extra: str) -> subprocess.CompletedProcess[str]:
+        done = self.ethercattle("import", "--genesis", str(COMPAT / "genesis.json"), "--chain", str(COMPAT / "chain.rlp"), **extra)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    def start_dev_master(self, rpc_port: int, block_time: float = 0.0, **extra: str) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-m", "pipeline", "master", "--dev", "--rpc-port", str(rpc_port), "--block-time", str(block_time)]
+        process = self.spawn(args, self.env(self.master_dir, **extra), "master")
+        wait_for(lambda: get_json(f"http://127.0.0.1:{rpc_port}/")[0] != 0 or process.poll() is not None, 30, "the dev master's RPC")
+        assert process.poll() is None, self.log("master")
+        return process
+
+    def start_replica(self, replica_id: str, **extra: str) -> "Replica":
+        port = free_port()
+        env = self.env(self.replica_dir(replica_id), replica_id=replica_id, **extra)
+        args = [str(BIN / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "-l", "info"]
+        replica = Replica(self, replica_id, port, self.spawn(args, env, replica_id))
+        wait_for(lambda: replica.health() is not None or replica.process.poll() is not None, 60, f"replica {replica_id} web server")
+        return replica
+
+    def log(self, name: str) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode
+
+
+@dataclass
+class Replica:
+    cluster: Cluster
+    replica_id: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def health(self) -> dict[str, Any] | None:
+        status, body = get_json(f"{self.url}/healthz")
+        return body if status else None
+
+    def readiness(self) -> tuple[int, dict[str, Any] | None]:
+        return get_json(f"{self.url}/readyz")
+
+    def wait_sequence(self, sequence: int, timeout: float = 60) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            assert self.process.poll() is None, f"replica {self.replica_id} exited:\n{self.log()[-3000:]}"
+            body = self.health()
+            return body if body and body["sequence"] >= sequence else None
+
+        return wait_for(reached, timeout, f"replica {self.replica_id} to apply record {sequence}")
+
+    def wait_ready(self, timeout: float = 60) -> dict[str, Any]:
+        return wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(self.readiness()), timeout, f"replica {self.replica_id} ready")
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        return post_json(self.url + "/", {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        return stop(self.process, sig)
+
+    def log(self) -> str:
+        return self.cluster.log(self.replica_id)
+
+
+def master_sequence(datadir: Path) -> int:
+    from master.journal import last_sequence
+
+    with LevelDB(datadir / "chaindb") as db:
+        return last_sequence(db)
+
+
+def chain_pairs(datadir: Path) -> dict[bytes, bytes]:
+    """Every key/value pair of a node's chain database outside the bookkeeping keys."""
+    with LevelDB(datadir / "chaindb", create=False) as db:
+        return {key: value for key, value in db.iterate() if not is_bookkeeping(key)}
+
+
+def assert_identical(master: Path, replica: Path) -> int:
+    expected, actual = chain_pairs(master), chain_pairs(replica)
+    missing = expected.keys() - actual.keys()
+    extra = actual.keys() - expected.keys()
+    differing = [key for key in expected.keys() & actual.keys() if expected[key] != actual[key]]
+    assert not (missing or extra or differing), (
+        f"replica differs from master: {len(missing)} missing, {len(extra)} extra, {len(differing)} differing keys"
+    )
+    return len(expected)

@@ -1,0 +1,127 @@
+"""The replication spine end to end: master capture -> real broker -> replica LevelDB."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from master.node import MasterNode
+from pipeline.record import Authenticator, Record, encode_record, encode_records
+from pipeline.settings import Settings
+from pipeline.topics import TopicNames
+from deploy.localbroker import free_port
+from tests.integration.harness import COMPAT, SECRET, Cluster, assert_identical, master_sequence, stop, wait_for
+
+pytestmark = pytest.mark.broker
+
+
+def settings_for(cluster: Cluster, datadir: Path, **extra: object) -> Settings:
+    return Settings(broker=cluster.broker_url, cluster=cluster.name, secret=SECRET, datadir=datadir, **extra)
+
+
+def write_backlog(cluster: Cluster, records: int, value_size: int = 512, **extra: object) -> int:
+    """Commit ``records`` single puts through the real capture and publisher; return the last sequence."""
+
+    async def write() -> int:
+        async with MasterNode(settings_for(cluster, cluster.master_dir, **extra)) as node:
+            assert node.db is not None
+            for i in range(records):
+                node.db[b"backlog-%08d" % i] = os.urandom(value_size)
+            await node.flush()
+            return node.db.sequence
+
+    return asyncio.run(write())
+
+
+async def produce_raw(cluster: Cluster, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=cluster.broker_url.removeprefix("kafka://"))
+    await producer.start()
+    try:
+        await producer.send_and_wait(TopicNames(cluster.name).cdc, value, partition=0)
+    finally:
+        await producer.stop()
+
+
+def test_replica_started_after_an_import_holds_exactly_the_masters_pairs(cluster: Cluster) -> None:
+    cluster.import_compat_chain()
+    replica = cluster.start_replica("r1")
+    replica.wait_sequence(master_sequence(cluster.master_dir))
+    replica.stop()
+    assert assert_identical(cluster.master_dir, cluster.replica_dir("r1")) > 1000
+
+
+def test_replica_killed_mid_catch_up_resumes_without_applying_a_record_twice(cluster: Cluster) -> None:
+    last = write_backlog(cluster, 20_000, max_message_bytes=16_384)
+    replica = cluster.start_replica("r1", apply_batch_messages=1)
+    wait_for(lambda: 0 < (replica.health() or {}).get("sequence", 0) < last, 30, "catch-up under way", interval=0.01)
+    replica.stop(signal.SIGKILL)
+
+    resumed = cluster.start_replica("r1")
+    body = resumed.wait_sequence(last)
+    resumed_at = int(re.search(r"resuming \S+ at offset \d+ \(record (\d+)\)", resumed.log()).group(1))
+    assert 0 < resumed_at < last
+    assert body["records_applied"] == last - resumed_at
+    assert body["duplicates_skipped"] == 0
+    resumed.stop()
+    assert_identical(cluster.master_dir, cluster.replica_dir("r1"))
+
+
+def test_master_killed_before_the_broker_acknowledged_resends_on_restart(cluster: Cluster) -> None:
+    # A broker nobody listens on: the import commits (and journals) every block, then waits for acks.
+    unreachable = Cluster(f"kafka://127.0.0.1:{free_port()}", cluster.root, name=cluster.name)
+    import_process = unreachable.spawn(
+        [sys.executable, "-m", "pipeline", "import", "--genesis", str(COMPAT / "genesis.json"), "--chain", str(COMPAT / "chain.rlp")],
+        unreachable.env(cluster.master_dir), "import-unacked",
+    )
+    wait_for(lambda: "waiting for the broker" in cluster.log("import-unacked"), 60, "the import to commit every block")
+    stop(import_process, signal.SIGKILL)
+
+    cluster.import_compat_chain()  # the restarted master finds its journal and sends it
+    replica = cluster.start_replica("r1")
+    replica.wait_sequence(master_sequence(cluster.master_dir))
+    replica.stop()
+    assert_identical(cluster.master_dir, cluster.replica_dir("r1"))
+
+
+@pytest.mark.parametrize(
+    ("name", "message", "reason"),
+    [
+        ("forged", lambda c: encode_records(Authenticator.for_cluster("someone-elses-secret-00", c), "m", [encode_record(Record(10**6, ((b"x", b"y"),)))]), "forged"),
+        ("corrupt", lambda c: b"\x00not an envelope at all" * 4, "corrupt"),
+        ("gap", lambda c: encode_records(Authenticator.for_cluster(SECRET, c), "m", [encode_record(Record(10**6, ((b"x", b"y"),)))]), "gap"),
+    ],
+)
+def test_replica_halts_loudly_on_a_record_it_may_not_apply(cluster: Cluster, name: str, message, reason: str) -> None:
+    cluster.import_compat_chain()
+    replica = cluster.start_replica("r1")
+    last = master_sequence(cluster.master_dir)
+    replica.wait_sequence(last)
+    asyncio.run(produce_raw(cluster, message(cluster.name)))
+
+    wait_for(lambda: (replica.health() or {}).get("halted"), 30, "the replica to halt")
+    status, body = replica.readiness()
+    assert status == 503 and body["sequence"] == last
+    assert any(c["name"] == "not_halted" and not c["ok"] and c["value"] == reason for c in body["checks"])
+    line = next(line for line in replica.log().splitlines() if "HALTED" in line)
+    assert f"HALTED: {reason} record at offset" in line and TopicNames(cluster.name).cdc in line
+    replica.stop()
+
+
+def test_replica_refuses_to_start_on_a_log_that_no_longer_holds_its_offset(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.import_compat_chain()
+    replica = cluster.start_replica("r1")
+    replica.wait_sequence(master_sequence(cluster.master_dir))
+    replica.stop()
+    # The same database, pointed at a cluster whose log is empty: as after a broker reset.
+    reset = Cluster(cluster.broker_url, cluster.root, name=cluster.name + "reset")
+    refused = reset.start_replica("r1", cluster=reset.name)
+    assert wait_for(lambda: refused.process.poll() is not None, 60, "the replica to refuse") is not None
+    assert refused.process.returncode != 0
+    assert "refusing to start" in refused.log() and "beyond the log's end" in refused.log()
