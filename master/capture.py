@@ -55,8 +55,8 @@ class CaptureDB(BaseAtomicDB):
             yield batch
             operations = diff_operations(batch._diff())
         finally:
-            batch._track_diff = None
-            batch._write_target_db = None
+            batch._track_diff = None  # type: ignore[assignment]  # closes the batch, as py-evm does
+            batch._write_target_db = None  # type: ignore[assignment]
         if operations:
             self._commit(operations)
 

@@ -25,7 +25,7 @@ class TransactionRejected(Exception):
 @dataclass
 class _Submission:
     raw: bytes
-    outcome: "asyncio.Future[bytes]"
+    outcome: "asyncio.Future[None]"
 
 
 class DevMaster:
@@ -43,16 +43,20 @@ class DevMaster:
     def head_number(self) -> int:
         return int(self.miner.chain.get_canonical_head().block_number)
 
-    async def submit(self, raw: bytes) -> bytes:
-        """Include ``raw`` in the next block; its hash, or ``TransactionRejected`` with the reason."""
+    async def submit(self, raw_transaction: bytes, tx_hash: bytes, sender: bytes) -> None:
+        """Return once ``raw_transaction`` is in a block, or raise ``TransactionRejected`` with the reason.
+
+        This is the RPC's transaction sink: the master's JSON-RPC hands
+        ``eth_sendRawTransaction`` straight to the miner.
+        """
         try:
-            self.miner.decode(raw)
+            self.miner.decode(raw_transaction)
         except InvalidTransaction as exc:
             raise TransactionRejected(exc.reason) from None
-        submission = _Submission(raw, asyncio.get_running_loop().create_future())
+        submission = _Submission(raw_transaction, asyncio.get_running_loop().create_future())
         self._queue.append(submission)
         self._wakeup.set()
-        return await submission.outcome
+        await submission.outcome
 
     async def run(self) -> None:
         """Mine whenever transactions wait, and an empty block every ``block_time`` seconds (if > 0)."""
@@ -70,8 +74,7 @@ class DevMaster:
         mined = self.miner.mine([submission.raw for submission in batch])
         for submission, outcome in zip(batch, mined.outcomes):
             if outcome.included:
-                assert outcome.tx_hash is not None
-                submission.outcome.set_result(bytes(outcome.tx_hash))
+                submission.outcome.set_result(None)
             else:
                 submission.outcome.set_exception(TransactionRejected(outcome.error or "rejected"))
         log.info(

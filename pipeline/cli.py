@@ -47,6 +47,26 @@ def _up(args: argparse.Namespace) -> int:
     return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time)
 
 
+def _snapshot(args: argparse.Namespace) -> int:
+    from snapshot import commands
+
+    if args.action == "list":
+        return commands.list_store(args.dir, args.cluster)
+    if args.action == "create":
+        return commands.create(load_settings(), args.out, args.format, args.url)
+    return commands.restore(load_settings(), args.source, args.skip_log_check, args.keep_existing)
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from snapshot import cluster
+
+    if args.action == "wait":
+        return cluster.wait_ready(args.url, args.timeout)
+    plan = cluster.InitPlan(Path(args.snapshot_dir), args.format, args.genesis and Path(args.genesis), args.chain and Path(args.chain),
+                            args.dev, args.chain_id, tuple(Path(d) for d in args.replica_datadir))
+    return cluster.init_cluster(load_settings(), plan)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="ethercattle", description="Ethereum JSON-RPC replicas fed by change data capture over Kafka.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -74,6 +94,36 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--replicas", type=int, default=1)
     up.add_argument("--block-time", type=float, default=2.0)
     up.set_defaults(run=_up)
+
+    snapshot = commands.add_parser("snapshot", help="snapshots of a node's database: create, restore, list")
+    snapshot.set_defaults(run=_snapshot)
+    snap = snapshot.add_subparsers(dest="action", required=True)
+    create = snap.add_parser("create", help="a consistent snapshot of DATADIR/chaindb (stopped node), or of a running replica (--url)")
+    create.add_argument("--out", required=True, help="snapshot path (with --url: on the replica's filesystem; relative: under its SNAPSHOT_DIR)")
+    create.add_argument("--format", choices=["dir", "tar.gz"], default="tar.gz")
+    create.add_argument("--url", help="web address of a running replica, e.g. http://127.0.0.1:6066: it writes the snapshot while it runs")
+    restore = snap.add_parser("restore", help="verify a snapshot and lay it down at DATADIR/chaindb (an empty datadir)")
+    restore.add_argument("--from", dest="source", required=True, help="a snapshot, or a directory of snapshots (the newest of the cluster is taken)")
+    restore.add_argument("--skip-log-check", action="store_true", help="do not ask Kafka whether the log still continues the snapshot")
+    restore.add_argument("--keep-existing", action="store_true", help="succeed without restoring when DATADIR/chaindb exists (init containers)")
+    listing = snap.add_parser("list", help="the snapshots in a directory, newest first")
+    listing.add_argument("--dir", required=True)
+    listing.add_argument("--cluster")
+
+    cluster = commands.add_parser("cluster", help="initialize a cluster; wait for a replica to be ready")
+    cluster.set_defaults(run=_cluster)
+    clu = cluster.add_subparsers(dest="action", required=True)
+    init = clu.add_parser("init", help="topics, master database (import or dev genesis), master snapshot, replica datadirs restored from it")
+    init.add_argument("--snapshot-dir", required=True)
+    init.add_argument("--format", choices=["dir", "tar.gz"], default="tar.gz")
+    init.add_argument("--genesis", help="go-ethereum genesis.json to import (with --chain)")
+    init.add_argument("--chain", help="chain.rlp to import (with --genesis)")
+    init.add_argument("--dev", action="store_true", help="the dev chain's genesis instead of an import")
+    init.add_argument("--chain-id", type=int, default=1337)
+    init.add_argument("--replica-datadir", action="append", default=[], help="restore the master's snapshot here (repeatable)")
+    wait = clu.add_parser("wait", help="follow a replica's catch-up until /readyz answers 200")
+    wait.add_argument("--url", required=True)
+    wait.add_argument("--timeout", type=float, default=600.0)
     return root
 
 

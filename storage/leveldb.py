@@ -98,8 +98,8 @@ class LevelDB(BaseAtomicDB):
         else:
             self.write(diff_operations(batch._diff()))
         finally:
-            batch._track_diff = None
-            batch._write_target_db = None
+            batch._track_diff = None  # type: ignore[assignment]  # closes the batch, as py-evm does
+            batch._write_target_db = None  # type: ignore[assignment]
 
     def close(self) -> None:
         if not self.db.closed:

@@ -1,0 +1,54 @@
+"""Everything that turns a geth genesis + chain.rlp, or a dev configuration, into a
+py-evm chain on any ``AtomicDatabaseAPI``.
+
+Master and replicas share this package: the master imports or mines blocks with it,
+replicas rebuild the same chain class from the configuration stored in their
+replicated database (``open_chain``) to read headers, blocks, receipts and state.
+
+Modules, one concern each:
+
+- ``config``: ``ChainConfig``, its storage under ``b"chain-config"``, ``chain_class``,
+  ``open_chain``.
+- ``genesis``: geth genesis.json → genesis header parameters and state.
+- ``forks``: geth fork rules (blocks, TTD, timestamps) → py-evm's block schedule.
+- ``importer``: chain.rlp → validated blocks in the database.
+- ``dev``: the Prague dev chain, its funded accounts and ``DevMiner``.
+- ``transactions``: raw transactions (all types, blob network form) → py-evm, checked.
+- ``system_contracts``: the predeploys a Cancun/Prague genesis needs.
+- ``difficulty``: total difficulty from py-evm's score.
+- ``kzg``: one KZG trusted setup per process (and py-evm's precompile patched to use it).
+- ``errors``: the ``ChainError`` hierarchy.
+"""
+
+from chain.config import CONFIG_KEY, ChainConfig, chain_class, open_chain, read_config, write_config
+from chain.errors import (
+    ChainConfigMissing,
+    ChainError,
+    ChainMismatch,
+    InvalidBlock,
+    InvalidChainConfig,
+    InvalidGenesis,
+    InvalidTransaction,
+    UnsupportedChain,
+)
+from chain.kzg import patch_point_evaluation
+
+# py-evm reloads the KZG setup (~3 s) on every 0x0a precompile call; see chain.kzg.
+patch_point_evaluation()
+
+__all__ = [
+    "CONFIG_KEY",
+    "ChainConfig",
+    "ChainConfigMissing",
+    "ChainError",
+    "ChainMismatch",
+    "InvalidBlock",
+    "InvalidChainConfig",
+    "InvalidGenesis",
+    "InvalidTransaction",
+    "UnsupportedChain",
+    "chain_class",
+    "open_chain",
+    "read_config",
+    "write_config",
+]

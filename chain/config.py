@@ -1,0 +1,266 @@
+"""The chain configuration, stored in the chain database itself.
+
+Replicas receive nothing but the master's database writes, so everything needed to
+rebuild the py-evm chain class (chain id, which VM rules apply from which block, the
+DAO and seal settings) is kept under one ordinary key, ``b"chain-config"``, as a small
+versioned JSON document. ``open_chain(db)`` turns any database that holds it back into
+a py-evm ``Chain`` whose head is the database's canonical head.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from eth.abc import AtomicDatabaseAPI, DatabaseAPI, VirtualMachineAPI
+from eth.chains.base import Chain
+from eth.chains.mainnet import MainnetDAOValidatorVM
+from eth.consensus.noproof import NoProofConsensus
+from eth.vm.forks import (
+    ArrowGlacierVM,
+    BerlinVM,
+    ByzantiumVM,
+    CancunVM,
+    ConstantinopleVM,
+    FrontierVM,
+    GrayGlacierVM,
+    HomesteadVM,
+    IstanbulVM,
+    LondonVM,
+    MuirGlacierVM,
+    ParisVM,
+    PetersburgVM,
+    PragueVM,
+    ShanghaiVM,
+    SpuriousDragonVM,
+    TangerineWhistleVM,
+)
+from eth_typing import BlockNumber
+
+from chain.errors import ChainConfigMissing, InvalidChainConfig, UnsupportedChain
+
+CONFIG_KEY = b"chain-config"
+"""The database key of the JSON configuration (a chain key, not bookkeeping)."""
+
+CONFIG_VERSION = 1
+"""Bumped whenever the JSON layout changes incompatibly; readers refuse other versions."""
+
+_ORDERED_VMS: tuple[type[VirtualMachineAPI], ...] = (
+    FrontierVM,
+    HomesteadVM,
+    TangerineWhistleVM,
+    SpuriousDragonVM,
+    ByzantiumVM,
+    ConstantinopleVM,
+    PetersburgVM,
+    IstanbulVM,
+    MuirGlacierVM,
+    BerlinVM,
+    LondonVM,
+    ArrowGlacierVM,
+    GrayGlacierVM,
+    ParisVM,
+    ShanghaiVM,
+    CancunVM,
+    PragueVM,
+)
+
+FORK_NAMES: tuple[str, ...] = tuple(vm.fork for vm in _ORDERED_VMS)
+"""py-evm's fork names (its ``VM.fork``), oldest first: the vocabulary of ``forks``."""
+
+FORK_VMS: Mapping[str, type[VirtualMachineAPI]] = {vm.fork: vm for vm in _ORDERED_VMS}
+"""Stock py-evm VM class per fork name."""
+
+PROOF_OF_STAKE_FORKS: frozenset[str] = frozenset(
+    vm.fork for vm in _ORDERED_VMS if issubclass(vm, ParisVM)
+)
+"""Forks whose blocks carry no proof of work; the first one in a schedule is the merge."""
+
+LATEST_FORK: str = FORK_NAMES[-1]
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    """Everything that selects the rules of a chain, as stored in its database."""
+
+    chain_id: int
+    """EIP-155 chain id, also what ``eth_chainId`` answers."""
+
+    forks: tuple[tuple[int, str], ...]
+    """(first block number, py-evm fork name) pairs, strictly increasing, the first at 0.
+
+    Time-based forks (Shanghai and later) are already translated into block numbers:
+    py-evm selects VMs by number only.
+    """
+
+    terminal_total_difficulty: int | None = None
+    """geth's ``terminalTotalDifficulty``; informational once the merge block is known."""
+
+    dao_fork_block: int | None = None
+    """geth's ``daoForkBlock``: None means the chain has no DAO fork at all."""
+
+    dao_fork_support: bool = False
+    """geth's ``daoForkSupport``: whether the DAO block drains the DAO accounts."""
+
+    check_pow_seals: bool = False
+    """Verify ethash seals on proof-of-work blocks.
+
+    Off by default: the master imports chains it already trusts (exports of a synced
+    geth, test chains sealed with fake ethash) and py-evm's pure-Python ethash takes
+    seconds per block. Off means pre-merge VMs run with ``NoProofConsensus``.
+    """
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def merge_block(self) -> int | None:
+        """The first proof-of-stake block, or None if the schedule has none yet."""
+        for start, name in self.forks:
+            if name in PROOF_OF_STAKE_FORKS:
+                return start
+        return None
+
+    def fork_at(self, block_number: int) -> str:
+        """The fork whose rules apply to ``block_number``."""
+        active = self.forks[0][1]
+        for start, name in self.forks:
+            if start > block_number:
+                break
+            active = name
+        return active
+
+    def to_json(self) -> str:
+        """Serialize to the stored JSON document (stable key order, compact)."""
+        document = {
+            "version": CONFIG_VERSION,
+            "chainId": self.chain_id,
+            "forks": [[start, name] for start, name in self.forks],
+            "terminalTotalDifficulty": self.terminal_total_difficulty,
+            "daoForkBlock": self.dao_fork_block,
+            "daoForkSupport": self.dao_fork_support,
+            "checkPowSeals": self.check_pow_seals,
+        }
+        return json.dumps(document, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ChainConfig:
+        """Parse a stored document; raises ``InvalidChainConfig`` if it is not one."""
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise InvalidChainConfig(f"chain config is not JSON: {exc}") from exc
+        if not isinstance(document, dict):
+            raise InvalidChainConfig("chain config is not a JSON object")
+        return _from_document(document)
+
+
+def _from_document(document: dict[str, Any]) -> ChainConfig:
+    version = document.get("version")
+    if version != CONFIG_VERSION:
+        raise InvalidChainConfig(
+            f"chain config version {version!r} is not supported (expected {CONFIG_VERSION})"
+        )
+    try:
+        forks = tuple((int(start), str(name)) for start, name in document["forks"])
+        return ChainConfig(
+            chain_id=int(document["chainId"]),
+            forks=forks,
+            terminal_total_difficulty=_optional_int(document.get("terminalTotalDifficulty")),
+            dao_fork_block=_optional_int(document.get("daoForkBlock")),
+            dao_fork_support=bool(document.get("daoForkSupport", False)),
+            check_pow_seals=bool(document.get("checkPowSeals", False)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidChainConfig(f"malformed chain config: {exc!r}") from exc
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _validate(config: ChainConfig) -> None:
+    """Refuse schedules py-evm would misread; called on every construction."""
+    if config.chain_id < 0:
+        raise InvalidChainConfig(f"chain id must be non-negative, got {config.chain_id}")
+    if not config.forks or config.forks[0][0] != 0:
+        raise InvalidChainConfig("the fork schedule must start at block 0")
+    previous_start, previous_rank = -1, -1
+    for start, name in config.forks:
+        if name not in FORK_VMS:
+            raise InvalidChainConfig(f"unknown fork {name!r}; known: {', '.join(FORK_NAMES)}")
+        rank = FORK_NAMES.index(name)
+        if start <= previous_start or rank <= previous_rank:
+            raise InvalidChainConfig(f"fork schedule out of order at {name!r}: {config.forks}")
+        previous_start, previous_rank = start, rank
+    if config.dao_fork_block is not None and config.dao_fork_support:
+        if config.fork_at(config.dao_fork_block) != HomesteadVM.fork:
+            raise UnsupportedChain(
+                "py-evm applies the DAO fork only under homestead rules, but block "
+                f"{config.dao_fork_block} runs {config.fork_at(config.dao_fork_block)}"
+            )
+
+
+def write_config(db: DatabaseAPI, config: ChainConfig) -> None:
+    """Store ``config`` under ``CONFIG_KEY`` (through ``db``, so CDC captures it)."""
+    db[CONFIG_KEY] = config.to_json().encode()
+
+
+def read_config(db: DatabaseAPI) -> ChainConfig:
+    """Load the stored configuration; raises ``ChainConfigMissing`` if there is none."""
+    try:
+        raw = db[CONFIG_KEY]
+    except KeyError:
+        raise ChainConfigMissing(
+            f"no {CONFIG_KEY.decode()!r} key in the database: it holds no ethercattle "
+            "chain (import a chain or initialise a dev chain on the master first)"
+        ) from None
+    return ChainConfig.from_json(raw)
+
+
+def has_config(db: DatabaseAPI) -> bool:
+    """Whether the database already holds a chain configuration."""
+    return CONFIG_KEY in db
+
+
+@functools.lru_cache(maxsize=None)
+def chain_class(config: ChainConfig) -> type[Chain]:
+    """Build (once per distinct config) the py-evm ``Chain`` subclass for ``config``.
+
+    Cached because replicas rebuild the chain for every request that needs one, and
+    each ``configure`` call creates new classes.
+    """
+    vm_configuration = tuple(
+        (BlockNumber(start), _vm_class(config, name)) for start, name in config.forks
+    )
+    return Chain.configure(
+        __name__=f"EthercattleChain{config.chain_id}",
+        chain_id=config.chain_id,
+        vm_configuration=vm_configuration,
+    )
+
+
+def _vm_class(config: ChainConfig, name: str) -> type[VirtualMachineAPI]:
+    """The VM for one fork, with the DAO and seal settings of ``config`` applied."""
+    vm: type[VirtualMachineAPI] = FORK_VMS[name]
+    overrides: dict[str, Any] = {}
+    if name == HomesteadVM.fork:
+        if config.dao_fork_block is None:
+            overrides["support_dao_fork"] = False
+        else:
+            # Validates the DAO extra-data rule on the ten blocks from the fork, as geth.
+            vm = MainnetDAOValidatorVM
+            overrides["support_dao_fork"] = config.dao_fork_support
+            overrides["_dao_fork_block_number"] = BlockNumber(config.dao_fork_block)
+    if name not in PROOF_OF_STAKE_FORKS and not config.check_pow_seals:
+        overrides["consensus_class"] = NoProofConsensus
+    if not overrides:
+        return vm
+    return vm.configure(__name__=f"{vm.__name__}Configured", **overrides)
+
+
+def open_chain(db: AtomicDatabaseAPI) -> Chain:
+    """Rebuild the chain stored in ``db`` (head = the database's canonical head)."""
+    return chain_class(read_config(db))(db)

@@ -1,0 +1,131 @@
+"""Signed raw transactions → py-evm transactions, with the checks that need no state.
+
+Shared by the dev miner and by anything that accepts raw transactions
+(``eth_sendRawTransaction``). Two things py-evm's transaction builder leaves out
+are added here: the chain-id check (py-evm never compares a transaction's chain id
+with the chain's) and the EIP-4844 network form, in which a blob transaction
+travels with its blobs, commitments and proofs (``0x03 || rlp([tx, blobs,
+commitments, proofs])``). The sidecar is verified and dropped; blocks and
+transaction hashes use the canonical form without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import ckzg
+import rlp
+from eth.abc import SignedTransactionAPI
+from eth.chains.base import Chain
+from eth.exceptions import PyEVMError
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE, VERSIONED_HASH_VERSION_KZG
+from eth_keys.exceptions import BadSignature
+from eth_typing import BlockNumber
+from eth_utils import ValidationError
+from rlp.exceptions import RLPException
+
+from chain.errors import InvalidTransaction
+from chain.kzg import trusted_setup
+
+_DECODE_ERRORS = (RLPException, ValidationError, PyEVMError, ValueError, TypeError, IndexError)
+
+
+@dataclass(frozen=True)
+class BlobSidecar:
+    """The blobs, commitments and proofs a network-form blob transaction carries."""
+
+    blobs: tuple[bytes, ...]
+    commitments: tuple[bytes, ...]
+    proofs: tuple[bytes, ...]
+
+
+def split_network_form(raw: bytes) -> tuple[bytes, BlobSidecar | None]:
+    """(canonical encoding, sidecar) of a raw transaction; sidecar None if it has none."""
+    if not raw or raw[0] != BLOB_TX_TYPE:
+        return raw, None
+    try:
+        payload = rlp.decode(raw[1:])
+    except RLPException:
+        return raw, None  # let the builder report the malformed encoding
+    # A canonical blob transaction is a flat field list; a wrapper nests it first.
+    if not isinstance(payload, list) or not payload or not isinstance(payload[0], list):
+        return raw, None
+    if len(payload) == 5 and isinstance(payload[1], bytes):
+        raise InvalidTransaction(
+            "EIP-7594 cell-proof blob sidecars (wrapper version "
+            f"{int.from_bytes(payload[1], 'big')}) are not valid before Osaka"
+        )
+    if len(payload) != 4:
+        raise InvalidTransaction(f"blob transaction wrapper has {len(payload)} parts, not 4")
+    body, blobs, commitments, proofs = payload
+    if not all(isinstance(part, list) for part in (blobs, commitments, proofs)):
+        raise InvalidTransaction("malformed blob sidecar")
+    canonical = bytes([BLOB_TX_TYPE]) + rlp.encode(body)
+    return canonical, BlobSidecar(tuple(blobs), tuple(commitments), tuple(proofs))
+
+
+def decode_transaction(
+    chain: Chain, raw: bytes, block_number: int | None = None
+) -> SignedTransactionAPI:
+    """Decode and statically check a signed raw transaction of any type the fork knows.
+
+    Checks encoding, signature, intrinsic gas, field ranges, the chain id and (for
+    network-form blob transactions) the sidecar. ``block_number`` selects the fork;
+    by default the block after the canonical head. Raises ``InvalidTransaction``.
+    """
+    if block_number is None:
+        block_number = chain.get_canonical_head().block_number + 1
+    vm_class = chain.get_vm_class_for_block_number(BlockNumber(block_number))
+    canonical, sidecar = split_network_form(raw)
+    try:
+        transaction = vm_class.get_transaction_builder().decode(canonical)
+    except _DECODE_ERRORS as exc:
+        raise InvalidTransaction(f"cannot decode transaction: {exc}") from exc
+    try:
+        transaction.validate()
+        transaction.sender
+    except (ValidationError, BadSignature, ValueError) as exc:
+        raise InvalidTransaction(f"invalid transaction: {exc}") from exc
+    _check_chain_id(transaction, chain.chain_id)
+    if sidecar is not None:
+        verify_sidecar(transaction, sidecar)
+    return transaction
+
+
+def _check_chain_id(transaction: SignedTransactionAPI, chain_id: int) -> None:
+    tx_chain_id = transaction.chain_id
+    if tx_chain_id is not None and tx_chain_id != chain_id:
+        raise InvalidTransaction(
+            f"transaction is for chain id {tx_chain_id}, this chain is {chain_id}"
+        )
+
+
+def verify_sidecar(transaction: SignedTransactionAPI, sidecar: BlobSidecar) -> None:
+    """The sidecar matches the versioned hashes and its KZG proofs verify (EIP-4844)."""
+    hashes = tuple(getattr(transaction, "blob_versioned_hashes", ()))
+    counts = {len(hashes), len(sidecar.blobs), len(sidecar.commitments), len(sidecar.proofs)}
+    if len(counts) != 1 or not hashes:
+        raise InvalidTransaction(
+            f"blob sidecar has {len(sidecar.blobs)} blobs, {len(sidecar.commitments)} "
+            f"commitments and {len(sidecar.proofs)} proofs for {len(hashes)} versioned hashes"
+        )
+    for index, (commitment, versioned_hash) in enumerate(zip(sidecar.commitments, hashes)):
+        if kzg_to_versioned_hash(commitment) != versioned_hash:
+            raise InvalidTransaction(f"blob commitment {index} does not match its versioned hash")
+    try:
+        valid = ckzg.verify_blob_kzg_proof_batch(
+            b"".join(sidecar.blobs),
+            b"".join(sidecar.commitments),
+            b"".join(sidecar.proofs),
+            trusted_setup(),
+        )
+    except RuntimeError as exc:  # ckzg's C code reports malformed inputs this way
+        raise InvalidTransaction(f"malformed blob sidecar: {exc}") from exc
+    if not valid:
+        raise InvalidTransaction("blob KZG proofs do not verify")
+
+
+def kzg_to_versioned_hash(commitment: bytes) -> bytes:
+    """EIP-4844: version byte followed by sha256(commitment)[1:]."""
+    return VERSIONED_HASH_VERSION_KZG + hashlib.sha256(commitment).digest()[1:]

@@ -1,0 +1,127 @@
+"""The stored chain configuration and the chain class rebuilt from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth.consensus.noproof import NoProofConsensus
+from eth.consensus.pos import PosConsensus
+from eth.db.atomic import AtomicDB
+from eth.db.backends.base import BaseAtomicDB
+from eth_typing import BlockNumber
+
+from chain.config import (
+    CONFIG_KEY,
+    ChainConfig,
+    chain_class,
+    open_chain,
+    read_config,
+    write_config,
+)
+from chain.errors import ChainConfigMissing, InvalidChainConfig
+
+
+def _address(hex_address: str) -> bytes:
+    return bytes.fromhex(hex_address[2:])
+
+
+def test_config_round_trips_through_json() -> None:
+    config = ChainConfig(
+        chain_id=5,
+        forks=((0, "homestead"), (10, "london"), (20, "paris")),
+        terminal_total_difficulty=12345678901234567890123,
+        dao_fork_block=None,
+    )
+
+    assert ChainConfig.from_json(config.to_json()) == config
+
+
+def test_config_is_stored_under_the_chain_config_key() -> None:
+    db = AtomicDB()
+    config = ChainConfig(chain_id=1, forks=((0, "prague"),))
+
+    write_config(db, config)
+
+    assert db[CONFIG_KEY] == config.to_json().encode()
+    assert read_config(db) == config
+
+
+def test_reading_config_from_an_empty_database_says_it_is_missing() -> None:
+    with pytest.raises(ChainConfigMissing, match="chain-config"):
+        read_config(AtomicDB())
+
+
+def test_unknown_config_version_is_refused() -> None:
+    with pytest.raises(InvalidChainConfig, match="version"):
+        ChainConfig.from_json('{"version": 99, "chainId": 1, "forks": [[0, "prague"]]}')
+
+
+def test_out_of_order_schedule_is_refused() -> None:
+    with pytest.raises(InvalidChainConfig, match="out of order"):
+        ChainConfig(chain_id=1, forks=((0, "london"), (5, "berlin")))
+
+
+def test_chain_class_is_built_once_per_config() -> None:
+    config = ChainConfig(chain_id=1, forks=((0, "london"), (5, "paris")))
+
+    assert chain_class(config) is chain_class(ChainConfig.from_json(config.to_json()))
+
+
+def test_pre_merge_vms_skip_seal_checks_and_post_merge_vms_keep_pos() -> None:
+    vms = dict(chain_class(ChainConfig(chain_id=1, forks=((0, "london"), (5, "paris")))).vm_configuration)
+
+    assert vms[BlockNumber(0)].consensus_class is NoProofConsensus
+    assert vms[BlockNumber(5)].consensus_class is PosConsensus
+
+
+def test_open_chain_rebuilds_the_imported_chain(imported: Any, rpc_compat: Any) -> None:
+    chain = open_chain(imported.db)
+
+    head = chain.get_canonical_head()
+    assert head.hash == imported.result.head_hash
+    block = chain.get_canonical_block_by_number(BlockNumber(45))
+    recorded = rpc_compat.result("eth_getBlockReceipts", "get-block-receipts-latest")
+    receipts = block.get_receipts(chain.chaindb)
+    assert [r.gas_used for r in receipts] == [int(r["cumulativeGasUsed"], 16) for r in recorded]
+    assert [len(r.logs) for r in receipts] == [len(r["logs"]) for r in recorded]
+    assert ["0x" + t.hash.hex() for t in block.transactions] == [r["transactionHash"] for r in recorded]
+    state = chain.get_vm(head).state
+    balance = rpc_compat.result("eth_getBalance", "get-balance")
+    assert state.get_balance(_address("0x7dcd17433742f4c0ca53122ab541d0ba67fc27df")) == int(balance, 16)
+    delegation = rpc_compat.result("eth_getCode", "get-code-eip7702-delegation")
+    assert "0x" + state.get_code(_address("0xeda8645ba6948855e3b3cd596bbb07596d59c603")).hex() == delegation
+
+
+class _WritesForbidden(BaseAtomicDB):
+    """A read-only view like a replica's: any write raises."""
+
+    def __init__(self, wrapped: AtomicDB) -> None:
+        self._wrapped = wrapped
+
+    def __getitem__(self, key: bytes) -> bytes:
+        return self._wrapped[key]
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        raise AssertionError(f"write of {key!r}")
+
+    def __delitem__(self, key: bytes) -> None:
+        raise AssertionError(f"delete of {key!r}")
+
+    def _exists(self, key: bytes) -> bool:
+        return key in self._wrapped
+
+    def atomic_batch(self) -> Any:
+        raise AssertionError("atomic batch")
+
+
+def test_reading_blocks_receipts_and_state_never_writes(imported: Any) -> None:
+    chain = open_chain(_WritesForbidden(imported.db))
+
+    head = chain.get_canonical_head()
+    block = chain.get_canonical_block_by_number(head.block_number)
+    receipt = chain.get_transaction_receipt(block.transactions[0].hash)
+    state = chain.get_vm(head).state
+
+    assert receipt == block.get_receipts(chain.chaindb)[0]
+    assert state.get_nonce(block.transactions[0].sender) > 0
