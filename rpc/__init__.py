@@ -1,0 +1,36 @@
+"""The replica's Ethereum JSON-RPC: geth-compatible reads over a read-only LevelDB view.
+
+Public API:
+
+- ``RpcService(db, *, limits, sync_status, readiness, tx_sink, extra_methods)``: the
+  service over a replica's database; ``invalidate()`` after each applied write;
+  ``handle_http(request)`` is the aiohttp handler; ``handle_body(bytes)`` the raw one.
+- ``make_app(service)``: a bare aiohttp application serving it (tests, standalone).
+- ``RpcLimits``: resource limits; ``SyncProgress``/``SyncStatus``, ``Readiness`` and
+  ``TransactionSink``: the hooks the replica provides.
+
+Modules: ``dispatch`` (JSON-RPC framing), ``http`` (the aiohttp handler),
+``errors`` (the one error table), ``params``/``blockref`` (argument decoding with
+geth's messages), ``backend`` (chain reads and caches), ``statedb`` (trie reads and
+proofs), ``format`` (JSON shapes), one module per namespace (``web3``, ``net``,
+``chaininfo``, ``blocks``, ``transactions``, ``state``, ``execution``, ``fees``,
+``logs``, ``txpool``, ``submit``), and ``callargs``/``evm``/``evmhooks`` beneath
+``execution``.
+"""
+
+from rpc.backend import NotSyncing, Readiness, SyncProgress, SyncStatus, TransactionSink
+from rpc.http import handle_http, make_app
+from rpc.limits import RpcLimits
+from rpc.service import RpcService
+
+__all__ = [
+    "NotSyncing",
+    "Readiness",
+    "RpcLimits",
+    "RpcService",
+    "SyncProgress",
+    "SyncStatus",
+    "TransactionSink",
+    "handle_http",
+    "make_app",
+]

@@ -1,0 +1,451 @@
+"""The replica's read backend: the one place the RPC reads chain data from.
+
+Every namespace reads through :class:`ReplicaBackend`, over a ``ReadOnlyDB`` view of
+the replica's LevelDB (a write through it raises). The apply agent writes that
+database underneath us, so the canonical head is read from the database on each
+request (one LevelDB get), and what is cached is only what a hash makes immutable:
+decoded blocks with their senders and receipts, keyed by block hash, and account
+databases keyed by state root. ``invalidate()`` is the apply agent's hook after each
+write; it only drops the chain object so a changed chain configuration is re-read.
+
+The small protocols the replica provides (sync status, readiness, transaction sink)
+are declared here too, so the RPC depends on them and not on Faust or Kafka.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable, Hashable, Iterator, Protocol, Sequence
+
+import rlp
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    DatabaseAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    VirtualMachineAPI,
+)
+from eth.chains.base import Chain
+from eth.db.chain import BlockDataKey, ChainDB
+from eth.db.schema import SchemaV1
+from eth.exceptions import HeaderNotFound as EvmHeaderNotFound
+from eth.exceptions import TransactionNotFound
+from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.cancun.constants import (
+    BLOB_BASE_FEE_UPDATE_FRACTION,
+    MAX_BLOB_GAS_PER_BLOCK as CANCUN_MAX_BLOB_GAS,
+    MIN_BLOB_BASE_FEE,
+)
+from eth.vm.forks.cancun.headers import calc_excess_blob_gas_cancun
+from eth.vm.forks.cancun.state import fake_exponential
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.headers import calc_excess_blob_gas_prague
+from eth.vm.forks.prague.constants import (
+    BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
+    MAX_BLOB_GAS_PER_BLOCK as PRAGUE_MAX_BLOB_GAS,
+)
+
+from chain.config import CONFIG_KEY, open_chain
+from chain.errors import ChainError
+from rpc.cache import LRU
+from rpc.errors import HeaderNotFound, NotReady, ServerError
+from rpc.limits import RpcLimits
+from rpc.blockref import BlockNumber, BlockRef, BlockTag
+from rpc.statedb import CachedState
+from storage.readonly import ReadOnlyDB
+
+
+HEAD_KEY = SchemaV1.make_canonical_head_hash_lookup_key()
+
+
+# --- what the replica provides ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """eth_syncing's answer while the replica is catching up."""
+
+    starting_block: int
+    """Head block number when this catch-up started."""
+    current_block: int
+    """Head block number now."""
+    highest_block: int
+    """Highest block number the log is known to reach (the master's head)."""
+
+
+class SyncStatus(Protocol):
+    """Where the replica stands against the CDC log."""
+
+    def progress(self) -> SyncProgress | None:
+        """The catch-up progress, or None when the replica is not syncing."""
+
+
+class NotSyncing:
+    """The default sync status: never syncing (a standalone database)."""
+
+    def progress(self) -> SyncProgress | None:
+        return None
+
+
+Readiness = Callable[[], "str | None"]
+"""Returns None when the replica may serve, or the reason it may not."""
+
+
+def always_ready() -> str | None:
+    """The default readiness hook: a standalone database is always ready."""
+    return None
+
+
+class TransactionSink(Protocol):
+    """Where eth_sendRawTransaction puts a transaction (the replica: the tx topic)."""
+
+    async def submit(self, raw_transaction: bytes, tx_hash: bytes, sender: bytes) -> None:
+        """Hand the signed transaction on; raise to refuse it (the message reaches the client)."""
+
+
+class PendingView(Protocol):
+    """The cluster's transactions sent but not yet in a block (the replica: read off the tx topic)."""
+
+    def get(self, tx_hash: bytes) -> tuple[SignedTransactionAPI, bytes] | None:
+        """The pending transaction with that hash and its sender, or None."""
+
+    def next_nonce(self, sender: bytes, state_nonce: int) -> int:
+        """``state_nonce`` moved past the sender's pending nonces that follow it without a gap."""
+
+    def transactions(self) -> list[tuple[SignedTransactionAPI, bytes]]:
+        """Every pending transaction with its sender, by sender then nonce."""
+
+
+class NoPending:
+    """The default pending view: nothing pending (a standalone database)."""
+
+    def get(self, tx_hash: bytes) -> tuple[SignedTransactionAPI, bytes] | None:
+        return None
+
+    def next_nonce(self, sender: bytes, state_nonce: int) -> int:
+        return state_nonce
+
+    def transactions(self) -> list[tuple[SignedTransactionAPI, bytes]]:
+        return []
+
+
+# --- fork-dependent numbers ---------------------------------------------------------
+
+
+def blob_base_fee(vm_class: type[VirtualMachineAPI], excess_blob_gas: int) -> int:
+    """EIP-4844's blob base fee under the fork's update fraction (Prague changed it)."""
+    fraction = (BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE if issubclass(vm_class, PragueVM)
+                else BLOB_BASE_FEE_UPDATE_FRACTION)
+    return fake_exponential(MIN_BLOB_BASE_FEE, excess_blob_gas, fraction)
+
+
+def max_blob_gas(vm_class: type[VirtualMachineAPI]) -> int:
+    """Most blob gas one block may use under the fork."""
+    return PRAGUE_MAX_BLOB_GAS if issubclass(vm_class, PragueVM) else CANCUN_MAX_BLOB_GAS
+
+
+def has_blobs(vm_class: type[VirtualMachineAPI]) -> bool:
+    """Whether the fork knows blob gas (Cancun and later)."""
+    return issubclass(vm_class, CancunVM)
+
+
+def next_excess_blob_gas(vm_class: type[VirtualMachineAPI], header: BlockHeaderAPI) -> int:
+    """The excess blob gas of a child of ``header`` under the same fork's target."""
+    if issubclass(vm_class, PragueVM):
+        return calc_excess_blob_gas_prague(header)
+    return calc_excess_blob_gas_cancun(header)
+
+
+# --- decoded blocks ------------------------------------------------------------------
+
+
+class BlockData:
+    """One block decoded once: body, size, senders and receipts, cached by its hash.
+
+    Everything here is derived from immutable data, so it never needs invalidation;
+    the derived values are computed on first use because many methods need only some.
+    """
+
+    def __init__(self, block: BlockAPI, vm_class: type[VirtualMachineAPI], chaindb: ChainDB) -> None:
+        self.block = block
+        self.header: BlockHeaderAPI = block.header
+        self.hash: bytes = block.header.hash
+        self.number: int = block.header.block_number
+        self.vm_class = vm_class
+        self._chaindb = chaindb
+        self._senders: dict[int, bytes] = {}
+
+    @property
+    def transactions(self) -> Sequence[SignedTransactionAPI]:
+        return self.block.transactions
+
+    @cached_property
+    def size(self) -> int:
+        """geth's ``Block.Size()``: the length of the block's RLP encoding."""
+        return len(rlp.encode(self.block))
+
+    def sender(self, index: int) -> bytes:
+        """One transaction's sender, recovered once (recovery is the costly part, and the
+        gas price oracle needs only the few senders of each block's cheapest tips)."""
+        sender = self._senders.get(index)
+        if sender is None:
+            sender = self._senders[index] = self.block.transactions[index].sender
+        return sender
+
+    @cached_property
+    def receipts(self) -> tuple[ReceiptAPI, ...]:
+        return tuple(self._chaindb.get_receipts(self.header, self.vm_class.get_receipt_builder()))
+
+    @cached_property
+    def base_fee(self) -> int | None:
+        return getattr(self.header, "base_fee_per_gas", None)
+
+    @cached_property
+    def blob_base_fee(self) -> int | None:
+        """The block's blob base fee, or None before Cancun."""
+        excess = getattr(self.header, "excess_blob_gas", None)
+        if excess is None or not has_blobs(self.vm_class):
+            return None
+        return blob_base_fee(self.vm_class, excess)
+
+    @cached_property
+    def log_offsets(self) -> tuple[int, ...]:
+        """Block-wide index of each receipt's first log (geth numbers logs per block)."""
+        offsets, total = [], 0
+        for receipt in self.receipts:
+            offsets.append(total)
+            total += len(receipt.logs)
+        return tuple(offsets)
+
+    def gas_used(self, index: int) -> int:
+        """Gas used by one transaction: the step in cumulative gas."""
+        before = self.receipts[index - 1].gas_used if index else 0
+        return self.receipts[index].gas_used - before
+
+
+class PreviousHashes:
+    """The 256 ancestor hashes BLOCKHASH sees, walked lazily from a block's parent.
+
+    py-evm reads them with ``nth``; a lazy walk saves 256 header reads per eth_call
+    that never executes BLOCKHASH.
+    """
+
+    def __init__(self, backend: ReplicaBackend, parent_hash: bytes) -> None:
+        self._backend = backend
+        self._parent_hash = parent_hash
+
+    def __iter__(self) -> Iterator[bytes]:
+        block_hash = self._parent_hash
+        for _ in range(256):
+            header = self._backend.header_by_hash(block_hash)
+            if header is None:
+                return
+            yield header.hash
+            if header.block_number == 0:
+                return
+            block_hash = header.parent_hash
+
+
+# --- the backend -------------------------------------------------------------------
+
+
+class ReplicaBackend:
+    """Chain reads for the RPC over a read-only view of the replica's database.
+
+    Arguments:
+        db: the replica's database; wrapped in ``ReadOnlyDB`` unless it already is one.
+        limits: resource limits (cache sizes here, the rest for the namespaces).
+        sync_status: what eth_syncing reports (default: never syncing).
+        readiness: the readiness hook; while it returns a reason, every call fails.
+        tx_sink: where eth_sendRawTransaction sends transactions (None: refused).
+        pending: the cluster's pending transactions (default: none).
+    """
+
+    def __init__(
+        self,
+        db: DatabaseAPI,
+        limits: RpcLimits | None = None,
+        sync_status: SyncStatus | None = None,
+        readiness: Readiness | None = None,
+        tx_sink: TransactionSink | None = None,
+        pending: PendingView | None = None,
+    ) -> None:
+        self.db: ReadOnlyDB = db if isinstance(db, ReadOnlyDB) else ReadOnlyDB(db)
+        self.limits = limits or RpcLimits()
+        self.sync_status: SyncStatus = sync_status or NotSyncing()
+        self.readiness: Readiness = readiness or always_ready
+        self.tx_sink = tx_sink
+        self.pending: PendingView = pending if pending is not None else NoPending()
+        self._chain: Chain | None = None
+        self._chain_config: bytes | None = None
+        self._chain_lock = threading.Lock()
+        self._blocks: LRU[bytes, BlockData] = LRU(self.limits.block_cache_size)
+        self._headers: LRU[bytes, BlockHeaderAPI] = LRU(self.limits.block_cache_size * 16)
+        self.state = CachedState(self.db)
+        """Account, storage and code reads, cached by state root / storage root / hash."""
+        self.derived: LRU[Hashable, object] = LRU(256)
+        """Values computed from immutable data, keyed by what they derive from
+        (e.g. the gas price oracle's suggestion, keyed by the head's hash)."""
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def invalidate(self) -> None:
+        """Called by the apply agent after each write: forget head-derived state.
+
+        Nothing cached is keyed by the head, so this is cheap: it drops the chain
+        object, which is rebuilt (from the stored configuration) on the next request.
+        """
+        with self._chain_lock:
+            self._chain = None
+            self._chain_config = None
+
+    def check_ready(self) -> None:
+        """Raise ``NotReady`` with the hook's reason unless the replica may serve."""
+        reason = self.readiness()
+        if reason is not None:
+            raise NotReady(reason)
+        if self.db.get(HEAD_KEY) is None:
+            raise NotReady("the database holds no chain yet")
+
+    @property
+    def chain(self) -> Chain:
+        """The py-evm chain rebuilt from the stored configuration (rebuilt if it changed)."""
+        raw = self.db.get(CONFIG_KEY)
+        chain = self._chain
+        if chain is not None and raw == self._chain_config:
+            return chain
+        with self._chain_lock:
+            try:
+                chain = open_chain(self.db)
+            except ChainError as error:
+                raise NotReady(str(error)) from None
+            self._chain, self._chain_config = chain, raw
+            return chain
+
+    @property
+    def chaindb(self) -> ChainDB:
+        return self.chain.chaindb  # type: ignore[return-value]
+
+    @property
+    def chain_id(self) -> int:
+        return self.chain.chain_id
+
+    def vm_class(self, header: BlockHeaderAPI) -> type[VirtualMachineAPI]:
+        return self.chain.get_vm_class(header)
+
+    # -- headers ---------------------------------------------------------------------
+
+    def head(self) -> BlockHeaderAPI:
+        """The canonical head, as stored now (the apply agent moves it underneath us)."""
+        head_hash = self.db.get(HEAD_KEY)
+        header = None if head_hash is None else self.header_by_hash(head_hash)
+        if header is None:
+            raise NotReady("the database holds no chain yet")
+        return header
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
+        header = self._headers.get(block_hash)
+        if header is not None:
+            return header
+        try:
+            header = self.chaindb.get_block_header_by_hash(block_hash)  # type: ignore[arg-type]
+        except (EvmHeaderNotFound, rlp.exceptions.DecodingError):
+            return None
+        return self._headers.put(block_hash, header)
+
+    def canonical_hash(self, number: int) -> bytes | None:
+        raw = self.db.get(SchemaV1.make_block_number_to_hash_lookup_key(number))  # type: ignore[arg-type]
+        return None if raw is None else rlp.decode(raw)
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI | None:
+        """The canonical header at ``number``, or None above the head."""
+        block_hash = self.canonical_hash(number)
+        return None if block_hash is None else self.header_by_hash(block_hash)
+
+    def resolve_number(self, number: BlockNumber) -> BlockHeaderAPI | None:
+        """A block number or tag to its canonical header (None if there is none).
+
+        pending, safe and finalized answer the head: a replica has no pending block,
+        and the master's chain is final for us as soon as we hold it.
+        """
+        if isinstance(number, BlockTag):
+            return self.head()
+        return self.header_by_number(number)
+
+    def resolve_ref(self, ref: BlockRef) -> BlockHeaderAPI:
+        """An EIP-1898 block reference to a header, with geth's errors when there is none."""
+        if ref.number is not None:
+            header = self.resolve_number(ref.number)
+            if header is None:
+                raise HeaderNotFound()
+            return header
+        if ref.block_hash is not None:
+            header = self.header_by_hash(ref.block_hash)
+            if header is None:
+                raise ServerError("header for hash not found")
+            if ref.require_canonical and self.canonical_hash(header.block_number) != header.hash:
+                raise ServerError("hash is not currently canonical")
+            return header
+        raise ServerError("invalid arguments; neither block nor hash specified")
+
+    def is_canonical(self, header: BlockHeaderAPI) -> bool:
+        return self.canonical_hash(header.block_number) == header.hash
+
+    # -- blocks, transactions, receipts --------------------------------------------------
+
+    def block(self, header: BlockHeaderAPI) -> BlockData:
+        """The decoded block of ``header`` (from the cache when it was seen before)."""
+        cached = self._blocks.get(header.hash)
+        if cached is not None:
+            return cached
+        chain = self.chain
+        vm_class = chain.get_vm_class(header)
+        block = vm_class.get_block_class().from_header(header, chain.chaindb)
+        return self._blocks.put(header.hash, BlockData(block, vm_class, chain.chaindb))  # type: ignore[arg-type]
+
+    def block_by_number(self, number: BlockNumber) -> BlockData | None:
+        header = self.resolve_number(number)
+        return None if header is None else self.block(header)
+
+    def block_by_hash(self, block_hash: bytes) -> BlockData | None:
+        header = self.header_by_hash(block_hash)
+        return None if header is None else self.block(header)
+
+    def block_by_ref(self, ref: BlockRef) -> BlockData | None:
+        """geth's ``BlockByNumberOrHash``: None for an unknown block, errors only for bad refs."""
+        if ref.number is not None:
+            return self.block_by_number(ref.number)
+        if ref.block_hash is not None:
+            header = self.header_by_hash(ref.block_hash)
+            if header is None:
+                return None
+            if ref.require_canonical and not self.is_canonical(header):
+                raise ServerError("hash is not currently canonical")
+            return self.block(header)
+        raise ServerError("invalid arguments; neither block nor hash specified")
+
+    def transaction_location(self, tx_hash: bytes) -> tuple[BlockData, int] | None:
+        """The canonical block and index holding ``tx_hash``, or None if it is unknown."""
+        raw = self.db.get(SchemaV1.make_transaction_hash_to_block_lookup_key(tx_hash))  # type: ignore[arg-type]
+        if raw is None:
+            return None
+        try:
+            key = rlp.decode(raw, sedes=BlockDataKey)
+        except (rlp.exceptions.DecodingError, TransactionNotFound):
+            return None
+        header = self.header_by_number(key.block_number)
+        if header is None:
+            return None
+        block = self.block(header)
+        if key.index >= len(block.transactions) or block.transactions[key.index].hash != tx_hash:
+            return None
+        return block, key.index
+
+    # -- execution context ----------------------------------------------------------------
+
+    def previous_hashes(self, header: BlockHeaderAPI) -> PreviousHashes:
+        """What BLOCKHASH sees when executing in the context of ``header``."""
+        return PreviousHashes(self, header.parent_hash)

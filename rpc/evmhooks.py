@@ -1,0 +1,132 @@
+"""Hooks into py-evm's interpreter for calls: a deadline and an access-list tracer.
+
+py-evm runs opcodes from a per-computation-class table, so a call gets its own
+subclass whose table wraps a few opcodes: every jump and call checks the call's
+deadline (every loop passes a jump, every recursion a call), and the opcodes that
+touch accounts or slots feed geth's ``AccessListTracer`` logic. The state class
+gets the same treatment: our computation class, an overridable blob base fee,
+and no system-contract installation (that belongs to block building).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from eth.abc import ComputationAPI, StateAPI, VirtualMachineAPI
+from eth.vm import opcode_values as op
+from eth.vm.stack import to_int
+
+DEADLINE_OPCODES = frozenset({op.JUMP, op.JUMPI, op.CALL, op.CALLCODE, op.DELEGATECALL,
+                              op.STATICCALL, op.CREATE, op.CREATE2})
+"""Every loop passes a jump and every recursion a call: enough to enforce a deadline."""
+SLOT_OPCODES = frozenset({op.SLOAD, op.SSTORE})
+ADDRESS_OPCODES = frozenset({op.EXTCODECOPY, op.EXTCODEHASH, op.EXTCODESIZE, op.BALANCE,
+                             op.SELFDESTRUCT})
+CALL_OPCODES = frozenset({op.DELEGATECALL, op.CALL, op.STATICCALL, op.CALLCODE})
+
+
+class CallTimeout(Exception):
+    """The call ran past its deadline (not a VMError, so py-evm does not swallow it)."""
+
+
+# --- access list tracing ------------------------------------------------------------
+
+
+@dataclass
+class AccessTracer:
+    """geth's ``AccessListTracer``: addresses and slots a run touched."""
+
+    excluded: frozenset[bytes]
+    entries: dict[bytes, set[int]] = field(default_factory=dict)
+
+    @classmethod
+    def seeded(cls, access_list: Any, excluded: frozenset[bytes]) -> AccessTracer:
+        tracer = cls(excluded)
+        for address, slots in access_list or ():
+            if address not in excluded:
+                tracer.add_address(address)
+            for slot in slots:
+                tracer.add_slot(address, slot)
+        return tracer
+
+    def add_address(self, address: bytes) -> None:
+        self.entries.setdefault(address, set())
+
+    def add_slot(self, address: bytes, slot: int) -> None:
+        self.entries.setdefault(address, set()).add(slot)
+
+    def observe(self, opcode: int, computation: ComputationAPI) -> None:
+        stack = computation._stack.values  # type: ignore[attr-defined]
+        if opcode in SLOT_OPCODES and stack:
+            self.add_slot(computation.msg.storage_address, to_int(stack[-1]))
+        elif opcode in ADDRESS_OPCODES and stack:
+            self._maybe_add(to_int(stack[-1]))
+        elif opcode in CALL_OPCODES and len(stack) >= 5:
+            self._maybe_add(to_int(stack[-2]))
+
+    def _maybe_add(self, value: int) -> None:
+        address = (value & (2**160 - 1)).to_bytes(20, "big")
+        if address not in self.excluded:
+            self.add_address(address)
+
+    def access_list(self) -> tuple[tuple[bytes, tuple[int, ...]], ...]:
+        """Sorted by address, slots sorted (as geth returns it)."""
+        return tuple((address, tuple(sorted(self.entries[address]))) for address in sorted(self.entries))
+
+
+# --- the instrumented EVM -----------------------------------------------------------------
+
+
+class HookedOpcode:
+    """Wraps one opcode: checks the run's deadline and feeds its tracer first."""
+
+    def __init__(self, value: int, inner: Callable[..., Any]) -> None:
+        self.value = value
+        self.inner = inner
+        self.mnemonic = getattr(inner, "mnemonic", "")
+        self.gas_cost = getattr(inner, "gas_cost", 0)
+
+    def __call__(self, computation: ComputationAPI) -> Any:
+        state = computation.state
+        if time.monotonic() > state.call_deadline:  # type: ignore[attr-defined]
+            raise CallTimeout()
+        tracer = state.call_tracer  # type: ignore[attr-defined]
+        if tracer is not None:
+            tracer.observe(self.value, computation)
+        return self.inner(computation=computation)
+
+
+HOOKED = DEADLINE_OPCODES | SLOT_OPCODES | ADDRESS_OPCODES | CALL_OPCODES
+
+
+def instrument(computation_class: type[ComputationAPI], precompiles: dict[bytes, Any]) -> type[ComputationAPI]:
+    """A computation class with hooked opcodes and the call's precompile set."""
+    opcodes: dict[int, Any] = dict(computation_class.opcodes)
+    for value in HOOKED & opcodes.keys():
+        opcodes[value] = HookedOpcode(value, opcodes[value])
+    return type(f"Call{computation_class.__name__}", (computation_class,),
+                {"opcodes": opcodes, "_precompiles": precompiles})
+
+
+def call_state_class(vm_class: type[VirtualMachineAPI], computation_class: type[ComputationAPI]) -> type[StateAPI]:
+    """The fork's state class, running our computation class, with an overridable blob fee."""
+    base = vm_class.get_state_class()
+
+    def blob_fee(self: Any) -> int:
+        if self.blob_fee_override is not None:
+            return self.blob_fee_override
+        return base.blob_base_fee.fget(self)  # type: ignore[attr-defined]
+
+    def no_system_contracts(self: Any) -> None:
+        """Block building installs system contracts; a call runs on the state as it is."""
+
+    return type(f"Call{base.__name__}", (base,), {
+        "computation_class": computation_class,
+        "set_system_contracts": no_system_contracts,
+        "blob_base_fee": property(blob_fee),
+        "blob_fee_override": None,
+        "call_deadline": float("inf"),
+        "call_tracer": None,
+    })

@@ -1,0 +1,92 @@
+"""The JSON-RPC endpoint over HTTP: one aiohttp handler around the dispatcher.
+
+``make_handler(service)`` returns ``async def handle_http(request)``; the replica's
+Faust worker mounts that same coroutine on its web server, and ``make_app`` mounts it
+on a bare aiohttp application for tests and standalone use. HTTP-level refusals are
+geth's (``rpc/http.go``): 413 for a body over the limit, 415 for a content type that
+is not JSON, 405 for PUT/DELETE, and an empty 200 for a bare GET health probe.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from rpc.service import RpcService
+
+CONTENT_TYPE = "application/json"
+ACCEPTED_CONTENT_TYPES = frozenset({CONTENT_TYPE, "application/json-rpc", "application/jsonrequest"})
+SERVICE_KEY: web.AppKey["RpcService"] = web.AppKey("ethercattle_rpc_service")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _plain(status: int, text: str) -> web.Response:
+    """geth's ``http.Error``: a text/plain body ending in a newline."""
+    return web.Response(status=status, text=text + "\n", content_type="text/plain")
+
+
+def _refusal(request: web.Request, max_body: int) -> web.Response | None:
+    """geth's ``validateRequest``: the HTTP-level checks made before reading the body."""
+    if request.method in ("PUT", "DELETE"):
+        return _plain(405, "method not allowed")
+    length = request.content_length
+    if length is not None and length > max_body:
+        return _plain(413, f"content length too large ({length}>{max_body})")
+    if request.method == "OPTIONS":
+        return None
+    if request.content_type not in ACCEPTED_CONTENT_TYPES:
+        return _plain(415, f"invalid content type, only {CONTENT_TYPE} is supported")
+    return None
+
+
+async def _read_body(request: web.Request, max_body: int) -> bytes | None:
+    """The body, or None when it grows past the limit (chunked bodies have no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.readany()
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_body:
+            return None
+        chunks.append(chunk)
+
+
+def make_handler(service: "RpcService") -> Handler:
+    """The aiohttp handler serving JSON-RPC for ``service`` (mount it on POST and GET)."""
+    max_body = service.limits.max_body_bytes
+
+    async def handle_http(request: web.Request) -> web.StreamResponse:
+        if request.method == "GET" and not request.content_length and not request.query_string:
+            return web.Response(status=200)  # geth: "dumb empty requests" for health checks
+        refusal = _refusal(request, max_body)
+        if refusal is not None:
+            return refusal
+        body = await _read_body(request, max_body)
+        if body is None:
+            return _plain(413, f"content length too large (>{max_body})")
+        response = await service.dispatcher.handle_body(body)
+        return web.Response(body=response or b"", content_type=CONTENT_TYPE)
+
+    return handle_http
+
+
+async def handle_http(request: web.Request) -> web.StreamResponse:
+    """JSON-RPC for any aiohttp application holding a service under ``SERVICE_KEY``.
+
+    ``make_app`` sets that key; a host application (the replica's Faust web server)
+    sets it once and routes here, or mounts ``service.handle_http`` directly.
+    """
+    return await request.app[SERVICE_KEY].handle_http(request)
+
+
+def make_app(service: "RpcService", path: str = "/") -> web.Application:
+    """A bare aiohttp application serving JSON-RPC at ``path``."""
+    app = web.Application(client_max_size=service.limits.max_body_bytes + 1)
+    app[SERVICE_KEY] = service
+    app.router.add_route("*", path, handle_http)
+    return app

@@ -1,0 +1,60 @@
+"""Resource limits of the JSON-RPC service, in one frozen dataclass.
+
+Defaults are go-ethereum's where geth has one (5 MB bodies, 1000-request batches,
+25 MB batch responses, a 50M gas cap and 5 s for eth_call), so a replica behind a
+load balancer answers the same requests a geth node would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RpcLimits:
+    """What one request may cost this replica."""
+
+    max_body_bytes: int = 5 * 1024 * 1024
+    """Largest HTTP request body accepted (geth: 413 "content length too large")."""
+
+    max_batch_requests: int = 1000
+    """Most requests in one batch (geth: "batch too large")."""
+
+    max_batch_response_bytes: int = 25 * 1000 * 1000
+    """Largest sum of results in one batch before -32003 "response too large"."""
+
+    logs_max_block_range: int = 10_000
+    """Most blocks one eth_getLogs may scan."""
+
+    logs_max_results: int = 10_000
+    """Most logs one eth_getLogs may return."""
+
+    call_gas_cap: int = 50_000_000
+    """Gas given to (and the most allowed for) eth_call, eth_estimateGas, eth_createAccessList."""
+
+    call_timeout_seconds: float = 5.0
+    """Wall-clock limit of one EVM execution (geth: "execution aborted (timeout = 5s)")."""
+
+    fee_history_max_blocks: int = 1024
+    """Most blocks eth_feeHistory covers (geth's max header/block history)."""
+
+    fee_history_max_percentiles: int = 100
+    """Most reward percentiles eth_feeHistory accepts (geth's maxQueryLimit)."""
+
+    gas_price_check_blocks: int = 20
+    """Blocks sampled by the gas price oracle (geth's GPO.Blocks)."""
+
+    gas_price_percentile: int = 60
+    """Percentile of sampled tips the oracle suggests (geth's GPO.Percentile)."""
+
+    gas_price_default_tip: int = 1_000_000
+    """Tip suggested when no block has a usable sample (geth's miner default, 0.001 gwei)."""
+
+    gas_price_max: int = 500 * 10**9
+    """Highest tip the oracle ever suggests (geth's GPO.MaxPrice)."""
+
+    gas_price_ignore_under: int = 2
+    """Tips below this are not sampled (geth's GPO.IgnorePrice)."""
+
+    block_cache_size: int = 256
+    """Decoded blocks (header, body, receipts, senders) kept in memory, by block hash."""

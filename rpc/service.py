@@ -1,0 +1,79 @@
+"""The JSON-RPC service: one backend, the merged namespace tables, one dispatcher.
+
+This is what the replica constructs (from its LevelDB, its sync status, readiness
+hook, transaction sink and limits) and what both the standalone aiohttp app and the
+Faust worker's web server serve. The apply agent calls ``invalidate()`` after each
+write it commits.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from aiohttp import web
+from eth.abc import DatabaseAPI
+
+from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool, web3
+from rpc import execution, submit
+from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
+from rpc.dispatch import Dispatcher, MethodTable, merge_tables
+from rpc.http import make_handler
+from rpc.limits import RpcLimits
+
+NAMESPACES: tuple[MethodTable, ...] = (
+    web3.METHODS,
+    net.METHODS,
+    chaininfo.METHODS,
+    blocks.METHODS,
+    transactions.METHODS,
+    state.METHODS,
+    execution.METHODS,
+    fees.METHODS,
+    logs.METHODS,
+    txpool.METHODS,
+    submit.METHODS,
+)
+"""Every namespace's wire-name table; merged once, duplicates refused."""
+
+
+class RpcService:
+    """Ethereum JSON-RPC over a replica's database.
+
+    Arguments:
+        db: the replica's database (any py-evm ``DatabaseAPI``; read through ``ReadOnlyDB``).
+        limits: resource limits (defaults: geth's).
+        sync_status: reports catch-up progress for eth_syncing (default: not syncing).
+        readiness: returns None when the replica may serve, else the reason it may not.
+        tx_sink: receives eth_sendRawTransaction's transactions (default: refused).
+        pending: the cluster's pending transactions, for "pending" nonces, lookups and txpool_* (default: none).
+        extra_methods: more wire-name tables (e.g. the replica's own), merged the same way.
+    """
+
+    def __init__(
+        self,
+        db: DatabaseAPI,
+        *,
+        limits: RpcLimits | None = None,
+        sync_status: SyncStatus | None = None,
+        readiness: Readiness | None = None,
+        tx_sink: TransactionSink | None = None,
+        pending: PendingView | None = None,
+        extra_methods: Iterable[MethodTable] = (),
+    ) -> None:
+        self.limits = limits or RpcLimits()
+        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending)
+        self.methods = merge_tables(*NAMESPACES, *extra_methods)
+        self.dispatcher = Dispatcher(self.backend, self.methods)
+        self._http_handler = make_handler(self)
+
+    def invalidate(self) -> None:
+        """The apply agent's hook after each committed write (cheap)."""
+        self.backend.invalidate()
+
+    async def handle_body(self, body: bytes) -> bytes | None:
+        """A JSON-RPC request body to its response body (None: nothing to send)."""
+        return await self.dispatcher.handle_body(body)
+
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
+        """The aiohttp handler (POST JSON-RPC; a bare GET answers 200 for probes)."""
+        return await self._http_handler(request)

@@ -1,0 +1,141 @@
+"""eth_sendRawTransaction: decode, check, and hand the transaction to the replica's sink.
+
+A replica never executes or pools transactions: it checks what geth's RPC layer
+checks before the pool (the encoding, the signature, the chain id, the 1 ether fee
+cap) and what geth's pool checks against the head (size, gas, fees, intrinsic gas,
+nonce, balance), then gives the raw bytes to the ``TransactionSink`` (in the
+replica, the transaction topic the emitters read) and answers the transaction hash.
+A sink refuses by raising; its message reaches the client as a -32000 error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rlp
+from eth.abc import SignedTransactionAPI
+from eth.vm.forks.prague import PragueVM
+from eth_utils import keccak
+
+from rpc import params as p
+from rpc.backend import ReplicaBackend
+from rpc.dispatch import Method, MethodTable
+from rpc.errors import RpcError, ServerError
+from rpc.format import data, fee_caps, legacy_chain_id, legacy_v, tx_type
+
+BLOB_TX_TYPE = 3
+TX_FEE_CAP_WEI = 10**18
+"""geth's default ``--rpc.txfeecap`` (1 ether)."""
+TX_MAX_SIZE = 4 * 32 * 1024
+"""geth's legacy pool: largest transaction it accepts, in bytes."""
+BLOB_TX_MAX_SIZE = 1024 * 1024
+"""geth's blob pool: largest blob transaction (with its sidecar), in bytes."""
+MAX_INITCODE_SIZE = 2 * 24576
+"""EIP-3860 (Shanghai)."""
+FLOOR_BASE_GAS, FLOOR_PER_TOKEN = 21_000, 10
+"""EIP-7623 (Prague): a transaction's gas must cover 21000 + 10 per calldata token (zero byte 1, other 4)."""
+GAS_PER_BLOB = 2**17
+
+
+def strip_blob_sidecar(raw: bytes) -> bytes:
+    """A blob transaction in network form (with blobs, commitments, proofs) → its
+    canonical form, whose hash is the transaction hash."""
+    if raw[:1] != bytes([BLOB_TX_TYPE]):
+        return raw
+    try:
+        decoded = rlp.decode(raw[1:])
+    except rlp.exceptions.DecodingError:
+        return raw
+    if len(decoded) == 4 and isinstance(decoded[0], list):
+        return raw[:1] + rlp.encode(decoded[0])
+    return raw
+
+
+def decode_transaction(backend: ReplicaBackend, raw: bytes) -> SignedTransactionAPI:
+    """Decode with the head's fork rules, with geth's words for what does not decode."""
+    if not raw:
+        raise ServerError("typed transaction too short")
+    builder = backend.vm_class(backend.head()).get_transaction_builder()
+    try:
+        return builder.decode(raw)
+    except Exception as error:  # noqa: BLE001 - py-evm raises many decode error types
+        if raw[0] < 0x7F:
+            known = (1, 2, 3, 4)
+            if raw[0] not in known:
+                raise ServerError("transaction type not supported") from None
+        raise ServerError(f"rlp: {error}") from None
+
+
+def check_transaction(backend: ReplicaBackend, tx: SignedTransactionAPI) -> bytes:
+    """The checks geth makes before its pool; returns the recovered sender."""
+    fee_cap, _ = fee_caps(tx)
+    fee = fee_cap * tx.gas
+    if fee > TX_FEE_CAP_WEI:
+        raise ServerError(f"tx fee ({fee / 10**18:.2f} ether) exceeds the configured cap (1.00 ether)")
+    chain_id = legacy_chain_id(legacy_v(tx)) if tx_type(tx) == 0 else tx.chain_id
+    if chain_id is not None and chain_id != backend.chain_id:
+        raise ServerError("invalid chain id for signer")
+    try:
+        return tx.sender
+    except Exception:  # noqa: BLE001 - signature recovery failures vary by key backend
+        raise ServerError("invalid sender") from None
+
+
+def check_pool_rules(backend: ReplicaBackend, tx: SignedTransactionAPI, raw: bytes, sender: bytes) -> None:
+    """What geth's pool checks before it takes a transaction (``txpool.ValidateTransaction`` and
+    ``ValidateTransactionWithState``), at the replica's head, with geth's words."""
+    head = backend.head()
+    kind = tx_type(tx)
+    limit = BLOB_TX_MAX_SIZE if kind == BLOB_TX_TYPE else TX_MAX_SIZE
+    if len(raw) > limit:
+        raise ServerError(f"oversized data: transaction size {len(raw)}, limit {limit}")
+    if tx.to in (b"", None) and len(tx.data) > MAX_INITCODE_SIZE:
+        raise ServerError(f"max initcode size exceeded: code size {len(tx.data)}, limit {MAX_INITCODE_SIZE}")
+    if tx.gas > head.gas_limit:
+        raise ServerError("exceeds block gas limit")
+    fee_cap, tip_cap = fee_caps(tx)
+    if tip_cap > fee_cap:
+        raise ServerError("max priority fee per gas higher than max fee per gas")
+    intrinsic = tx.intrinsic_gas
+    if tx.gas < intrinsic:
+        raise ServerError(f"intrinsic gas too low: gas {tx.gas}, minimum needed {intrinsic}")
+    if issubclass(backend.vm_class(head), PragueVM):
+        floor = FLOOR_BASE_GAS + FLOOR_PER_TOKEN * sum(4 if byte else 1 for byte in tx.data)
+        if tx.gas < floor:
+            raise ServerError(f"insufficient gas for floor data gas cost: gas {tx.gas}, minimum needed {floor}")
+    try:
+        tx.validate()
+    except Exception as error:  # noqa: BLE001 - py-evm's field checks (ranges, EIP-7702 lists ...)
+        raise ServerError(f"invalid transaction: {error}") from None
+    account = backend.state.account(head.state_root, sender)
+    if account.nonce > tx.nonce:
+        raise ServerError(f"nonce too low: next nonce {account.nonce}, tx nonce {tx.nonce}")
+    cost = tx.gas * fee_cap + tx.value
+    if kind == BLOB_TX_TYPE:
+        cost += GAS_PER_BLOB * len(tx.blob_versioned_hashes) * tx.max_fee_per_blob_gas
+    if account.balance < cost:
+        raise ServerError(f"insufficient funds for gas * price + value: balance {account.balance}, "
+                          f"tx cost {cost}, overshot {cost - account.balance}")
+
+
+async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
+    sink = backend.tx_sink
+    if sink is None:
+        raise ServerError("transaction submission is not available on this replica")
+    canonical = strip_blob_sidecar(raw)
+    tx = decode_transaction(backend, canonical)
+    sender = check_transaction(backend, tx)
+    check_pool_rules(backend, tx, raw, sender)
+    tx_hash = keccak(canonical)
+    try:
+        await sink.submit(raw, tx_hash, sender)
+    except RpcError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the sink refuses by raising; its words reach the client
+        raise ServerError(str(error) or type(error).__name__) from None
+    return data(tx_hash)
+
+
+METHODS: MethodTable = {
+    "eth_sendRawTransaction": Method(eth_send_raw_transaction, (p.required(p.data),)),
+}

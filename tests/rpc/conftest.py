@@ -1,0 +1,89 @@
+"""Shared fixtures: the rpc-compat chain, a dev chain with contracts, a served RPC."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from eth.db.atomic import AtomicDB
+
+from chain.importer import import_chain
+from rpc.http import make_app
+from rpc.service import RpcService
+from tests.rpc.compat import SUITE, CaseResult, pass_table
+
+COMPAT_RESULTS: list[CaseResult] = []
+"""Filled by the conformance test; printed as a per-method table at the end of the run."""
+
+
+class RecordingSink:
+    """A transaction sink that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[bytes, bytes, bytes]] = []
+
+    async def submit(self, raw_transaction: bytes, tx_hash: bytes, sender: bytes) -> None:
+        self.submitted.append((raw_transaction, tx_hash, sender))
+
+
+@pytest.fixture(scope="session")
+def compat_db() -> AtomicDB:
+    """The rpc-compat chain (45 blocks, all forks to Prague), imported once per run."""
+    db = AtomicDB()
+    import_chain(db, SUITE / "genesis.json", SUITE / "chain.rlp")
+    return db
+
+
+@pytest.fixture
+def compat_service(compat_db: AtomicDB) -> RpcService:
+    return RpcService(compat_db, tx_sink=RecordingSink())
+
+
+async def serve(service: RpcService) -> tuple[web.AppRunner, str]:
+    """Serve ``service`` on a free loopback port; returns (runner, url)."""
+    runner = web.AppRunner(make_app(service))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+async def compat_url(compat_service: RpcService) -> AsyncIterator[str]:
+    runner, url = await serve(compat_service)
+    try:
+        yield url
+    finally:
+        await runner.cleanup()
+
+
+Call = Callable[..., Any]
+
+
+def caller(service: RpcService) -> Call:
+    """``await call(method, *params)`` → the decoded response object (dispatcher only)."""
+
+    async def call(method: str, *params: Any, request_id: Any = 1) -> Any:
+        body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": list(params)})
+        response = await service.handle_body(body)
+        return None if response is None else orjson.loads(response)
+
+    return call
+
+
+@pytest.fixture
+def compat_call(compat_service: RpcService) -> Call:
+    return caller(compat_service)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if COMPAT_RESULTS:
+        terminalreporter.section("rpc-compat conformance (hive rules; strict = messages too)")
+        terminalreporter.write_line(pass_table(COMPAT_RESULTS))
+
+
+
