@@ -7,11 +7,16 @@ import logging
 from pathlib import Path
 
 from chain.importer import ImportProgress, import_chain
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from master.dev import DevMaster
 from master.node import MasterNode
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from rpc.service import RpcService
 
 log = logging.getLogger("ethercattle.master")
 
@@ -36,25 +41,34 @@ async def run_import(settings: Settings, genesis: Path, chain: Path) -> int:
     return 0
 
 
-async def run_dev_master(settings: Settings, chain_id: int, block_time: float, rpc_host: str, rpc_port: int) -> int:
-    """A dev chain that mines on demand and every ``block_time`` seconds, serving JSON-RPC on ``rpc_port``.
+async def serve_rpc(service: "RpcService", host: str, port: int) -> web.AppRunner:
+    """Serve ``service`` over HTTP at ``http://host:port/``."""
+    app = web.Application(client_max_size=service.limits.max_body_bytes + 1)
+    app.router.add_route("*", "/", service.handle_http)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
 
-    The master serves the same read API as a replica (from its own database),
-    and ``eth_sendRawTransaction`` goes straight to its miner.
+
+async def run_master(settings: Settings, rpc_host: str, rpc_port: int, dev_chain_id: int | None, block_time: float) -> int:
+    """Run a master until stopped: publisher, heartbeats, and JSON-RPC over its own database.
+
+    With ``dev_chain_id`` it is a dev chain that mines on ``eth_sendRawTransaction``
+    and every ``block_time`` seconds; without, it serves the chain that
+    ``ethercattle import`` built (and keeps heartbeats flowing, so replicas can
+    tell an idle master from a gone one).
     """
     from rpc.service import RpcService
 
     async with MasterNode(settings) as node:
-        dev = DevMaster(node, chain_id, block_time)
+        dev = None if dev_chain_id is None else DevMaster(node, dev_chain_id, block_time)
         service = RpcService(node.leveldb, tx_sink=dev)
-        app = web.Application(client_max_size=service.limits.max_body_bytes + 1)
-        app.router.add_route("*", "/", service.handle_http)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, rpc_host, rpc_port).start()
-        log.info("dev master: chain %d at block %d, JSON-RPC on http://%s:%d", chain_id, dev.head_number(), rpc_host, rpc_port)
+        runner = await serve_rpc(service, rpc_host, rpc_port)
+        log.info("master %s of cluster %s: JSON-RPC on http://%s:%d%s", settings.master_id, settings.cluster, rpc_host, rpc_port,
+                 "" if dev is None else f" (dev chain {dev_chain_id}, head {dev.head_number()})")
         try:
-            await dev.run()
+            await (dev.run() if dev is not None else asyncio.Event().wait())
         finally:
             await runner.cleanup()
     return 0

@@ -25,12 +25,10 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _master(args: argparse.Namespace) -> int:
-    from master.commands import run_dev_master
+    from master.commands import run_master
 
-    if not args.dev:
-        print("ethercattle master: only --dev is available; feed a real chain with `ethercattle import`", file=sys.stderr)
-        return 2
-    return asyncio.run(run_dev_master(load_settings(), args.chain_id, args.block_time, args.rpc_host, args.rpc_port))
+    chain_id = args.chain_id if args.dev else None
+    return asyncio.run(run_master(load_settings(), args.rpc_host, args.rpc_port, chain_id, args.block_time))
 
 
 def _topics(args: argparse.Namespace) -> int:
@@ -76,8 +74,8 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--chain", required=True)
     imp.set_defaults(run=_import)
 
-    master = commands.add_parser("master", help="run a master")
-    master.add_argument("--dev", action="store_true", help="a development chain with funded accounts (chain.dev)")
+    master = commands.add_parser("master", help="run a master: heartbeats and JSON-RPC over its database (the chain `import` built, or --dev)")
+    master.add_argument("--dev", action="store_true", help="a development chain with funded accounts that mines on eth_sendRawTransaction")
     master.add_argument("--chain-id", type=int, default=1337)
     master.add_argument("--block-time", type=float, default=5.0, help="seconds between empty blocks (0: only when transactions arrive)")
     master.add_argument("--rpc-host", default="127.0.0.1")

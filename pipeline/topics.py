@@ -31,6 +31,14 @@ class TopicNames:
     def dead_letters(self) -> str:
         return f"ethercattle.{self.cluster}.transactions.dead"
 
+    def emitter_group(self, emitter_name: str) -> str:
+        """The consumer group of the emitter named ``emitter_name`` (its workers share the tx topic)."""
+        return f"ethercattle.{self.cluster}.emitter.{emitter_name}"
+
+    def emitted(self, emitter_name: str) -> str:
+        """The changelog of that emitter's table of forwarded transactions (compacted, one partition)."""
+        return f"ethercattle.{self.cluster}.emitter.{emitter_name}.emitted"
+
     @property
     def replica_status(self) -> str:
         return f"ethercattle.{self.cluster}.replica-status"

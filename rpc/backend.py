@@ -118,6 +118,9 @@ class PendingView(Protocol):
     def transactions(self) -> list[tuple[SignedTransactionAPI, bytes]]:
         """Every pending transaction with its sender, by sender then nonce."""
 
+    async def sync(self) -> None:
+        """Wait (briefly) until the view holds every transaction the cluster acknowledged before the call."""
+
 
 class NoPending:
     """The default pending view: nothing pending (a standalone database)."""
@@ -130,6 +133,9 @@ class NoPending:
 
     def transactions(self) -> list[tuple[SignedTransactionAPI, bytes]]:
         return []
+
+    async def sync(self) -> None:
+        return None
 
 
 # --- fork-dependent numbers ---------------------------------------------------------

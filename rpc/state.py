@@ -43,8 +43,11 @@ def eth_get_balance(backend: ReplicaBackend, address: bytes, ref: BlockRef) -> s
     return quantity(_account(backend, address, ref)[1].balance)
 
 
-def eth_get_transaction_count(backend: ReplicaBackend, address: bytes, ref: BlockRef) -> str:
-    """The state nonce; for "pending", moved past the cluster's pending transactions (as geth's pool)."""
+async def eth_get_transaction_count(backend: ReplicaBackend, address: bytes, ref: BlockRef) -> str:
+    """The state nonce; for "pending", moved past the cluster's pending transactions (as geth's pool),
+    after the view caught up with what the cluster acknowledged before this call."""
+    if ref.number is BlockTag.PENDING:
+        await backend.pending.sync()
     nonce = _account(backend, address, ref)[1].nonce
     if ref.number is BlockTag.PENDING:
         nonce = backend.pending.next_nonce(address, nonce)

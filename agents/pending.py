@@ -1,0 +1,180 @@
+"""The shared pending view: every replica reads the whole transaction topic.
+
+A plain aiokafka consumer without a group (like a replica's CDC reading, each
+replica reads everything; unlike it, nothing is stored): on start it seeks to
+the records of the last ``PENDING_TTL`` seconds, then follows the topic. It
+also reads the dead-letter topic, so a transaction an emitter gave up on leaves
+the view at once instead of holding its sender's pending nonce for the TTL.
+
+Why not a Faust agent: the view is rebuilt from the topic's recent past at each
+start (offsets committed by a group would skip it), and an agent costs about
+300 us per message where the raw consumer costs a few.
+
+After each group the apply agent writes, entries that the head settled
+(included, or their nonce used) are pruned; a timer drops expired ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import mode
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from pipeline.worker import app, names, settings
+from replica.chainview import ChainView, chain_view
+from replica.pending import PendingPool, parse, pending_pool
+from replica.state import replica_state
+
+log = logging.getLogger("ethercattle.pending")
+
+
+@app.service
+class PendingReader(mode.Service):
+    """Follows the transaction and dead-letter topics into this replica's pending view."""
+
+    def __post_init__(self) -> None:
+        self.head_moved = asyncio.Event()
+        self.records = 0
+        self.undecodable = 0
+        self.consumer: AIOKafkaConsumer | None = None
+        self.taken: dict[TopicPartition, int] = {}
+        """Next offset of each transaction partition after the records put into the view."""
+
+    async def on_start(self) -> None:
+        replica_state().listeners.append(lambda outcome: self.head_moved.set())
+        pending_pool().barrier = self.barrier
+
+    async def barrier(self, timeout: float = 1.0) -> None:
+        """Return once every transaction partition was fetched by a request sent after this call
+        and every record up to that fetch's high watermark is in the view (at most ``timeout`` s).
+
+        aiokafka fetches in the background; a fetch response stamped later than now plus the
+        fetch wait answers a request sent after now, so its high watermark covers every record
+        acknowledged before now. Costs about one to two fetch waits (FETCH_MAX_WAIT_MS).
+        """
+        loop = asyncio.get_running_loop()
+        since = time.time() + settings.fetch_max_wait_ms / 1000
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            consumer = self.consumer
+            if consumer is None:
+                return
+            partitions = [tp for tp in consumer.assignment() if tp.topic == names.transactions]
+            if partitions and all(self._covered(consumer, tp, since) for tp in partitions):
+                return
+            await asyncio.sleep(0.002)
+
+    def _covered(self, consumer: AIOKafkaConsumer, tp: TopicPartition, since: float) -> bool:
+        try:
+            stamp = consumer.last_poll_timestamp(tp)
+        except Exception:  # noqa: BLE001 - not assigned (any more)
+            return True
+        end = consumer.highwater(tp)
+        return stamp is not None and stamp / 1000 >= since and end is not None and self.taken.get(tp, 0) >= end
+
+    @mode.Service.task
+    async def _follow(self) -> None:
+        view, pool = chain_view(), pending_pool()
+        while not view.ready():  # decoding needs the chain's rules: wait for genesis
+            await asyncio.sleep(0.5)
+        while not self.should_stop:
+            try:
+                await self._read(view, pool)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pending view: reading the transaction topic failed; again in 2s")
+                await asyncio.sleep(2.0)
+
+    async def _read(self, view: ChainView, pool: PendingPool) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms, auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            partitions = []
+            for topic in (names.transactions, names.dead_letters):
+                found = consumer.partitions_for_topic(topic) or set()
+                if not found:
+                    await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh client knows no topic yet
+                    found = consumer.partitions_for_topic(topic) or set()
+                partitions += [TopicPartition(topic, p) for p in sorted(found)]
+            consumer.assign(partitions)
+            await self._seek_recent(consumer, partitions)
+            self.taken = {tp: await consumer.position(tp) for tp in partitions}
+            self.consumer = consumer
+            log.info("pending view: following %s and %s (%d partitions)", names.transactions, names.dead_letters, len(partitions))
+            while True:
+                batches = await consumer.getmany(timeout_ms=50)
+                for tp, records in batches.items():
+                    for record in records:
+                        self._take(view, pool, tp.topic, record)
+                    if records:
+                        self.taken[tp] = records[-1].offset + 1
+        finally:
+            self.consumer = None
+            await consumer.stop()
+
+    @staticmethod
+    async def _seek_recent(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        since = int((time.time() - settings.pending_ttl) * 1000)
+        try:
+            found = await consumer.offsets_for_times({tp: since for tp in partitions})
+        except Exception as exc:  # noqa: BLE001 - a broker without timestamp lookups: read all, skip old ones
+            log.info("pending view: no offset lookup by time (%r); reading from the start", exc)
+            found = {}
+        for tp in partitions:
+            hit = found.get(tp)
+            if hit is not None:
+                consumer.seek(tp, hit.offset)
+            elif tp in found:  # nothing that recent: start at the end
+                await consumer.seek_to_end(tp)
+            else:
+                await consumer.seek_to_beginning(tp)
+
+    def _take(self, view: ChainView, pool: PendingPool, topic: str, record: object) -> None:
+        self.records += 1
+        value: bytes | None = getattr(record, "value", None)
+        if not value:
+            return
+        if topic == names.dead_letters:
+            try:
+                pool.drop(bytes.fromhex(str(json.loads(value)["hash"])[2:]))
+            except (ValueError, KeyError, TypeError):
+                pass
+            return
+        received_at = getattr(record, "timestamp", 0) / 1000
+        if received_at + pool.ttl <= time.time():
+            return
+        try:
+            entry = parse(value, received_at, view.decode)
+        except Exception:  # noqa: BLE001 - replicas produce only what they decoded; log and skip anything else
+            self.undecodable += 1
+            log.warning("pending view: skipped an undecodable record at %s", topic)
+            return
+        if view.included(entry.tx_hash) or entry.nonce < view.nonce(entry.sender):
+            return
+        pool.add(entry)
+
+    @mode.Service.task
+    async def _prune(self) -> None:
+        """After the head moved: drop what the chain settled; every second: drop what expired."""
+        view, pool = chain_view(), pending_pool()
+        while not self.should_stop:
+            try:
+                await asyncio.wait_for(self.head_moved.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+            self.head_moved.clear()
+            try:
+                if len(pool) and view.ready():
+                    pool.prune(view.included, view.nonce)
+                pool.expire()
+            except Exception:  # noqa: BLE001 - a read racing the apply agent; the next round prunes
+                log.debug("pending view: prune failed", exc_info=True)
+            await asyncio.sleep(0.02)
