@@ -88,6 +88,11 @@ def decode_transaction(
     except (ValidationError, BadSignature, ValueError) as exc:
         raise InvalidTransaction(f"invalid transaction: {exc}") from exc
     _check_chain_id(transaction, chain.chain_id)
+    if transaction.gas < transaction.intrinsic_gas:
+        # py-evm's typed transactions do not check this in validate(); the miner would fail mid-block.
+        raise InvalidTransaction(
+            f"intrinsic gas too low: gas {transaction.gas}, minimum needed {transaction.intrinsic_gas}"
+        )
     if sidecar is not None:
         verify_sidecar(transaction, sidecar)
     return transaction

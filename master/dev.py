@@ -70,8 +70,15 @@ class DevMaster:
             self.mine_pending()
 
     def mine_pending(self) -> None:
+        """Mine one block of the waiting submissions; a failure rejects them, and mining goes on."""
         batch, self._queue = self._queue, []
-        mined = self.miner.mine([submission.raw for submission in batch])
+        try:
+            mined = self.miner.mine([submission.raw for submission in batch])
+        except Exception as exc:  # a block that cannot be built must not stop the chain
+            log.exception("could not mine a block of %d transactions; rejecting them", len(batch))
+            for submission in batch:
+                submission.outcome.set_exception(TransactionRejected(f"block could not be mined: {exc}"))
+            return
         for submission, outcome in zip(batch, mined.outcomes):
             if outcome.included:
                 submission.outcome.set_result(None)

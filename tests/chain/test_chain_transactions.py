@@ -88,3 +88,20 @@ def test_point_evaluation_precompile_reuses_one_trusted_setup() -> None:
 
     path = point_evaluation.TRUSTED_SETUP_PATH
     assert point_evaluation.load_trusted_setup(path, 0) is point_evaluation.load_trusted_setup(path, 0)
+
+
+def test_typed_transaction_below_intrinsic_gas_is_refused() -> None:
+    from eth.db.atomic import AtomicDB
+    from eth_account import Account
+
+    from chain.dev import dev_accounts, init_dev_chain
+
+    chain = init_dev_chain(AtomicDB())
+    address, key = dev_accounts()[0]
+    raw = Account.sign_transaction(
+        {"to": address, "value": 1, "gas": 20_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1,
+         "nonce": 0, "chainId": 1337, "type": 2},
+        key,
+    ).raw_transaction
+    with pytest.raises(InvalidTransaction, match="intrinsic gas too low"):
+        decode_transaction(chain, bytes(raw))
