@@ -8,7 +8,7 @@ one message that names each offending environment variable.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,11 +49,43 @@ class Settings(BaseSettings):
     max_lag: int = Field(default=50, ge=0, description="readiness: most Kafka messages a ready replica may be behind the log's end")
     max_heartbeat_age: float = Field(default=10.0, gt=0, description="readiness: oldest master heartbeat a ready replica accepts, in seconds")
     max_block_age: float | None = Field(default=None, gt=0, description="readiness: oldest head block a ready replica accepts, in seconds (unset: not checked)")
+    max_broker_silence: float = Field(default=5.0, gt=0, description="readiness: longest time a ready replica goes without the broker answering its fetches, in seconds")
+    status_interval: float = Field(default=2.0, gt=0, description="seconds between a replica's rows in the cluster status table (and samples of the status page's chart)")
 
-    broker_session_timeout: float = Field(default=6.0, gt=0)
-    broker_heartbeat_interval: float = Field(default=1.0, gt=0)
-    broker_rebalance_timeout: float = Field(default=3.0, gt=0)
-    broker_max_poll_interval: float = Field(default=10.0, gt=0)
+    rpc_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="largest JSON-RPC request body")
+    rpc_max_batch_requests: int = Field(default=1000, ge=1, description="most requests in one JSON-RPC batch")
+    rpc_logs_max_block_range: int = Field(default=10_000, ge=1, description="most blocks one eth_getLogs may scan")
+    rpc_logs_max_results: int = Field(default=10_000, ge=1, description="most logs one eth_getLogs may return")
+    rpc_call_gas_cap: int = Field(default=50_000_000, ge=21_000, description="gas cap of eth_call / eth_estimateGas / eth_createAccessList")
+    rpc_call_timeout: float = Field(default=5.0, gt=0, description="seconds one eth_call-like execution may run")
+
+    filter_timeout: float = Field(default=300.0, gt=0, description="seconds a JSON-RPC filter lives without a poll (geth: 5 minutes)")
+    filter_max: int = Field(default=10_000, ge=1, description="most JSON-RPC filters installed in the cluster at once")
+    filter_max_results: int = Field(default=10_000, ge=1, description="most hashes or logs one eth_getFilterChanges returns (the rest come with the next poll)")
+    filter_sync_timeout: float = Field(default=2.0, gt=0, description="longest a filter call waits for this replica's filter view to catch up with the filter topic, seconds")
+    ws_max_subscriptions: int = Field(default=100, ge=1, description="most eth_subscribe subscriptions on one WebSocket connection")
+    ws_send_queue: int = Field(default=1000, ge=1, description="most messages queued for one WebSocket client; a client that falls further behind is disconnected")
+
+    snapshot_interval: float | None = Field(default=None, gt=0, description="seconds between a replica's scheduled snapshots (unset: none)")
+    snapshot_dir: Path | None = Field(default=None, description="where snapshots are written and pruned (default DATADIR/snapshots; the cluster's replicas may share one)")
+    snapshot_keep: int = Field(default=3, ge=1, description="scheduled snapshots keep the newest N of the cluster in SNAPSHOT_DIR")
+    snapshot_format: Literal["dir", "tar.gz"] = Field(default="tar.gz", description="layout of scheduled snapshots")
+    snapshot_retention_margin: float = Field(default=0.25, gt=0, lt=1, description="warn when the newest snapshot has less than this share of Kafka's retained log left before it falls out")
+
+    emit_targets: str = Field(default="", description="comma-separated JSON-RPC URLs this worker's emitter forwards transactions to (empty: this worker runs no emitter)")
+    emitter_name: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", description="names the emitter: its consumer group and dedup table; workers with one name share the transaction topic's partitions")
+    emit_timeout: float = Field(default=15.0, gt=0, description="seconds one eth_sendRawTransaction to a target may take before it counts as a transient failure")
+    emit_retry_initial: float = Field(default=0.25, gt=0, description="first backoff after a transient failure, seconds (doubles each retry)")
+    emit_retry_max: float = Field(default=10.0, gt=0, description="longest backoff between retries, seconds")
+    emit_retry_for: float = Field(default=3600.0, gt=0, description="seconds a transaction is retried through transient failures before it goes to the dead-letter topic")
+    emit_commit_interval: float = Field(default=1.0, ge=0, description="seconds between the emitter's offset commits (the dedup table covers what was sent since)")
+    emit_dedup_ttl: float = Field(default=7 * 24 * 3600.0, gt=0, description="seconds the emitter's table remembers a forwarded transaction")
+    pending_ttl: float = Field(default=900.0, gt=0, description="seconds a transaction stays in the pending view when no applied block includes it")
+
+    broker_session_timeout: float = Field(default=6.0, gt=0, description="Kafka consumer group session timeout, seconds")
+    broker_heartbeat_interval: float = Field(default=1.0, gt=0, description="Kafka consumer group heartbeat, seconds")
+    broker_rebalance_timeout: float = Field(default=3.0, gt=0, description="Kafka group rebalance timeout, seconds (a join waits this long)")
+    broker_max_poll_interval: float = Field(default=10.0, gt=0, description="Kafka max poll interval, seconds")
 
     @field_validator("broker")
     @classmethod
@@ -71,6 +103,11 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> list[str]:
         """The broker list as aiokafka wants it (host:port, no scheme)."""
         return [url[len("kafka://") :] for url in self.broker.split(",")]
+
+    @property
+    def emit_target_list(self) -> list[str]:
+        """The emitter's targets (empty: no emitter in this worker)."""
+        return [url.strip() for url in self.emit_targets.split(",") if url.strip()]
 
     def require_replica_id(self) -> str:
         if self.replica_id is None:
