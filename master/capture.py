@@ -10,17 +10,15 @@ there is something new.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, ContextManager
 
 from eth.abc import AtomicWriteBatchAPI
-from eth.db.atomic import AtomicDBWriteBatch
 from eth.db.backends.base import BaseAtomicDB
 
 from master import journal
 from pipeline.record import Operation, Record, encode_record
 from storage import keys
-from storage.leveldb import LevelDB, diff_operations
+from storage.leveldb import LevelDB, batch_committed_by
 
 CommitListener = Callable[[int], None]
 
@@ -48,20 +46,16 @@ class CaptureDB(BaseAtomicDB):
             raise KeyError(key)
         self._commit([(key, None)])
 
-    @contextmanager
-    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
-        batch = AtomicDBWriteBatch(self.db)
-        try:
-            yield batch
-            operations = diff_operations(batch._diff())
-        finally:
-            batch._track_diff = None  # type: ignore[assignment]  # closes the batch, as py-evm does
-            batch._write_target_db = None  # type: ignore[assignment]
-        if operations:
-            self._commit(operations)
+    def atomic_batch(self) -> ContextManager[AtomicWriteBatchAPI]:
+        return batch_committed_by(self.db, self._commit)
 
     def _commit(self, operations: list[Operation]) -> None:
-        """Write the operations, the record and the new sequence in one LevelDB batch."""
+        """Write the operations, the record and the new sequence in one LevelDB batch.
+
+        An empty batch wrote nothing, so it becomes no record.
+        """
+        if not operations:
+            return
         for key, _ in operations:
             if keys.is_bookkeeping(key):
                 raise ValueError(f"chain writes may not use the reserved prefix {keys.PREFIX!r}: {key!r}")

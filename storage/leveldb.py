@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, ContextManager, Iterable, Iterator
 
 import plyvel
-from eth.abc import AtomicWriteBatchAPI
+from eth.abc import AtomicWriteBatchAPI, DatabaseAPI
 from eth.db.atomic import AtomicDBWriteBatch
 from eth.db.backends.base import BaseAtomicDB
 from eth.db.diff import DBDiff
@@ -32,6 +32,24 @@ def diff_operations(diff: DBDiff) -> list[Operation]:
     return [(key, value) for key, value in diff.pending_items()] + [
         (key, None) for key in diff.deleted_keys()
     ]
+
+
+@contextmanager
+def batch_committed_by(db: DatabaseAPI, commit: Callable[[list[Operation]], None]) -> Iterator[AtomicWriteBatchAPI]:
+    """py-evm's atomic batch over ``db``, handed to ``commit`` as operations on a clean exit.
+
+    Every atomic database here (LevelDB, the capture wrapper, the eth_call
+    overlay) shares py-evm's batch semantics and differs only in how it commits;
+    an exception inside the block commits nothing.
+    """
+    batch = AtomicDBWriteBatch(db)
+    try:
+        yield batch
+        operations = diff_operations(batch._diff())
+    finally:
+        batch._track_diff = None  # type: ignore[assignment]  # closes the batch, as py-evm does
+        batch._write_target_db = None  # type: ignore[assignment]
+    commit(operations)
 
 
 class LevelDB(BaseAtomicDB):
@@ -88,18 +106,8 @@ class LevelDB(BaseAtomicDB):
         """A consistent point-in-time view (used for snapshots while applying)."""
         return self.db.snapshot()
 
-    @contextmanager
-    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
-        batch = AtomicDBWriteBatch(self)
-        try:
-            yield batch
-        except Exception:
-            raise
-        else:
-            self.write(diff_operations(batch._diff()))
-        finally:
-            batch._track_diff = None  # type: ignore[assignment]  # closes the batch, as py-evm does
-            batch._write_target_db = None  # type: ignore[assignment]
+    def atomic_batch(self) -> ContextManager[AtomicWriteBatchAPI]:
+        return batch_committed_by(self, self.write)
 
     def close(self) -> None:
         if not self.db.closed:

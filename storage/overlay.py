@@ -9,12 +9,12 @@ in a dict that disappears with the overlay. Nothing is ever written below.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
+from typing import ContextManager
 
 from eth.abc import AtomicWriteBatchAPI, DatabaseAPI
-from eth.db.atomic import AtomicDBWriteBatch
 from eth.db.backends.base import BaseAtomicDB
+
+from storage.leveldb import batch_committed_by
 
 _DELETED = None
 """Marks a key deleted in the overlay (it then hides the wrapped database's value)."""
@@ -53,20 +53,6 @@ class OverlayDB(BaseAtomicDB):
         """How many keys the overlay shadows (a measure of what a call wrote)."""
         return len(self._changes)
 
-    @contextmanager
-    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
+    def atomic_batch(self) -> ContextManager[AtomicWriteBatchAPI]:
         """py-evm's batch semantics, committed into the overlay only."""
-        batch = AtomicDBWriteBatch(self)
-        try:
-            yield batch
-        except Exception:
-            raise
-        else:
-            diff = batch._diff()
-            for key, value in diff.pending_items():
-                self._changes[key] = value
-            for key in diff.deleted_keys():
-                self._changes[key] = _DELETED
-        finally:
-            batch._track_diff = None  # type: ignore[assignment]
-            batch._write_target_db = None  # type: ignore[assignment]
+        return batch_committed_by(self, self._changes.update)
