@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from faust.types import TP, EventT, StreamT
 
+from pipeline.transport import last_fetch_time
 from pipeline.worker import app, cdc_topic, settings
 from replica.applier import ApplyHalted
 from replica.resume import ResumeRefused, check_resume, probe_log
@@ -31,15 +34,31 @@ async def resume_from_stored_position(sender: Any, assigned: set[TP], **kwargs: 
         if tp.topic != topic:
             continue
         position = replica.applier.position
-        probe = await probe_log(settings.bootstrap_servers, topic, position)
+        try:
+            probe = await probe_log(settings.bootstrap_servers, topic, position)
+        except KafkaError as exc:
+            if not replica.resumed:
+                raise
+            # a running replica re-assigned while the broker flaps: keep the stored position, check the log's end as it comes
+            log.warning("could not check %s on re-assignment (%r); resuming at the stored offset %d", topic, exc, position.next_offset)
+            await app.consumer.seek_wait({tp: position.next_offset})
+            _delivery.reset()
+            continue
         try:
             check_resume(position, probe, topic)
         except ResumeRefused as refused:
+            if replica.resumed:  # a running replica re-assigned (the broker came back): stay up, unready, and say why
+                _log_reset(ApplyHalted("log-reset", position.next_offset, str(refused)))
+                return
             log.critical("refusing to start: %s", refused)
             await app.crash(refused)
             raise
-        replica.observe_log_end(probe.end)
-        await app.consumer.seek(tp, position.next_offset)
+        _log_reset(replica.observe_log_end(probe.end))
+        # In the consumer's own thread: Faust may already fetch this partition (its recovery can finish
+        # before this probe does), and a seek from this thread races with the fetcher (seen: a KeyError
+        # inside aiokafka that stopped the worker).
+        await app.consumer.seek_wait({tp: position.next_offset})
+        _delivery.reset()
         replica.resumed = True
         log.info(
             "resuming %s at offset %d (record %d); log holds offsets %d..%d",
@@ -54,18 +73,98 @@ async def apply(stream: StreamT) -> None:
     async for events in stream.take_events(settings.apply_batch_messages, within=within):
         if replica.halted is not None:
             continue
-        try:
-            outcome = replica.applier.apply([(event.message.offset, event.message.value) for event in events])
-        except ApplyHalted as halted:
-            replica.halted = halted
-            log.critical(
-                "HALTED: %s record at offset %d of %s: %s. This replica applies nothing more and is unready; "
-                "it needs a replacement from a good snapshot, or a corrected log.",
-                halted.reason, halted.offset, cdc_topic.get_topic_name(), halted.detail,
-            )
-            continue
-        replica.observe_log_end(_log_end(events))
-        replica.applied(outcome)
+        count = _continuing(events, _delivery.expected(replica.applier.position.next_offset))
+        if count:
+            _apply_group(events[:count])
+        if count == len(events):
+            _delivery.rewound_to = None
+        elif replica.halted is None:
+            await _rewind(events[count].message.tp, events[count].message.offset)
+
+
+def _apply_group(events: list[EventT]) -> None:
+    replica = replica_state()
+    try:
+        # a message without a value (a tombstone) is not an envelope: the codec refuses it as corrupt
+        outcome = replica.applier.apply([(event.message.offset, event.message.value or b"") for event in events])
+    except ApplyHalted as halted:
+        replica.halted = halted
+        log.critical(
+            "HALTED: %s record at offset %d of %s: %s. This replica applies nothing more and is unready; "
+            "it needs a replacement from a good snapshot, or a corrected log.",
+            halted.reason, halted.offset, cdc_topic.get_topic_name(), halted.detail,
+        )
+        return
+    _delivery.last = max(_delivery.last or 0, events[-1].message.offset)
+    _log_reset(replica.observe_log_end(_log_end(events), last_fetch_time(app.consumer, events[-1].message.tp)))
+    replica.applied(outcome)
+
+
+class _Delivery:
+    """Where the consumer must deliver next, so a message it drops is noticed, never skipped.
+
+    Faust discards messages it already fetched when a rebalance or a flow stop
+    interrupts delivery, then seeks back only to committed offsets, which the
+    CDC topic (acks=False) has none of: seen here as a fresh replica's first
+    messages silently missing while its status table recovered. The CDC log's
+    offsets are contiguous (no compaction, no transactions), so the message
+    after the last one handed to the applier must come next.
+    """
+
+    rewind_limit = 30.0  # seconds of seeking back without getting the message due: a hole in the log
+    reseek_every = 2.0  # seconds between seeks back while the message due does not come
+
+    def __init__(self) -> None:
+        self.last: int | None = None  # offset of the last message handed to the applier since the last seek
+        self.rewound_to: int | None = None  # the offset sought back to, until a group continues from it
+        self.rewound_since = 0.0
+        self.rewound_at = 0.0
+
+    def reset(self) -> None:
+        self.last, self.rewound_to = None, None
+
+    def expected(self, stored_next_offset: int) -> int:
+        """The stored offset, or past the parts of a record still held in memory."""
+        return stored_next_offset if self.last is None else max(stored_next_offset, self.last + 1)
+
+
+_delivery = _Delivery()
+
+
+def _continuing(events: list[EventT], expected: int) -> int:
+    """How many of ``events`` continue the log from ``expected`` without skipping an offset."""
+    for index, event in enumerate(events):
+        offset = event.message.offset
+        if offset > expected:
+            return index
+        expected = max(expected, offset + 1)
+    return len(events)
+
+
+async def _rewind(tp: TP, delivered: int) -> None:
+    """Seek back to the message due (again every few seconds); halt if the log never delivers it."""
+    replica = replica_state()
+    expected = _delivery.expected(replica.applier.position.next_offset)
+    now = time.monotonic()
+    if _delivery.rewound_to != expected:
+        log.warning(
+            "the consumer delivered offset %d of %s where offset %d was due: it dropped %d fetched message(s); "
+            "seeking back to %d, nothing is skipped",
+            delivered, tp.topic, expected, delivered - expected, expected,
+        )
+        _delivery.rewound_to, _delivery.rewound_since = expected, now
+    elif now - _delivery.rewound_since > _delivery.rewind_limit:
+        replica.halted = ApplyHalted(
+            "gap", expected, f"the log delivers offset {delivered} but not offset {expected}, even after seeking back "
+            f"for {_delivery.rewind_limit:.0f}s: the log has a hole",
+        )
+        log.critical("HALTED: gap at offset %d of %s: %s", expected, tp.topic, replica.halted.detail)
+        return
+    elif now - _delivery.rewound_at < _delivery.reseek_every:
+        return  # messages fetched before the seek, still draining
+    _delivery.rewound_at = now
+    # In the consumer's own thread (a seek from this one races with its fetches), and wait for the position.
+    await app.consumer.seek_wait({tp: expected})
 
 
 def _log_end(events: list[EventT]) -> int | None:
@@ -85,6 +184,22 @@ async def track_log_end() -> None:
     for tp in app.consumer.assignment():
         if tp.topic == cdc_topic.get_topic_name():
             try:
-                replica.observe_log_end(app.consumer.highwater(tp))
+                _log_reset(replica.observe_log_end(app.consumer.highwater(tp), last_fetch_time(app.consumer, tp)))
             except Exception:
                 await asyncio.sleep(0)
+
+
+def _log_reset(halted: ApplyHalted | None) -> None:
+    """Halt for a log that no longer continues this database (lost or reset), loudly and once."""
+    if halted is None:
+        return
+    replica = replica_state()
+    if replica.halted is None:
+        replica.halted = halted
+    elif replica.halted is not halted:
+        return
+    log.critical(
+        "HALTED: log-reset at offset %d of %s: %s. This replica applies nothing more and is unready; "
+        "restart it from a snapshot of the current log, or from an empty datadir.",
+        halted.offset, cdc_topic.get_topic_name(), halted.detail,
+    )

@@ -45,7 +45,7 @@ case "${1:-}" in
     test)
         bootstrap
         shift
-        debian_packages ${ETHERCATTLE_TEST_DEBIAN_PACKAGES:-}
+        debian_packages chromium fonts-dejavu-core haproxy ${ETHERCATTLE_TEST_DEBIAN_PACKAGES:-}
         "$VENV/bin/python" -m pytest -m "not broker" -q -p no:cacheprovider "$@"
         "$VENV/bin/python" -m pytest -m "broker" -q -p no:cacheprovider "$@"
         ;;

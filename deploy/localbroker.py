@@ -46,9 +46,10 @@ def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> 
 class LocalBroker:
     """One Tansu process on 127.0.0.1; ``start()`` returns once it accepts connections."""
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, log_path: Path | None = None, advertised_port: int | None = None) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        self.advertised_port = advertised_port  # clients connect here (e.g. a proxy in front); default: port
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,9 +58,10 @@ class LocalBroker:
 
     def start(self) -> "LocalBroker":
         listener = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port or self.port}"
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", listener,
+            [broker_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", advertised,
              "--storage-engine", "memory://tansu/"],
             stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -1,7 +1,20 @@
 """Readiness: should this replica receive traffic? Every check, its value and its limit.
 
 Liveness (``/healthz``) is separate: a halted or lagging replica is alive but
-not ready. The JSON-RPC answers an error whenever ``not_ready_reason`` is set.
+not ready. The JSON-RPC answers an error whenever ``not_ready_reason`` is set
+(the RPC's readiness hook), and ``sync_progress`` is what ``eth_syncing`` reports.
+
+The checks, in the order ``/readyz`` lists them:
+
+- ``not_halted``: the apply agent has not stopped on a record it may not apply
+  (forged, foreign cluster, corrupt, gap) or on a lost or reset log;
+- ``caught_up``: the replica reached the log's end at least once since it started;
+- ``broker``: the broker answered the consumer's fetches (or the agent applied
+  something) within ``MAX_BROKER_SILENCE`` seconds: a broker that went away
+  freezes the log's end, so lag alone would look fine;
+- ``lag``: at most ``MAX_LAG`` messages behind the log's end;
+- ``heartbeat_age``: the last master heartbeat applied is at most ``MAX_HEARTBEAT_AGE`` old;
+- ``block_age``: the head block is at most ``MAX_BLOCK_AGE`` old (only when set).
 """
 
 from __future__ import annotations
@@ -11,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from eth.db.chain import ChainDB
-from eth.exceptions import CanonicalHeadNotFound
+from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound
 
 from replica.state import ReplicaState
 
@@ -25,11 +38,48 @@ class Check:
     detail: str = ""
 
 
-def head_timestamp(replica: ReplicaState) -> int | None:
+@dataclass(frozen=True)
+class Head:
+    """The replica's canonical head block."""
+
+    number: int
+    timestamp: int
+    hash: bytes
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """What ``eth_syncing`` reports while the replica catches up (geth's block fields)."""
+
+    starting_block: int
+    """Head block number when this catch-up started."""
+    current_block: int
+    """Head block number now."""
+    highest_block: int
+    """The master's head as the newest heartbeat seen on the log says."""
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return self.starting_block, self.current_block, self.highest_block
+
+
+def head(replica: ReplicaState) -> Head | None:
+    """The canonical head of the replica's database (None before genesis arrived)."""
     try:
-        return int(ChainDB(replica.db).get_canonical_head().timestamp)
-    except CanonicalHeadNotFound:
+        header = ChainDB(replica.db).get_canonical_head()
+    except (CanonicalHeadNotFound, HeaderNotFound):
         return None
+    return Head(int(header.block_number), int(header.timestamp), bytes(header.hash))
+
+
+def head_timestamp(replica: ReplicaState) -> int | None:
+    found = head(replica)
+    return None if found is None else found.timestamp
+
+
+def broker_silence(replica: ReplicaState, now: float) -> float | None:
+    """Seconds since the broker last answered a fetch or the agent last applied a group."""
+    contact = max(replica.fetched_at or 0.0, replica.applied_at or 0.0)
+    return None if contact == 0.0 else round(max(now - contact, 0.0), 3)
 
 
 def checks(replica: ReplicaState, now: float | None = None) -> list[Check]:
@@ -37,31 +87,95 @@ def checks(replica: ReplicaState, now: float | None = None) -> list[Check]:
     settings = replica.settings
     lag = replica.lag
     beat_age = None if replica.heartbeat is None else round(now - replica.heartbeat.clock, 3)
+    silence = broker_silence(replica, now)
+    broker_ok = silence is not None and silence <= settings.max_broker_silence
+    if silence is None:
+        broker_detail = "the broker has not answered a fetch yet"
+    elif not broker_ok:
+        broker_detail = (
+            f"no answer from the broker {settings.broker} for {silence:.1f}s: it is unreachable or down "
+            f"(the log's end and lag are unknown)"
+        )
+    else:
+        broker_detail = ""
     result = [
         Check("not_halted", replica.halted is None, None if replica.halted is None else replica.halted.reason, None,
               "" if replica.halted is None else str(replica.halted)),
         Check("caught_up", replica.caught_up, replica.caught_up, True,
               "" if replica.caught_up else "initial catch-up to the log's end not finished"),
+        Check("broker", broker_ok, silence, settings.max_broker_silence, broker_detail),
         Check("lag", lag is not None and lag <= settings.max_lag, lag, settings.max_lag,
               "log end unknown (broker unreachable?)" if lag is None else ""),
         Check("heartbeat_age", beat_age is not None and beat_age <= settings.max_heartbeat_age, beat_age,
-              settings.max_heartbeat_age, "no master heartbeat seen yet" if beat_age is None else ""),
+              settings.max_heartbeat_age,
+              "no master heartbeat seen yet" if beat_age is None
+              else "" if beat_age <= settings.max_heartbeat_age
+              else "the master's heartbeats stopped: master down, or the log is not delivered"),
     ]
     if settings.max_block_age is not None:
         stamp = head_timestamp(replica)
         age = None if stamp is None else round(now - stamp, 3)
-        result.append(Check("block_age", age is not None and age <= settings.max_block_age, age, settings.max_block_age))
+        result.append(Check("block_age", age is not None and age <= settings.max_block_age, age, settings.max_block_age,
+                            "no head block yet" if age is None else ""))
     return result
 
 
+def _describe(check: Check) -> str:
+    return f"{check.name}={check.value} (limit {check.limit}){': ' + check.detail if check.detail else ''}"
+
+
 def not_ready_reason(replica: ReplicaState, now: float | None = None) -> str | None:
-    """None when ready; otherwise the failed checks in one line."""
+    """None when ready; otherwise the failed checks in one line (the RPC's readiness hook)."""
     failed = [check for check in checks(replica, now) if not check.ok]
     if not failed:
         return None
-    return "; ".join(f"{c.name}={c.value} (limit {c.limit}){': ' + c.detail if c.detail else ''}" for c in failed)
+    return "; ".join(_describe(c) for c in failed)
+
+
+def is_ready(replica: ReplicaState, now: float | None = None) -> bool:
+    return not_ready_reason(replica, now) is None
+
+
+def highest_block(replica: ReplicaState) -> int | None:
+    """The master's head as far as this replica knows: the newest heartbeat seen on the log."""
+    beats = [beat for beat in (replica.tail_heartbeat, replica.heartbeat) if beat is not None]
+    if not beats:
+        return None
+    return max(beats, key=lambda beat: beat.sequence).head_number
+
+
+def sync_progress(replica: ReplicaState) -> SyncProgress | None:
+    """``eth_syncing``: None once caught up and within ``MAX_LAG``, else (starting, current, highest).
+
+    ``starting_block`` is the head when this catch-up began (the start of the
+    process, or the moment a caught-up replica fell more than ``MAX_LAG`` behind);
+    ``highest_block`` is the master's head from the newest heartbeat read on the
+    log (``tail_heartbeat``, read at the log's end while catching up), never
+    below ``current_block``.
+    """
+    lag = replica.lag
+    syncing = not replica.caught_up or lag is None or lag > replica.settings.max_lag
+    current = head(replica)
+    current_number = 0 if current is None else current.number
+    if not syncing:
+        replica.sync_started_at_block = None
+        return None
+    if replica.sync_started_at_block is None:
+        replica.sync_started_at_block = current_number
+    highest = max(highest_block(replica) or 0, current_number)
+    return SyncProgress(replica.sync_started_at_block, current_number, highest)
 
 
 def report(replica: ReplicaState, now: float | None = None) -> dict[str, Any]:
     all_checks = checks(replica, now)
-    return {"ready": all(c.ok for c in all_checks), "checks": [asdict(c) for c in all_checks]}
+    progress = sync_progress(replica)
+    return {
+        "ready": all(c.ok for c in all_checks),
+        "reason": "; ".join(_describe(c) for c in all_checks if not c.ok) or None,
+        "checks": [asdict(c) for c in all_checks],
+        "syncing": None if progress is None else {
+            "startingBlock": progress.starting_block,
+            "currentBlock": progress.current_block,
+            "highestBlock": progress.highest_block,
+        },
+    }

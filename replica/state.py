@@ -28,6 +28,10 @@ class ReplicaState:
     applier: Applier
     started_at: float = field(default_factory=time.time)
     log_end: int | None = None  # next offset past the log's last message, as the consumer last saw it
+    fetched_at: float | None = None  # wall-clock time the broker last answered a fetch of the CDC log
+    applied_at: float | None = None  # wall-clock time the apply agent last wrote a group
+    tail_heartbeat: Heartbeat | None = None  # newest heartbeat read at the log's end (ahead of `heartbeat` while catching up)
+    sync_started_at_block: int | None = None  # head when the current catch-up began (eth_syncing's startingBlock)
     heartbeat: Heartbeat | None = None
     halted: ApplyHalted | None = None
     caught_up: bool = False  # reached the log's end at least once since start
@@ -35,6 +39,7 @@ class ReplicaState:
     listeners: list[AppliedListener] = field(default_factory=list)
     records_applied: int = 0  # by this process, since it started
     duplicates_skipped: int = 0
+    bytes_applied: int = 0
 
     @classmethod
     def open(cls, settings: Settings) -> "ReplicaState":
@@ -49,19 +54,36 @@ class ReplicaState:
         return max(self.log_end - self.applier.position.next_offset, 0)
 
     def applied(self, outcome: ApplyOutcome) -> None:
+        self.applied_at = time.time()
         self.records_applied += outcome.records
         self.duplicates_skipped += outcome.duplicates
+        self.bytes_applied += outcome.bytes
         if outcome.heartbeat is not None:
             self.heartbeat = outcome.heartbeat
         for listener in self.listeners:
             listener(outcome)
 
-    def observe_log_end(self, end: int | None) -> None:
+    def observe_log_end(self, end: int | None, fetched_at: float | None = None) -> ApplyHalted | None:
+        """Record the log's end; a log that now ends before what we applied was lost or reset.
+
+        Returns the resulting halt (already set on the state) so the caller can log it.
+        """
+        if fetched_at is not None:
+            self.fetched_at = max(self.fetched_at or 0.0, fetched_at)
         if end is None:
-            return
+            return None
         self.log_end = end
+        next_offset = self.applier.position.next_offset
+        if end < next_offset and self.halted is None:
+            self.halted = ApplyHalted(
+                "log-reset", end,
+                f"the log now ends at offset {end}, but this replica already applied up to offset {next_offset - 1}: "
+                f"the broker lost or reset the log (a restarted local broker keeps nothing)",
+            )
+            return self.halted
         if self.lag == 0:
             self.caught_up = True
+        return None
 
 
 @functools.cache

@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -52,6 +53,9 @@ class Method:
 
 
 MethodTable = Mapping[str, Method]
+
+CallObserver = Callable[[str, str, float], None]
+"""Told of every call answered: method, ``"ok"`` or the error code, seconds (for metrics)."""
 
 
 def merge_tables(*tables: MethodTable) -> dict[str, Method]:
@@ -173,10 +177,11 @@ def _has_inexact_id(value: Any) -> bool:
 class Dispatcher:
     """Turns request bodies into response bodies over one backend and method table."""
 
-    def __init__(self, backend: ReplicaBackend, methods: MethodTable) -> None:
+    def __init__(self, backend: ReplicaBackend, methods: MethodTable, on_call: CallObserver | None = None) -> None:
         self.backend = backend
         self.methods = dict(methods)
         self.limits = backend.limits
+        self.on_call = on_call
 
     async def handle_body(self, body: bytes) -> bytes | None:
         """The response body for a request body; None when nothing is to be sent
@@ -231,22 +236,30 @@ class Dispatcher:
         return encode_error(message.response_id, InvalidRequest())
 
     async def _answer(self, message: Message) -> bytes:
+        """Run one call and report it to ``on_call`` (method, "ok" or the error code, seconds)."""
+        started = time.perf_counter()
+        response, status = await self._respond(message)
+        if self.on_call is not None:
+            self.on_call(message.method, status, time.perf_counter() - started)
+        return response
+
+    async def _respond(self, message: Message) -> tuple[bytes, str]:
         """Run one call; every failure becomes an error object, never an exception."""
         try:
             result = await self._run(message)
         except RpcError as error:
-            return encode_error(message.response_id, error)
+            return encode_error(message.response_id, error), str(error.code)
         except Exception as error:  # noqa: BLE001 - the one place that must catch all
             mapped = from_exception(error)
             if mapped.code == INTERNAL_ERROR:
                 log.exception("JSON-RPC %s (id %r) crashed", message.method, message.response_id)
-            return encode_error(message.response_id, mapped)
+            return encode_error(message.response_id, mapped), str(mapped.code)
         try:
-            return encode_result(message.response_id, result)
+            return encode_result(message.response_id, result), "ok"
         except TypeError:
             log.exception("JSON-RPC %s (id %r) returned an unencodable result",
                           message.method, message.response_id)
-            return encode_error(message.response_id, from_exception(RuntimeError()))
+            return encode_error(message.response_id, from_exception(RuntimeError())), str(INTERNAL_ERROR)
 
     async def _run(self, message: Message) -> Any:
         self.backend.check_ready()

@@ -22,6 +22,7 @@ def position(replica: ReplicaState) -> dict[str, Any]:
         "lag": replica.lag,
         "records_applied": replica.records_applied,
         "duplicates_skipped": replica.duplicates_skipped,
+        "bytes_applied": replica.bytes_applied,
         "halted": None if replica.halted is None else str(replica.halted),
     }
 

@@ -16,7 +16,7 @@ from eth.abc import DatabaseAPI
 from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool, web3
 from rpc import execution, submit
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
-from rpc.dispatch import Dispatcher, MethodTable, merge_tables
+from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.http import make_handler
 from rpc.limits import RpcLimits
 
@@ -47,6 +47,7 @@ class RpcService:
         tx_sink: receives eth_sendRawTransaction's transactions (default: refused).
         pending: the cluster's pending transactions, for "pending" nonces, lookups and txpool_* (default: none).
         extra_methods: more wire-name tables (e.g. the replica's own), merged the same way.
+        on_call: told of every call answered (method, "ok" or error code, seconds), e.g. for metrics.
     """
 
     def __init__(
@@ -59,11 +60,12 @@ class RpcService:
         tx_sink: TransactionSink | None = None,
         pending: PendingView | None = None,
         extra_methods: Iterable[MethodTable] = (),
+        on_call: CallObserver | None = None,
     ) -> None:
         self.limits = limits or RpcLimits()
         self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
-        self.dispatcher = Dispatcher(self.backend, self.methods)
+        self.dispatcher = Dispatcher(self.backend, self.methods, on_call)
         self._http_handler = make_handler(self)
 
     def invalidate(self) -> None:

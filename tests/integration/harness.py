@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -41,7 +43,7 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
 def get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
+            return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
@@ -102,11 +104,29 @@ class Cluster:
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 
-    def start_dev_master(self, rpc_port: int, block_time: float = 0.0, **extra: str) -> subprocess.Popen[bytes]:
-        args = [sys.executable, "-m", "pipeline", "master", "--dev", "--rpc-port", str(rpc_port), "--block-time", str(block_time)]
-        process = self.spawn(args, self.env(self.master_dir, **extra), "master")
-        wait_for(lambda: get_json(f"http://127.0.0.1:{rpc_port}/")[0] != 0 or process.poll() is not None, 30, "the dev master's RPC")
+    def start_dev_master(self, rpc_port: int, block_time: float = 0.0, dev: bool = True, **extra: str) -> subprocess.Popen[bytes]:
+        """``ethercattle master`` on ``rpc_port``: a dev chain, or (``dev=False``) serving an imported one."""
+        args = [sys.executable, "-m", "pipeline", "master", "--rpc-port", str(rpc_port), "--block-time", str(block_time)]
+        process = self.spawn(args + (["--dev"] if dev else []), self.env(self.master_dir, **extra), "master")
+        wait_for(lambda: get_json(f"http://127.0.0.1:{rpc_port}/")[0] != 0 or process.poll() is not None, 30, "the master's RPC")
         assert process.poll() is None, self.log("master")
+        return process
+
+    def start_master(
+        self, block_time: float = 0.0, backlog: int = 0, padding: int = 0, timeout: float = 60, **extra: str
+    ) -> subprocess.Popen[bytes]:
+        """A master (tests.integration.master_proc): heartbeats, and an empty dev block every ``block_time`` s.
+
+        ``backlog`` blocks (each followed by ``padding`` 512-byte records) are mined and
+        acknowledged before this returns.
+        """
+        log_name = "master"
+        marker = len(self.log(log_name))
+        args = [sys.executable, "-m", "tests.integration.master_proc", "--block-time", str(block_time),
+                "--backlog", str(backlog), "--padding", str(padding)]
+        process = self.spawn(args, self.env(self.master_dir, **extra), log_name)
+        wait_for(lambda: "master ready" in self.log(log_name)[marker:] or process.poll() is not None, timeout, "the master to start")
+        assert process.poll() is None, self.log(log_name)[marker:]
         return process
 
     def start_replica(self, replica_id: str, **extra: str) -> "Replica":
@@ -201,3 +221,87 @@ def assert_identical(master: Path, replica: Path) -> int:
         f"replica differs from master: {len(missing)} missing, {len(extra)} extra, {len(differing)} differing keys"
     )
     return len(expected)
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:``port`` to 127.0.0.1:``target``; ``cut()`` is a broker outage.
+
+    ``cut()`` closes every connection and stops listening (clients get
+    "connection refused", as from a stopped broker), ``restore()`` listens
+    again on the same port: the broker behind it kept its log, so this is an
+    outage without loss, which a restarted local broker (memory storage) can't give.
+    """
+
+    def __init__(self, target: int, port: int | None = None) -> None:
+        self.target = target
+        self.port = port or free_port()
+        self._listener: socket.socket | None = None
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"kafka://127.0.0.1:{self.port}"
+
+    def start(self) -> "TcpProxy":
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._connections += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    @property
+    def is_cut(self) -> bool:
+        return self._listener is None
+
+    def cut(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for sock in connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def restore(self) -> None:
+        self.start()
+
+    def stop(self) -> None:
+        self.cut()

@@ -109,6 +109,7 @@ def test_replica_halts_loudly_on_a_record_it_may_not_apply(cluster: Cluster, nam
     status, body = replica.readiness()
     assert status == 503 and body["sequence"] == last
     assert any(c["name"] == "not_halted" and not c["ok"] and c["value"] == reason for c in body["checks"])
+    assert body["reason"].startswith(f"not_halted={reason}") and "offset" in body["reason"]  # says why, in one line
     line = next(line for line in replica.log().splitlines() if "HALTED" in line)
     assert f"HALTED: {reason} record at offset" in line and TopicNames(cluster.name).cdc in line
     replica.stop()

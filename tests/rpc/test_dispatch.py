@@ -208,3 +208,10 @@ async def test_http_notification_gets_an_empty_200(compat_url: str) -> None:
         async with session.post(compat_url, json={"jsonrpc": "2.0", "method": "eth_chainId"}) as response:
             assert response.status == 200
             assert await response.read() == b""
+
+
+async def test_every_call_of_a_batch_is_reported_with_its_status(compat_db: object) -> None:
+    calls: list[tuple[str, str]] = []
+    service = RpcService(compat_db, on_call=lambda method, status, seconds: calls.append((method, status)))  # type: ignore[arg-type]
+    await body(service, '[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"nope_nope"}]')
+    assert calls == [("eth_chainId", "ok"), ("nope_nope", "-32601")]

@@ -1,0 +1,164 @@
+"""Prometheus metrics of a replica process, on a registry of its own.
+
+Two kinds live here:
+
+- what the apply agent and the RPC observe as they go (apply latency,
+  delivery delay of heartbeats, RPC requests by method and status with their
+  latency): histograms and counters fed by ``watch`` and ``record_rpc``;
+- what the replica's state says at scrape time (records and bytes applied,
+  position, lag, head number and age, heartbeat age, readiness and each check):
+  read by ``ReplicaCollector`` when ``/metrics`` is scraped, so a gauge is never stale.
+
+``exposition()`` renders the registry in the Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from replica.applier import ApplyOutcome
+from replica.readiness import broker_silence, checks, head, highest_block
+from replica.state import ReplicaState
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MAX_METHOD_LABELS = 256
+"""Distinct RPC method labels kept; any further name counts as ``other`` (clients send anything)."""
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+APPLY_SECONDS = Histogram(
+    "ethercattle_apply_seconds",
+    "Seconds the apply agent spent on one group of messages (decode, checks and the LevelDB write)",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+APPLY_GROUP_RECORDS = Histogram(
+    "ethercattle_apply_group_records",
+    "Records applied per LevelDB write",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+    registry=REGISTRY,
+)
+HEARTBEAT_DELAY = Histogram(
+    "ethercattle_heartbeat_delay_seconds",
+    "Seconds from a master heartbeat (master clock) to its apply on this replica: log delivery latency plus clock skew",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    registry=REGISTRY,
+)
+RPC_REQUESTS = Counter(
+    "ethercattle_rpc_requests",
+    "JSON-RPC calls answered, by method and status (ok, or the JSON-RPC error code)",
+    ["method", "status"],
+    registry=REGISTRY,
+)
+RPC_SECONDS = Histogram(
+    "ethercattle_rpc_request_seconds",
+    "Seconds to answer one JSON-RPC call, by method and status",
+    ["method", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+
+_methods: set[str] = set()
+_methods_lock = threading.Lock()
+
+
+def _method_label(method: str) -> str:
+    if method in _methods:
+        return method
+    with _methods_lock:
+        if len(_methods) < MAX_METHOD_LABELS and len(method) <= 64 and method.isprintable():
+            _methods.add(method)
+            return method
+    return "other"
+
+
+def record_rpc(method: str, status: str | int, seconds: float) -> None:
+    """Count one JSON-RPC call: ``status`` is ``"ok"`` or the error code (e.g. -32000).
+
+    Call once per call of a batch, from the RPC view or dispatcher; thread-safe.
+    Method names beyond the first ``MAX_METHOD_LABELS`` distinct ones count as ``other``.
+    """
+    method_label = _method_label(method)
+    status_label = str(status)
+    RPC_REQUESTS.labels(method_label, status_label).inc()
+    RPC_SECONDS.labels(method_label, status_label).observe(seconds)
+
+
+def observe_apply(outcome: ApplyOutcome, now: float | None = None) -> None:
+    """Feed one group's outcome to the apply histograms (a ``ReplicaState`` listener)."""
+    APPLY_SECONDS.observe(outcome.seconds)
+    if outcome.records:
+        APPLY_GROUP_RECORDS.observe(outcome.records)
+    if outcome.heartbeat is not None:
+        HEARTBEAT_DELAY.observe(max((time.time() if now is None else now) - outcome.heartbeat.clock, 0.0))
+
+
+class ReplicaCollector(Collector):
+    """Reads a replica's live state at scrape time (nothing until ``watch`` names the replica)."""
+
+    def __init__(self, replica: ReplicaState | None = None) -> None:
+        self.replica = replica
+
+    def collect(self) -> Iterator[Metric]:
+        replica = self.replica
+        if replica is None:
+            return
+        now = time.time()
+        settings = replica.settings
+
+        def gauge(name: str, documentation: str, value: float | int | None) -> Iterator[Metric]:
+            if value is not None:
+                yield GaugeMetricFamily(name, documentation, value=value)
+
+        info = GaugeMetricFamily("ethercattle_replica_info", "This replica's identity", labels=["replica", "cluster"])
+        info.add_metric([settings.replica_id or "", settings.cluster], 1)
+        yield info
+        yield CounterMetricFamily("ethercattle_applied_records", "Records applied by this process", value=replica.records_applied)
+        yield CounterMetricFamily("ethercattle_applied_bytes", "Bytes of records applied by this process", value=replica.bytes_applied)
+        yield CounterMetricFamily("ethercattle_duplicates_skipped", "Duplicate records skipped by this process", value=replica.duplicates_skipped)
+        position = replica.applier.position
+        yield from gauge("ethercattle_applied_sequence", "Sequence number of the last record applied", position.sequence)
+        yield from gauge("ethercattle_next_offset", "Kafka offset of the next CDC message to apply", position.next_offset)
+        yield from gauge("ethercattle_log_end_offset", "Kafka offset past the CDC log's last message, as last seen", replica.log_end)
+        yield from gauge("ethercattle_lag_messages", "CDC messages between the stored position and the log's end", replica.lag)
+        current = head(replica)
+        if current is not None:
+            yield from gauge("ethercattle_head_number", "Number of this replica's head block", current.number)
+            yield from gauge("ethercattle_head_age_seconds", "Age of this replica's head block (its timestamp to now)", max(now - current.timestamp, 0.0))
+        yield from gauge("ethercattle_master_head_number", "The master's head number from the newest heartbeat seen", highest_block(replica))
+        if replica.heartbeat is not None:
+            yield from gauge("ethercattle_heartbeat_age_seconds", "Age of the last master heartbeat applied", max(now - replica.heartbeat.clock, 0.0))
+        yield from gauge("ethercattle_broker_silence_seconds", "Seconds since the broker last answered a fetch (or a group was applied)", broker_silence(replica, now))
+        yield from gauge("ethercattle_caught_up", "1 once the initial catch-up reached the log's end", int(replica.caught_up))
+        results = checks(replica, now)
+        yield from gauge("ethercattle_ready", "1 when /readyz says ready", int(all(check.ok for check in results)))
+        per_check = GaugeMetricFamily("ethercattle_readiness_check", "1 when the readiness check passes", labels=["check"])
+        for check in results:
+            per_check.add_metric([check.name], int(check.ok))
+        yield per_check
+        halted = GaugeMetricFamily("ethercattle_halted", "1 when the apply agent halted, by reason", labels=["reason"])
+        if replica.halted is not None:
+            halted.add_metric([replica.halted.reason], 1)
+        yield halted
+
+
+COLLECTOR = ReplicaCollector()
+REGISTRY.register(COLLECTOR)
+
+
+def watch(replica: ReplicaState) -> None:
+    """Export ``replica`` on the registry and feed its applies to the histograms (idempotent)."""
+    COLLECTOR.replica = replica
+    if observe_apply not in replica.listeners:
+        replica.listeners.append(observe_apply)
+
+
+def exposition() -> bytes:
+    """The registry in the Prometheus text format."""
+    return generate_latest(REGISTRY)

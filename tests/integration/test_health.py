@@ -1,0 +1,413 @@
+"""Health, readiness and status end to end: what a load balancer and an operator see.
+
+Real processes on a real broker: masters (``tests.integration.master_proc``) and
+``faust -A pipeline worker`` replicas, with short intervals (heartbeats every
+0.5 s, MAX_HEARTBEAT_AGE 3 s, MAX_BROKER_SILENCE 2 s, status rows every 0.5 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from deploy.localbroker import LocalBroker, free_port
+from pipeline.record import Authenticator, Record, encode_record, encode_records
+from pipeline.topics import TopicNames
+from tests.integration.harness import SECRET, Cluster, Replica, TcpProxy, assert_identical, get_json, master_sequence, stop
+
+pytestmark = pytest.mark.broker
+
+HEARTBEAT_INTERVAL = 0.5  # the harness's ETHERCATTLE_HEARTBEAT_INTERVAL
+MAX_HEARTBEAT_AGE = 3.0
+MAX_BROKER_SILENCE = 2.0
+STATUS_INTERVAL = 0.5
+HEALTH = dict(max_heartbeat_age=str(MAX_HEARTBEAT_AGE), max_broker_silence=str(MAX_BROKER_SILENCE), status_interval=str(STATUS_INTERVAL))
+POLL = 0.1  # how often the tests ask /readyz: part of every measured delay
+
+Answers = dict[str, tuple[int, Any]]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def failed(body: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The failed checks of a /readyz body, by name."""
+    return {check["name"]: check for check in (body or {}).get("checks", []) if not check["ok"]}
+
+
+def watch_readiness(replicas: list[Replica], until: Callable[[Answers], bool], timeout: float, what: str,
+                    interval: float = POLL) -> tuple[float, Answers]:
+    """Poll every replica's /readyz until ``until(answers)`` holds; (seconds it took, the answers)."""
+    started = time.monotonic()
+    while True:
+        answers = {replica.replica_id: replica.readiness() for replica in replicas}
+        if until(answers):
+            return time.monotonic() - started, answers
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}: {answers}")
+        time.sleep(interval)
+
+
+def all_status(status: int) -> Callable[[Answers], bool]:
+    return lambda answers: all(code == status for code, _ in answers.values())
+
+
+def master_ready_sequence(cluster: Cluster) -> int:
+    """The sequence the master had written when it said ``master ready`` (its backlog, acknowledged)."""
+    return int(re.findall(r"master ready at block \d+ sequence (\d+)", cluster.log("master"))[-1])
+
+
+def stop_master_and_drain(cluster: Cluster, master: subprocess.Popen[bytes], *replicas: Replica) -> int:
+    """Stop the master (it flushes its journal), then wait for every replica to apply its last record."""
+    assert stop(master) == 0, cluster.log("master")[-3000:]
+    last = master_sequence(cluster.master_dir)
+    for replica in replicas:
+        replica.wait_sequence(last)
+    return last
+
+
+def metrics(replica: Replica) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """/metrics parsed by prometheus_client's parser: {sample name: {sorted labels: value}}."""
+    with urllib.request.urlopen(replica.url + "/metrics", timeout=5) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def rpc_error(replica: Replica) -> str | None:
+    """The JSON-RPC error message of a call made now; None while no RPC view is mounted at POST /."""
+    request = urllib.request.Request(
+        replica.url + "/", b'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}', {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = response.read()
+    except urllib.error.HTTPError as error:
+        if error.code in (404, 405):
+            return None  # TODO(lead): drop this branch once the RPC view is mounted on the worker
+        body = error.read()
+    answer = json.loads(body)
+    assert "error" in answer, f"a replica that is not ready answered JSON-RPC: {answer}"
+    return str(answer["error"]["message"])
+
+
+def status_json(replica: Replica) -> dict[str, Any]:
+    code, body = get_json(replica.url + "/status.json")
+    assert code == 200, (code, body)
+    return body
+
+
+def rows_by_replica(replica: Replica) -> dict[str, dict[str, Any]]:
+    return {row["replica"]: row for row in status_json(replica)["replicas"]}
+
+
+async def produce_raw(broker_url: str, topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://"))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, partition=0)
+    finally:
+        await producer.stop()
+
+
+@contextlib.contextmanager
+def own_broker(tmp_path: Path, proxy: TcpProxy | None = None) -> Iterator[tuple[LocalBroker, Cluster]]:
+    """A broker of the test's own (outages must not touch the shared one) and a cluster on it.
+
+    The cluster's processes stop before the broker does: a worker whose broker is gone takes long to stop.
+    """
+    port = proxy.target if proxy else free_port()
+    with LocalBroker(port=port, advertised_port=proxy.port if proxy else None, log_path=tmp_path / "broker.log") as broker:
+        cluster = Cluster(proxy.url if proxy else broker.url, tmp_path)
+        if proxy:
+            proxy.start()
+        try:
+            yield broker, cluster
+        finally:
+            if proxy and proxy.is_cut:
+                proxy.restore()  # let the processes stop cleanly
+            cluster.stop_all()
+            if proxy:
+                proxy.stop()
+
+
+# --- readiness ----------------------------------------------------------------------------------
+
+
+def test_new_replica_with_a_large_backlog_is_not_ready_until_caught_up(cluster: Cluster) -> None:
+    master = cluster.start_master(block_time=1.0, backlog=150, padding=100, timeout=180, max_message_bytes="8192")
+    backlog = master_ready_sequence(cluster)
+    replica = cluster.start_replica("r1", apply_batch_messages="1", **HEALTH)
+
+    seen: list[dict[str, Any]] = []
+    rpc_errors: list[str] = []
+
+    def record(answers: Answers) -> bool:
+        status, body = answers["r1"]
+        if body is not None:
+            seen.append({"status": status, **body})
+            if status == 503 and body["sequence"] < backlog and len(rpc_errors) < 3:
+                error = rpc_error(replica)
+                if error is not None:
+                    rpc_errors.append(error)
+        return status == 200
+
+    took, answers = watch_readiness([replica], record, 120, "the new replica to turn ready", interval=0.05)
+    catching_up = [body for body in seen if body["status"] == 503 and body["sequence"] < backlog]
+    assert len(catching_up) >= 3, f"never saw the replica catching up ({took:.1f}s to ready)"
+    assert not [body for body in seen if body["status"] == 200 and body["sequence"] < backlog], "ready before catching up"
+    for body in catching_up:
+        assert {"caught_up", "lag"} & failed(body).keys() and body["reason"], body
+    syncing = [body["syncing"] for body in catching_up if body["syncing"]]
+    assert syncing and all(s["startingBlock"] <= s["currentBlock"] <= s["highestBlock"] for s in syncing)
+    assert max(s["highestBlock"] for s in syncing) >= 150, "eth_syncing's highestBlock never reached the master's head"
+    assert any(s["currentBlock"] < s["highestBlock"] for s in syncing)
+    assert all("not ready" in error and "caught_up" in error for error in rpc_errors), rpc_errors
+    ready = answers["r1"][1]
+    assert ready["sequence"] >= backlog and ready["lag"] <= 50 and ready["syncing"] is None
+    print(f"\n{backlog} records: ready after {took:.1f}s, {len(catching_up)} not-ready answers while catching up; "
+          f"JSON-RPC meanwhile: {rpc_errors[0] if rpc_errors else 'no RPC view mounted (TODO lead)'}")
+
+    values = metrics(replica)
+    assert values["ethercattle_ready"][()] == 1
+    assert values["ethercattle_readiness_check"][(("check", "caught_up"),)] == 1
+    assert values["ethercattle_applied_records_total"][()] >= backlog
+    assert values["ethercattle_applied_bytes_total"][()] > 150 * 100 * 512
+    assert values["ethercattle_apply_seconds_count"][()] > 0
+    assert values["ethercattle_head_number"][()] >= 150
+    assert values["ethercattle_master_head_number"][()] >= 150
+    assert 0 <= values["ethercattle_head_age_seconds"][()] < 600
+    assert values["ethercattle_lag_messages"][()] <= 50
+    assert 0 <= values["ethercattle_heartbeat_age_seconds"][()] <= MAX_HEARTBEAT_AGE
+    stop_master_and_drain(cluster, master, replica)
+
+
+def test_stopping_the_master_makes_replicas_unready_and_its_restart_ready_without_loss(cluster: Cluster) -> None:
+    master = cluster.start_master(block_time=0.3)
+    replicas = [cluster.start_replica(name, **HEALTH) for name in ("r1", "r2")]
+    watch_readiness(replicas, all_status(200), 60, "both replicas ready")
+
+    assert stop(master) == 0
+    took, answers = watch_readiness(replicas, all_status(503), 30, "both replicas unready after the master stopped")
+    limit = MAX_HEARTBEAT_AGE + HEARTBEAT_INTERVAL
+    assert took <= limit + POLL + 0.3, f"unready {took:.2f}s after the master stopped (limit {limit}s)"
+    for _, body in answers.values():
+        assert set(failed(body)) == {"heartbeat_age"}, body["checks"]
+        assert "master" in failed(body)["heartbeat_age"]["detail"] and "heartbeat_age" in body["reason"]
+    print(f"\nunready {took:.2f}s after the master stopped (MAX_HEARTBEAT_AGE {MAX_HEARTBEAT_AGE}s)")
+
+    master = cluster.start_master(block_time=0.3)
+    took, _ = watch_readiness(replicas, all_status(200), 30, "both replicas ready after the master's restart")
+    print(f"ready again {took:.2f}s after the master said it was running")
+    time.sleep(1.5)  # a few more blocks
+    stop_master_and_drain(cluster, master, *replicas)
+    for replica in replicas:
+        replica.stop()
+        assert_identical(cluster.master_dir, cluster.replica_dir(replica.replica_id))
+
+
+def test_broker_outage_makes_replicas_unready_saying_why_and_they_resume(tmp_path: Path) -> None:
+    proxy = TcpProxy(target=free_port())
+    with own_broker(tmp_path, proxy) as (_, cluster):
+        master = cluster.start_master(block_time=0.3)
+        replica = cluster.start_replica("r1", **HEALTH)
+        watch_readiness([replica], all_status(200), 60, "the replica ready")
+
+        proxy.cut()
+        took, answers = watch_readiness([replica], all_status(503), 30, "the replica unready without its broker")
+        assert took <= MAX_BROKER_SILENCE + 1.0 + POLL, f"unready only {took:.2f}s after the broker went away"
+        broker_check = failed(answers["r1"][1])["broker"]
+        assert broker_check["value"] > MAX_BROKER_SILENCE and "unreachable" in broker_check["detail"]
+        assert "broker" in answers["r1"][1]["reason"]
+        time.sleep(3)  # a longer outage: the master keeps mining into its journal
+        _, body = replica.readiness()
+        assert {"broker", "heartbeat_age"} <= failed(body).keys()
+        assert status_json(replica)["self"]["ready"] is False  # the status page works without a broker
+        print(f"\nunready {took:.2f}s after the broker went away: {answers['r1'][1]['reason']}")
+
+        proxy.restore()
+        took, _ = watch_readiness([replica], all_status(200), 60, "the replica ready once the broker is back")
+        print(f"ready {took:.2f}s after the broker came back")
+        stop_master_and_drain(cluster, master, replica)
+        assert "log-reset" not in replica.log()
+        replica.stop()
+        assert_identical(cluster.master_dir, cluster.replica_dir("r1"))
+
+
+def test_broker_back_with_its_log_lost_is_reported_as_a_log_reset(tmp_path: Path) -> None:
+    with own_broker(tmp_path) as (broker, cluster):
+        cluster.start_master(block_time=0.3)
+        replica = cluster.start_replica("r1", **HEALTH)
+        watch_readiness([replica], all_status(200), 60, "the replica ready")
+        time.sleep(2)  # a log longer than what the master writes right after the restart
+
+        broker.restart()  # same port, memory storage: the log is gone
+        took, answers = watch_readiness(
+            [replica], lambda a: "not_halted" in failed(a["r1"][1]), 60, "the replica to report the lost log"
+        )
+        body = answers["r1"][1]
+        assert failed(body)["not_halted"]["value"] == "log-reset"
+        assert "lost or reset" in body["reason"]
+        line = next(line for line in replica.log().splitlines() if "HALTED: log-reset" in line)
+        assert TopicNames(cluster.name).cdc in line
+        applied = replica.health()["next_offset"]
+        print(f"\nlog loss reported {took:.2f}s after the broker restarted: {line.split('CRITICAL', 1)[-1][:200]}")
+
+        time.sleep(3)  # the master keeps writing on the new log: the replica never accepts it
+        status, body = replica.readiness()
+        assert status == 503 and failed(body)["not_halted"]["value"] == "log-reset"
+        assert replica.health()["next_offset"] == applied and replica.process.poll() is None
+        assert metrics(replica)["ethercattle_halted"][(("reason", "log-reset"),)] == 1
+
+
+def test_a_record_of_another_cluster_is_refused_and_clusters_on_one_broker_do_not_mix(cluster: Cluster) -> None:
+    other = Cluster(cluster.broker_url, cluster.root / "other")
+    other.root.mkdir()
+    try:
+        cluster.start_master(block_time=0.3)
+        other.start_master(block_time=0.3)
+        mine, theirs = cluster.start_replica("r1", **HEALTH), other.start_replica("r1", **HEALTH)  # same replica id
+        watch_readiness([mine, theirs], all_status(200), 60, "both clusters' replicas ready")
+        time.sleep(2 * STATUS_INTERVAL)
+        assert set(rows_by_replica(mine)) == {"r1"} and rows_by_replica(mine)["r1"]["cluster"] == cluster.name
+        assert set(rows_by_replica(theirs)) == {"r1"} and rows_by_replica(theirs)["r1"]["cluster"] == other.name
+
+        # An authentic record of the other cluster (same secret, its key), on this cluster's log.
+        foreign = encode_records(Authenticator.for_cluster(SECRET, other.name), "master", [encode_record(Record(10**6, ((b"x", b"y"),)))])
+        before = mine.health()["sequence"]
+        asyncio.run(produce_raw(cluster.broker_url, TopicNames(cluster.name).cdc, foreign))
+        _, answers = watch_readiness([mine], lambda a: "not_halted" in failed(a["r1"][1]), 30, "the replica to refuse it")
+        body = answers["r1"][1]
+        assert failed(body)["not_halted"]["value"] == "foreign-cluster"
+        assert other.name in body["reason"] and cluster.name in body["reason"]
+        assert body["sequence"] >= before and "HALTED: foreign-cluster record at offset" in mine.log()
+        assert theirs.readiness()[0] == 200  # the other cluster is untouched
+    finally:
+        other.stop_all()
+
+
+# --- the status page and the cluster table -----------------------------------------------------
+
+
+def chromium(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium (Debian package ``chromium``) with a throwaway profile."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.fail("Debian package chromium is missing (deploy/dev.sh test installs ETHERCATTLE_TEST_DEBIAN_PACKAGES)")
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        return subprocess.run(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+             f"--user-data-dir={profile}", *args],
+            capture_output=True, text=True, timeout=timeout,
+        )
+
+
+class PageElements(HTMLParser):
+    """The parts of the rendered status page the test checks: cluster rows and chart lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[str] = []
+        self.lines: dict[str, list[str]] = {}
+        self.badge = ""
+        self._svg: str | None = None
+        self._in_badge = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "tr" and found.get("data-replica"):
+            self.rows.append(str(found["data-replica"]))
+        elif tag == "svg":
+            self._svg = found.get("id")
+        elif tag == "polyline" and self._svg:
+            self.lines.setdefault(self._svg, []).append(str(found.get("data-replica")))
+        self._in_badge = found.get("id") == "ready-badge"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self._svg = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_badge:
+            self.badge += data
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_status_page_renders_the_cluster_and_its_chart_in_headless_chromium(cluster: Cluster, tmp_path: Path) -> None:
+    master = cluster.start_master(block_time=0.3)
+    replicas = [cluster.start_replica(name, **HEALTH) for name in ("r1", "r2")]
+    watch_readiness(replicas, all_status(200), 60, "both replicas ready")
+    time.sleep(6)  # samples for the chart
+
+    data = status_json(replicas[0])
+    assert {row["replica"] for row in data["replicas"]} == {"r1", "r2"} and all(row["ready"] for row in data["replicas"])
+    assert {"r1", "r2"} <= data["history"].keys() and all(len(s) >= 5 for s in data["history"].values())
+
+    page = replicas[0].url + "/status"
+    screenshot = tmp_path / "status.png"
+    shot = chromium("--window-size=1280,1000", f"--screenshot={screenshot}", page)
+    assert screenshot.exists(), shot.stderr[-2000:]
+    assert png_size(screenshot) == (1280, 1000) and screenshot.stat().st_size > 20_000
+    dom = chromium("--dump-dom", page)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    elements = PageElements()
+    elements.feed(dom.stdout)
+    assert sorted(elements.rows) == ["r1", "r2"]
+    assert sorted(elements.lines.get("chart-head", [])) == ["r1", "r2"]
+    assert sorted(elements.lines.get("chart-lag", [])) == ["r1", "r2"]
+    assert elements.badge.strip() == "READY"
+    print(f"\nscreenshot: {screenshot}")
+    stop_master_and_drain(cluster, master, *replicas)
+
+
+def test_status_table_shows_every_replica_after_a_worker_restart(cluster: Cluster) -> None:
+    cluster.start_master(block_time=0.5)
+    r1, r2, r3 = (cluster.start_replica(name, **HEALTH) for name in ("r1", "r2", "r3"))
+    watch_readiness([r1, r2, r3], all_status(200), 60, "three replicas ready")
+    wait_for_rows(r1, {"r1", "r2", "r3"}, 20)
+    r3.stop()  # its last row stays in the changelog: only a complete recovery shows it
+    r1.stop()
+    r1 = cluster.start_replica("r1", **HEALTH)
+    watch_readiness([r1], all_status(200), 60, "r1 ready after its restart")
+    rows = wait_for_rows(r1, {"r1", "r2", "r3"}, 20)
+    assert rows["r3"]["stale"], "r3 stopped: its row must show as stale"
+    assert not rows["r2"]["stale"] and rows["r2"]["ready"]
+    recovered = [line for line in r1.log().splitlines() if "status table recovered" in line]  # either outcome is logged
+    assert len(recovered) >= 2, "the table's recovery after the restart was not checked"
+    print("\n" + recovered[-1][:400])
+
+
+def wait_for_rows(replica: Replica, names: set[str], timeout: float) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = rows_by_replica(replica)
+        if names <= rows.keys():
+            return rows
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{replica.replica_id} shows rows of {sorted(rows)}, not all of {sorted(names)}")
+        time.sleep(POLL)
