@@ -25,6 +25,7 @@ import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.worker import app, names, settings
+from replica.catchup import caught_up
 from replica.chainview import ChainView, chain_view
 from replica.pending import PendingPool, parse, pending_pool
 from replica.state import replica_state
@@ -49,32 +50,8 @@ class PendingReader(mode.Service):
         pending_pool().barrier = self.barrier
 
     async def barrier(self, timeout: float = 1.0) -> None:
-        """Return once every transaction partition was fetched by a request sent after this call
-        and every record up to that fetch's high watermark is in the view (at most ``timeout`` s).
-
-        aiokafka fetches in the background; a fetch response stamped later than now plus the
-        fetch wait answers a request sent after now, so its high watermark covers every record
-        acknowledged before now. Costs about one to two fetch waits (FETCH_MAX_WAIT_MS).
-        """
-        loop = asyncio.get_running_loop()
-        since = time.time() + settings.fetch_max_wait_ms / 1000
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            consumer = self.consumer
-            if consumer is None:
-                return
-            partitions = [tp for tp in consumer.assignment() if tp.topic == names.transactions]
-            if partitions and all(self._covered(consumer, tp, since) for tp in partitions):
-                return
-            await asyncio.sleep(0.002)
-
-    def _covered(self, consumer: AIOKafkaConsumer, tp: TopicPartition, since: float) -> bool:
-        try:
-            stamp = consumer.last_poll_timestamp(tp)
-        except Exception:  # noqa: BLE001 - not assigned (any more)
-            return True
-        end = consumer.highwater(tp)
-        return stamp is not None and stamp / 1000 >= since and end is not None and self.taken.get(tp, 0) >= end
+        """Return once the view holds every transaction the topic held when called (at most ``timeout`` s)."""
+        await caught_up(lambda: self.consumer, (names.transactions,), lambda: self.taken, settings.fetch_max_wait_ms, timeout)
 
     @mode.Service.task
     async def _follow(self) -> None:

@@ -43,10 +43,16 @@ class TopicNames:
     def replica_status(self) -> str:
         return f"ethercattle.{self.cluster}.replica-status"
 
+    @property
+    def filters(self) -> str:
+        """The cluster's JSON-RPC filters (definition and cursor by filter id): compacted, one partition."""
+        return f"ethercattle.{self.cluster}.filters"
+
     def specs(self, transaction_partitions: int) -> list[TopicSpec]:
         return [
             TopicSpec(self.cdc, 1),
             TopicSpec(self.transactions, transaction_partitions),
             TopicSpec(self.dead_letters, 1),
             TopicSpec(self.replica_status, 1, compacted=True),
+            TopicSpec(self.filters, 1, compacted=True),
         ]

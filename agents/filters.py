@@ -1,0 +1,185 @@
+"""The cluster's filter store on Kafka: every replica reads the whole filter topic.
+
+A plain aiokafka consumer without a group (every replica reads everything, from
+the start: the topic is compacted, one value per live filter) follows the filter
+topic into ``replica.filters.filter_store()``, and the transaction topic's
+recent records into its index of pending hashes. An aiokafka producer
+(``acks="all"``) publishes this replica's writes; ``FilterStore.put`` waits for
+its acknowledgement. A timer tombstones filters idle for ``FILTER_TIMEOUT``
+seconds (any replica may; several tombstones of one filter are harmless).
+
+Why not a Faust table: its recovery on Tansu stops one record short (see the
+architecture guide), and a table partitioned by a group would give each replica
+only a share of the filters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import mode
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from eth_utils import keccak
+
+from chain.transactions import split_network_form
+from pipeline.worker import app, names, settings
+from replica.catchup import SharedCatchUp
+from replica.filters import FilterJSON, FilterStore, decode, encode, filter_store
+
+log = logging.getLogger("ethercattle.filters")
+
+
+@app.service
+class FilterReader(mode.Service):
+    """Follows the filter topic (and the transaction topic's hashes) into this replica's filter store."""
+
+    def __post_init__(self) -> None:
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.taken: dict[TopicPartition, int] = {}
+        """Next offset of each partition past the records put into the store."""
+        self.catch_up = SharedCatchUp(lambda: self.consumer, (names.filters, names.transactions), lambda: self.taken,
+                                      settings.fetch_max_wait_ms)
+
+    async def on_start(self) -> None:
+        store = filter_store()
+        store.barrier = self.barrier
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers, acks="all",
+            enable_idempotence=settings.producer_idempotence, linger_ms=0,
+        )
+        await producer.start()
+        self.producer = producer
+        store.publisher = self.publish
+
+    async def on_stop(self) -> None:
+        filter_store().publisher = None
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+
+    async def publish(self, filter_id: str, value: FilterJSON | None) -> None:
+        """One filter's new value (None: tombstone), acknowledged by the broker on return."""
+        producer = self.producer
+        if producer is None:
+            raise RuntimeError("the filter producer is stopped")
+        await producer.send_and_wait(names.filters, key=filter_id.encode(), value=encode(value))
+
+    async def barrier(self) -> bool:
+        """True once the store holds every filter record the topic held when called."""
+        return await self.catch_up.wait(settings.filter_sync_timeout)
+
+    @mode.Service.task
+    async def _follow(self) -> None:
+        store = filter_store()
+        while not self.should_stop:
+            try:
+                await self._read(store)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("filters: reading the filter topic failed; again in 2s")
+                await asyncio.sleep(2.0)
+
+    async def _read(self, store: FilterStore) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms, auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            partitions: list[TopicPartition] = []
+            for topic in (names.filters, names.transactions):
+                found = consumer.partitions_for_topic(topic) or set()
+                if not found:
+                    await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh client knows no topic yet
+                    found = consumer.partitions_for_topic(topic) or set()
+                partitions += [TopicPartition(topic, p) for p in sorted(found)]
+            consumer.assign(partitions)
+            await self._seek(consumer, partitions)
+            self.taken = {tp: await consumer.position(tp) for tp in partitions}
+            for tp, offset in self.taken.items():
+                if tp.topic == names.transactions:
+                    store.transactions.advance(tp.partition, offset)
+            self.consumer = consumer
+            log.info("filters: following %s (%d filter partitions)", names.filters,
+                     sum(tp.topic == names.filters for tp in partitions))
+            while True:
+                batches = await consumer.getmany(timeout_ms=50)
+                for tp, records in batches.items():
+                    for record in records:
+                        self._take(store, tp, record)
+                    if records:
+                        self.taken[tp] = records[-1].offset + 1
+                if not store.loaded:
+                    store.loaded = all(self._loaded(consumer, tp) for tp in partitions if tp.topic == names.filters)
+        finally:
+            self.consumer = None
+            await consumer.stop()
+
+    def _loaded(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
+        end = consumer.highwater(tp)
+        return end is not None and self.taken.get(tp, 0) >= end
+
+    @staticmethod
+    async def _seek(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        """The filter topic from its start; the transaction topic from FILTER_TIMEOUT ago (older
+        pending-filter cursors belong to expired filters)."""
+        txs = [tp for tp in partitions if tp.topic == names.transactions]
+        for tp in partitions:
+            if tp.topic == names.filters:
+                await consumer.seek_to_beginning(tp)
+        since = int((time.time() - settings.filter_timeout) * 1000)
+        try:
+            found = await consumer.offsets_for_times({tp: since for tp in txs}) if txs else {}
+        except Exception as exc:  # noqa: BLE001 - a broker without timestamp lookups: read all
+            log.info("filters: no offset lookup by time (%r); reading the transaction topic from the start", exc)
+            found = {}
+        for tp in txs:
+            hit = found.get(tp)
+            if hit is not None:
+                consumer.seek(tp, hit.offset)
+            elif tp in found:
+                await consumer.seek_to_end(tp)
+            else:
+                await consumer.seek_to_beginning(tp)
+
+    @staticmethod
+    def _take(store: FilterStore, tp: TopicPartition, record: object) -> None:
+        key: bytes | None = getattr(record, "key", None)
+        value: bytes | None = getattr(record, "value", None)
+        offset: int = getattr(record, "offset", 0)
+        if tp.topic == names.filters:
+            if not key:
+                return
+            try:
+                store.apply(key.decode(), decode(value))
+            except ValueError:
+                log.warning("filters: skipped an undecodable filter record at offset %d", offset)
+            return
+        try:
+            canonical, _ = split_network_form(value or b"")
+        except Exception:  # noqa: BLE001 - replicas produce only what they decoded; skip anything else
+            canonical = b""
+        if canonical:
+            store.transactions.add(tp.partition, offset, keccak(canonical))
+        else:
+            store.transactions.advance(tp.partition, offset + 1)
+
+    @mode.Service.task
+    async def _expire(self) -> None:
+        """Tombstone filters idle for FILTER_TIMEOUT (checked every tenth of it, at most every 5 s)."""
+        store = filter_store()
+        interval = min(settings.filter_timeout / 10, 5.0)
+        while not self.should_stop:
+            await asyncio.sleep(interval)
+            for filter_id in store.expired(settings.filter_timeout):
+                try:
+                    async with store.lock(filter_id):
+                        value = store.get(filter_id)
+                        if value is not None and float(value.get("touched", 0)) <= time.time() - settings.filter_timeout:
+                            await store.put(filter_id, None)
+                except Exception:  # noqa: BLE001 - the next round tries again
+                    log.debug("filters: expiring %s failed", filter_id, exc_info=True)

@@ -1,0 +1,132 @@
+"""Read-your-writes across replicas: wait until a groupless consumer holds what its topic held "now".
+
+Shared by the readers that every replica runs over a cluster-wide topic (the
+pending view over the transaction topic, the filter store over the filter
+topic). aiokafka fetches in the background; a fetch response stamped later than
+now plus the fetch wait answers a request sent after now, so its high watermark
+covers every record the broker acknowledged before now. Once every partition
+has such a response and the reader has taken every record below that high
+watermark, the reader's view holds everything acknowledged before the call.
+Costs about one to two fetch waits (``FETCH_MAX_WAIT_MS``). The high watermark
+of fetch responses is used, not ``end_offsets`` (wrong on Tansu).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable, Mapping
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+
+def covered(consumer: AIOKafkaConsumer, tp: TopicPartition, since: float, taken: Mapping[TopicPartition, int]) -> bool:
+    """Has ``tp`` been fetched by a response stamped at or after ``since`` (Unix seconds), and is
+    every record below that response's high watermark taken?"""
+    try:
+        stamp = consumer.last_poll_timestamp(tp)
+    except Exception:  # noqa: BLE001 - not assigned (any more)
+        return True
+    end = consumer.highwater(tp)
+    return stamp is not None and stamp / 1000 >= since and end is not None and taken.get(tp, 0) >= end
+
+
+async def caught_up(
+    consumer: Callable[[], AIOKafkaConsumer | None],
+    topics: tuple[str, ...],
+    taken: Callable[[], Mapping[TopicPartition, int]],
+    fetch_max_wait_ms: int,
+    timeout: float,
+) -> bool:
+    """Return True once every assigned partition of ``topics`` is ``covered`` as of this call,
+    False after ``timeout`` seconds (True at once when the reader has no consumer: nothing to wait for).
+
+    Arguments:
+        consumer: the reader's current consumer (None while it restarts).
+        topics: which of its assigned topics count.
+        taken: next offset per partition past the records the reader put into its view.
+        fetch_max_wait_ms: the consumer's fetch wait.
+        timeout: longest wait, seconds.
+    """
+    loop = asyncio.get_running_loop()
+    since = time.time() + fetch_max_wait_ms / 1000
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        current = consumer()
+        if current is None:
+            return True
+        partitions = [tp for tp in current.assignment() if tp.topic in topics]
+        done = taken()
+        if partitions and all(covered(current, tp, since, done) for tp in partitions):
+            return True
+        await asyncio.sleep(0.002)
+    return False
+
+
+class SharedCatchUp:
+    """``caught_up`` for many concurrent callers at the cost of one check loop.
+
+    Each caller needs every partition fetched by a response stamped after its own
+    arrival plus the fetch wait, and every record below that response's high
+    watermark taken. One loop checks the partitions every 2 ms while callers wait
+    and releases every caller whose time the oldest partition stamp has passed,
+    instead of one check loop per caller. Unlike ``caught_up``, a reader without a
+    consumer (starting, or restarting after an error) releases nobody: callers wait
+    for it or time out.
+    """
+
+    def __init__(self, consumer: Callable[[], AIOKafkaConsumer | None], topics: tuple[str, ...],
+                 taken: Callable[[], Mapping[TopicPartition, int]], fetch_max_wait_ms: int) -> None:
+        self.consumer = consumer
+        self.topics = topics
+        self.taken = taken
+        self.fetch_wait = fetch_max_wait_ms / 1000
+        self._waiters: list[tuple[float, asyncio.Future[bool]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def wait(self, timeout: float) -> bool:
+        """True once the reader holds what its topics held when called; False after ``timeout`` s."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.append((time.time() + self.fetch_wait, future))
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._check())
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return False
+
+    def _covered_until(self) -> float:
+        """The time up to which every partition is covered (-inf: none, e.g. while the reader restarts)."""
+        consumer = self.consumer()
+        if consumer is None:
+            return float("-inf")
+        partitions = [tp for tp in consumer.assignment() if tp.topic in self.topics]
+        if not partitions:
+            return float("-inf")
+        taken = self.taken()
+        oldest = float("inf")
+        for tp in partitions:
+            try:
+                stamp = consumer.last_poll_timestamp(tp)
+            except Exception:  # noqa: BLE001 - not assigned (any more)
+                continue
+            end = consumer.highwater(tp)
+            if stamp is None or end is None or taken.get(tp, 0) < end:
+                return float("-inf")
+            oldest = min(oldest, stamp / 1000)
+        return oldest
+
+    async def _check(self) -> None:
+        while self._waiters:
+            until = self._covered_until()
+            waiting = []
+            for since, future in self._waiters:
+                if future.done():
+                    continue
+                if since <= until:
+                    future.set_result(True)
+                else:
+                    waiting.append((since, future))
+            self._waiters = waiting
+            if waiting:
+                await asyncio.sleep(0.002)

@@ -1,0 +1,149 @@
+"""The subscription hub over a fake chain: heads in order, removed logs on reorg, limits."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+
+from rpc.errors import RpcError
+from rpc.logs import LogFilter
+from rpc.subscriptions import Connection, Hub
+
+
+@dataclass(frozen=True)
+class Header:
+    block_number: int
+    fork: str = "a"
+
+    @property
+    def hash(self) -> bytes:
+        return f"{self.fork}{self.block_number}".encode().ljust(32, b"\0")
+
+    @property
+    def parent_hash(self) -> bytes:
+        parent_fork = self.fork if self.block_number - 1 > FakeChain.fork_at.get(self.fork, 0) else "a"
+        return Header(self.block_number - 1, parent_fork).hash
+
+
+class FakeChain:
+    """Fork "b" branches off fork "a" after block ``fork_at["b"]``; every block has one log."""
+
+    fork_at = {"b": 3}
+
+    def __init__(self) -> None:
+        self.tip = Header(0)
+        self.headers = {Header(n, f).hash: Header(n, f) for f in "ab" for n in range(0, 20)}
+
+    def head(self) -> Header:
+        return self.tip
+
+    def header_by_hash(self, block_hash: bytes) -> Header | None:
+        return self.headers.get(block_hash)
+
+    def header_json(self, header: Header) -> dict[str, Any]:
+        return {"number": hex(header.block_number), "hash": "0x" + header.hash.hex()}
+
+    def logs(self, header: Header, flt: LogFilter) -> list[dict[str, Any]]:
+        return [{"blockNumber": hex(header.block_number), "blockHash": "0x" + header.hash.hex(), "removed": False}]
+
+    def syncing(self) -> Any:
+        return False
+
+
+def drain(connection: Connection) -> list[tuple[str, Any]]:
+    out = []
+    while not connection.queue.empty():
+        message = orjson.loads(connection.queue.get_nowait())
+        out.append((message["params"]["subscription"], message["params"]["result"]))
+    return out
+
+
+def test_each_head_once_in_order_and_removed_logs_when_the_head_moves_back() -> None:
+    async def scenario() -> None:
+        chain = FakeChain()
+        hub = Hub(chain)
+        connection = Connection(1000)
+        hub.connections.add(connection)
+        heads = hub.subscribe(connection, ["newHeads"])
+        logs = hub.subscribe(connection, ["logs", {}])
+        chain.tip = Header(2)
+        hub.advance()
+        chain.tip = Header(5)
+        hub.advance()
+        hub.advance()  # nothing new: nothing sent
+        got = drain(connection)
+        assert [int(r["number"], 16) for s, r in got if s == heads] == [1, 2, 3, 4, 5]
+        assert [(int(r["blockNumber"], 16), r["removed"]) for s, r in got if s == logs] == [(n, False) for n in range(1, 6)]
+        # The master's canonical head moves back to fork b at block 4 (b branches after 3).
+        chain.tip = Header(5, "b")
+        hub.advance()
+        got = drain(connection)
+        removed = [(int(r["blockNumber"], 16), r["blockHash"][2:4]) for s, r in got if s == logs and r["removed"]]
+        added = [(int(r["blockNumber"], 16), r["blockHash"][2:4]) for s, r in got if s == logs and not r["removed"]]
+        assert removed == [(4, "61"), (5, "61")]  # the old chain's logs first, oldest first ("a" = 0x61)
+        assert added == [(4, "62"), (5, "62")]
+        assert [r["hash"][2:4] for s, r in got if s == heads] == ["62", "62"]
+
+    asyncio.run(scenario())
+
+
+def test_a_client_that_does_not_read_is_disconnected() -> None:
+    async def scenario() -> None:
+        chain = FakeChain()
+        hub = Hub(chain, queue_size=3)
+        connection = Connection(3)
+        dropped = []
+        connection.on_overflow = lambda: dropped.append(True)
+        hub.connections.add(connection)
+        hub.subscribe(connection, ["newHeads"])
+        chain.tip = Header(10)
+        hub.advance()
+        assert dropped == [True] and connection.closed and connection not in hub.connections
+        assert hub.dropped_slow == 1 and connection.queue.qsize() == 3  # memory stays bounded
+
+    asyncio.run(scenario())
+
+
+def test_subscriptions_per_connection_are_limited_and_unsubscribe_stops_them() -> None:
+    async def scenario() -> None:
+        chain = FakeChain()
+        hub = Hub(chain, max_subscriptions=2)
+        connection = Connection(100)
+        hub.connections.add(connection)
+        first = hub.subscribe(connection, ["newHeads"])
+        hub.subscribe(connection, ["syncing"])
+        with pytest.raises(RpcError, match="too many subscriptions"):
+            hub.subscribe(connection, ["newHeads"])
+        with pytest.raises(RpcError, match="no \"bogus\" subscription"):
+            hub.subscribe(connection, ["bogus"])
+        assert hub.unsubscribe(connection, [first]) is True
+        assert hub.unsubscribe(connection, [first]) is False
+        chain.tip = Header(3)
+        hub.advance()
+        assert drain(connection) == []
+
+    asyncio.run(scenario())
+
+
+def test_new_pending_transactions_get_each_hash_sent_after_subscribing_once() -> None:
+    from replica.filters import TxIndex
+
+    async def scenario() -> None:
+        index = TxIndex()
+        index.advance(1, 0)  # the reader knows every partition from its start
+        index.add(0, 0, b"\x01" * 32)  # before the subscription: not sent
+        hub = Hub(FakeChain(), index)
+        connection = Connection(100)
+        hub.connections.add(connection)
+        sub = hub.subscribe(connection, ["newPendingTransactions"])
+        index.add(0, 1, b"\x02" * 32)
+        index.add(1, 0, b"\x03" * 32)
+        hub.advance_pending()
+        hub.advance_pending()
+        assert drain(connection) == [(sub, "0x" + "02" * 32), (sub, "0x" + "03" * 32)]
+
+    asyncio.run(scenario())
