@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from aiokafka.errors import KafkaError
+from faust.streams import Stream
 from faust.types import TP, EventT, StreamT
 
 from pipeline.transport import last_fetch_time
@@ -26,7 +27,7 @@ from replica.state import replica_state
 log = logging.getLogger("ethercattle.apply")
 
 
-@app.on_partitions_assigned.connect
+@app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode's stub demands a keyword-only `signal`
 async def resume_from_stored_position(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
     replica = replica_state()
     topic = cdc_topic.get_topic_name()
@@ -70,6 +71,7 @@ async def resume_from_stored_position(sender: Any, assigned: set[TP], **kwargs: 
 async def apply(stream: StreamT) -> None:
     replica = replica_state()
     within = settings.apply_within_ms / 1000
+    assert isinstance(stream, Stream)  # take_events is Stream's, missing from StreamT's stub
     async for events in stream.take_events(settings.apply_batch_messages, within=within):
         if replica.halted is not None:
             continue
@@ -82,7 +84,7 @@ async def apply(stream: StreamT) -> None:
             await _rewind(events[count].message.tp, events[count].message.offset)
 
 
-def _apply_group(events: list[EventT]) -> None:
+def _apply_group(events: Sequence[EventT]) -> None:
     replica = replica_state()
     try:
         # a message without a value (a tombstone) is not an envelope: the codec refuses it as corrupt
@@ -131,7 +133,7 @@ class _Delivery:
 _delivery = _Delivery()
 
 
-def _continuing(events: list[EventT], expected: int) -> int:
+def _continuing(events: Sequence[EventT], expected: int) -> int:
     """How many of ``events`` continue the log from ``expected`` without skipping an offset."""
     for index, event in enumerate(events):
         offset = event.message.offset
@@ -167,7 +169,7 @@ async def _rewind(tp: TP, delivered: int) -> None:
     await app.consumer.seek_wait({tp: expected})
 
 
-def _log_end(events: list[EventT]) -> int | None:
+def _log_end(events: Sequence[EventT]) -> int | None:
     tp = events[-1].message.tp
     try:
         return app.consumer.highwater(tp)

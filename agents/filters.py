@@ -25,7 +25,7 @@ from eth_utils import keccak
 
 from chain.transactions import split_network_form
 from pipeline.worker import app, names, settings
-from replica.catchup import SharedCatchUp
+from replica.catchup import SharedCatchUp, open_reader
 from replica.filters import FilterJSON, FilterStore, decode, encode, filter_store
 
 log = logging.getLogger("ethercattle.filters")
@@ -84,20 +84,8 @@ class FilterReader(mode.Service):
                 await asyncio.sleep(2.0)
 
     async def _read(self, store: FilterStore) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
-            fetch_max_wait_ms=settings.fetch_max_wait_ms, auto_offset_reset="earliest",
-        )
-        await consumer.start()
+        consumer, partitions = await open_reader(settings.bootstrap_servers, settings.fetch_max_wait_ms, (names.filters, names.transactions))
         try:
-            partitions: list[TopicPartition] = []
-            for topic in (names.filters, names.transactions):
-                found = consumer.partitions_for_topic(topic) or set()
-                if not found:
-                    await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh client knows no topic yet
-                    found = consumer.partitions_for_topic(topic) or set()
-                partitions += [TopicPartition(topic, p) for p in sorted(found)]
-            consumer.assign(partitions)
             await self._seek(consumer, partitions)
             self.taken = {tp: await consumer.position(tp) for tp in partitions}
             for tp, offset in self.taken.items():

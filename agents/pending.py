@@ -25,7 +25,7 @@ import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.worker import app, names, settings
-from replica.catchup import caught_up
+from replica.catchup import caught_up, open_reader
 from replica.chainview import ChainView, chain_view
 from replica.pending import PendingPool, parse, pending_pool
 from replica.state import replica_state
@@ -68,20 +68,8 @@ class PendingReader(mode.Service):
                 await asyncio.sleep(2.0)
 
     async def _read(self, view: ChainView, pool: PendingPool) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
-            fetch_max_wait_ms=settings.fetch_max_wait_ms, auto_offset_reset="earliest",
-        )
-        await consumer.start()
+        consumer, partitions = await open_reader(settings.bootstrap_servers, settings.fetch_max_wait_ms, (names.transactions, names.dead_letters))
         try:
-            partitions = []
-            for topic in (names.transactions, names.dead_letters):
-                found = consumer.partitions_for_topic(topic) or set()
-                if not found:
-                    await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh client knows no topic yet
-                    found = consumer.partitions_for_topic(topic) or set()
-                partitions += [TopicPartition(topic, p) for p in sorted(found)]
-            consumer.assign(partitions)
             await self._seek_recent(consumer, partitions)
             self.taken = {tp: await consumer.position(tp) for tp in partitions}
             self.consumer = consumer

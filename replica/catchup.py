@@ -130,3 +130,29 @@ class SharedCatchUp:
             self._waiters = waiting
             if waiting:
                 await asyncio.sleep(0.002)
+
+
+async def open_reader(bootstrap_servers: list[str], fetch_max_wait_ms: int, topics: tuple[str, ...]) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+    """A started groupless consumer assigned every partition of ``topics`` (the readers' common start).
+
+    Every replica reads these cluster-wide topics whole, so no group: a group
+    would share their partitions between replicas.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+        fetch_max_wait_ms=fetch_max_wait_ms, auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            found = consumer.partitions_for_topic(topic) or set()
+            if not found:
+                await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh client knows no topic yet
+                found = consumer.partitions_for_topic(topic) or set()
+            partitions += [TopicPartition(topic, p) for p in sorted(found)]
+        consumer.assign(partitions)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer, partitions
