@@ -139,3 +139,14 @@ def test_k8s_commands_and_settings_are_true_to_the_cli_and_kustomize_lists_every
 
 def test_init_cluster_script_is_valid_bash() -> None:
     subprocess.run(["bash", "-n", str(DEPLOY / "init-cluster.sh")], check=True)
+
+
+def test_compose_load_balancer_checks_readyz_of_every_replica() -> None:
+    from deploy.haproxy import Backend, render
+
+    services = compose()["services"]
+    replicas = sorted(name for name in services if name.startswith("replica-"))
+    expected = render([Backend(name, f"{name}:8546") for name in replicas], bind=":8080", stats_bind=":8404")
+    assert (DEPLOY / "compose" / "haproxy.cfg").read_text() == expected
+    assert "option httpchk GET /readyz" in expected
+    assert set(services["loadbalancer"]["depends_on"]) == set(replicas)
