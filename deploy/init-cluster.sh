@@ -8,7 +8,7 @@
 # 2. `ethercattle cluster init`: topics, the master's database (dev genesis, or an import of
 #    --genesis/--chain), the master's snapshot into DIR/snapshots, restored into each
 #    replica's datadir
-# 3. the master (`ethercattle master --dev`; an imported chain has no running master yet)
+# 3. the master (`ethercattle master --dev`, or `ethercattle master` serving an imported chain)
 # 4. the replicas (`faust -A pipeline worker`), each followed by `ethercattle cluster wait`
 #    until it is ready
 # Then it waits; Ctrl-C stops every process it started. Logs: DIR/*.log.
@@ -89,10 +89,13 @@ ETHERCATTLE_DATADIR="$DATADIR/master" "$PY" -m pipeline cluster init "${SOURCE[@
 MASTER_PORT=$((RPC_PORT - 1))
 if [[ -z "$GENESIS" ]]; then
     echo "[master] dev master, RPC http://127.0.0.1:$MASTER_PORT"
-    ETHERCATTLE_DATADIR="$DATADIR/master" spawn master "$PY" -m pipeline master --dev \
-        --rpc-port "$MASTER_PORT" --block-time "$BLOCK_TIME"
-    wait_port master "$MASTER_PORT"
+    MASTER_ARGS=(--dev --block-time "$BLOCK_TIME")
+else
+    echo "[master] serving the imported chain (heartbeats), RPC http://127.0.0.1:$MASTER_PORT"
+    MASTER_ARGS=()
 fi
+ETHERCATTLE_DATADIR="$DATADIR/master" spawn master "$PY" -m pipeline master "${MASTER_ARGS[@]}" --rpc-port "$MASTER_PORT"
+wait_port master "$MASTER_PORT"
 
 for ((i = 0; i < REPLICAS; i++)); do
     PORT=$((RPC_PORT + i))
@@ -102,13 +105,9 @@ for ((i = 0; i < REPLICAS; i++)); do
         spawn "replica-$i" "$VENV_BIN/faust" -A pipeline worker --web-port "$PORT" --web-host 127.0.0.1
     wait_port "replica-$i" "$PORT"
 done
-if [[ -z "$GENESIS" ]]; then
-    for ((i = 0; i < REPLICAS; i++)); do
-        "$PY" -m pipeline cluster wait --url "http://127.0.0.1:$((RPC_PORT + i))" --timeout 300
-        echo "[replica-$i] ready"
-    done
-else
-    echo "[replicas] an imported chain has no running master: replicas hold the chain but stay unready (no heartbeats)"
-fi
+for ((i = 0; i < REPLICAS; i++)); do
+    "$PY" -m pipeline cluster wait --url "http://127.0.0.1:$((RPC_PORT + i))" --timeout 300
+    echo "[replica-$i] ready"
+done
 echo "cluster $ETHERCATTLE_CLUSTER is up; logs in $DATADIR/*.log; new replicas: ethercattle snapshot restore --from $DATADIR/snapshots. Ctrl-C stops it."
 while true; do sleep 3600; done
