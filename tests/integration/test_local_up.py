@@ -1,0 +1,42 @@
+"""The README's first command: ``ethercattle up`` brings up broker, master, replica and emitter, and stops them all."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy.localbroker import free_port
+from tests.integration.harness import post_json, wait_for
+
+pytestmark = pytest.mark.broker
+
+
+def test_up_prints_where_the_rpc_answers_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    rpc_port, broker_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "up", "--datadir", str(tmp_path), "--broker-port", str(broker_port),
+         "--rpc-port", str(rpc_port), "--block-time", "0.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    assert process.stdout is not None
+    try:
+        wait_for(lambda: lines.append(process.stdout.readline()) or "Ctrl-C" in lines[-1] or process.poll() is not None,
+                 120, "ethercattle up to print its endpoints")
+        printed = "".join(lines)
+        url = re.search(r"replica-0\s+RPC (http://\S+)", printed)
+        assert url and url.group(1) == f"http://127.0.0.1:{rpc_port}/", printed
+        answer = post_json(url.group(1), {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+        assert answer == {"jsonrpc": "2.0", "id": 1, "result": "0x539"}
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    for port in (broker_port, rpc_port - 1, rpc_port):  # broker, master, replica
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers after `ethercattle up` stopped"
