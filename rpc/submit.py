@@ -10,13 +10,14 @@ A sink refuses by raising; its message reaches the client as a -32000 error.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-import rlp
 from eth.abc import SignedTransactionAPI
 from eth.vm.forks.prague import PragueVM
 from eth_utils import keccak
 
+from chain.errors import InvalidTransaction
+from chain.transactions import split_network_form, verify_sidecar
 from rpc import params as p
 from rpc.backend import ReplicaBackend
 from rpc.dispatch import Method, MethodTable
@@ -37,18 +38,12 @@ FLOOR_BASE_GAS, FLOOR_PER_TOKEN = 21_000, 10
 GAS_PER_BLOB = 2**17
 
 
-def strip_blob_sidecar(raw: bytes) -> bytes:
-    """A blob transaction in network form (with blobs, commitments, proofs) → its
-    canonical form, whose hash is the transaction hash."""
-    if raw[:1] != bytes([BLOB_TX_TYPE]):
-        return raw
+def chain_checked(check: Callable[[], Any]) -> Any:
+    """Run a chain-level transaction check, with its reason as the client's error."""
     try:
-        decoded = rlp.decode(raw[1:])
-    except rlp.exceptions.DecodingError:
-        return raw
-    if len(decoded) == 4 and isinstance(decoded[0], list):
-        return raw[:1] + rlp.encode(decoded[0])
-    return raw
+        return check()
+    except InvalidTransaction as error:
+        raise ServerError(error.reason) from None
 
 
 def decode_transaction(backend: ReplicaBackend, raw: bytes) -> SignedTransactionAPI:
@@ -122,8 +117,12 @@ async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
     sink = backend.tx_sink
     if sink is None:
         raise ServerError("transaction submission is not available on this replica")
-    canonical = strip_blob_sidecar(raw)
+    # A blob transaction in network form carries its sidecar: the hash is the canonical form's,
+    # and the blobs' commitments and KZG proofs must verify before anything goes on the topic.
+    canonical, sidecar = chain_checked(lambda: split_network_form(raw))
     tx = decode_transaction(backend, canonical)
+    if sidecar is not None:
+        chain_checked(lambda: verify_sidecar(tx, sidecar))
     sender = check_transaction(backend, tx)
     check_pool_rules(backend, tx, raw, sender)
     tx_hash = keccak(canonical)
