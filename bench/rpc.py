@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deploy.localbroker import LocalBroker, free_port, wait_for_port  # noqa: E402
+from tests.integration.harness import wait_for  # noqa: E402
 
 CHAIN_ID = 1337
 MNEMONIC = "test test test test test test test test test test test junk"
@@ -108,16 +109,6 @@ def result(url: str, method: str, *params: Any) -> Any:
     if not isinstance(answer, dict) or "error" in answer:
         raise RuntimeError(f"{method} on {url}: {answer}")
     return answer["result"]
-
-
-def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def stop_group(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -293,7 +284,7 @@ def send_all(url: str, txs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     receipts = []
     for label, raw in txs:
         tx_hash = result(url, "eth_sendRawTransaction", raw)
-        receipt = wait_until(lambda: rpc(url, "eth_getTransactionReceipt", tx_hash).get("result"), 30, f"the receipt of {label}")
+        receipt = wait_for(lambda: rpc(url, "eth_getTransactionReceipt", tx_hash).get("result"), 30, f"the receipt of {label}")
         if receipt["status"] != "0x1":
             raise RuntimeError(f"{label} failed on {url}: {receipt}")
         receipts.append(receipt)
@@ -394,7 +385,7 @@ def main() -> int:
             anvil_receipts = send_all(anvil_url, txs) if anvil_url else []
             last_hash = master_receipts[-1]["transactionHash"]
             replica_url = replica.url + "/"
-            wait_until(lambda: (rpc(replica_url, "eth_getTransactionReceipt", last_hash) or {}).get("result"), 60,
+            wait_for(lambda: (rpc(replica_url, "eth_getTransactionReceipt", last_hash) or {}).get("result"), 60,
                        "the replica to serve the last receipt")
             if master_receipts[5]["contractAddress"].lower() != contract.lower():
                 raise RuntimeError(f"contract at {master_receipts[5]['contractAddress']}, expected {contract}")

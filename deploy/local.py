@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,7 +64,7 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
     master_port = rpc_port - 1
     # The local broker keeps its log in memory: start from empty databases every time.
     for stale in [datadir / "master", *(datadir / f"replica-{i}" for i in range(replicas))]:
-        subprocess.run(["rm", "-rf", str(stale)], check=True)
+        shutil.rmtree(stale, ignore_errors=True)
     with LocalBroker(broker_port, log_path=datadir / "broker.log") as broker:
         try:
             master_env = _env(broker.url, datadir / "master", secret)

@@ -16,7 +16,8 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from itertools import islice
+from typing import Callable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -144,7 +145,7 @@ class Publisher:
         first_pending = next(journal.pending(self.db), None)
         self.published = (first_pending[0] - 1) if first_pending else journal.last_sequence(self.db)
         while True:
-            entries = list(_take(journal.pending(self.db, after=self.published), 4096))
+            entries = list(islice(journal.pending(self.db, after=self.published), 4096))
             messages = pack(entries, self.auth, self.settings.master_id, self.settings.max_message_bytes)
             for start in range(0, len(messages), self.window):
                 await self._send_window(producer, messages[start : start + self.window])
@@ -169,13 +170,6 @@ class Publisher:
         number, timestamp, head_hash = self.head()
         beat = Heartbeat(self.published, time.time(), number, timestamp, head_hash)
         return encode_heartbeat(self.auth, self.settings.master_id, beat)
-
-
-def _take(entries: Iterator[tuple[int, bytes]], limit: int) -> Iterator[tuple[int, bytes]]:
-    for index, entry in enumerate(entries):
-        if index >= limit:
-            return
-        yield entry
 
 
 async def heartbeat_timer(publisher: Publisher, interval: float) -> None:

@@ -55,11 +55,18 @@ class Kind(enum.IntEnum):
 
 
 class LogError(Exception):
-    """A message of the CDC log that a replica must not apply. Never skipped."""
+    """A message of the CDC log that a replica must not apply. Never skipped.
+
+    ``reason`` names the kind of refusal in logs, /readyz and metrics.
+    """
+
+    reason = "corrupt"
 
 
 class ForgedMessage(LogError):
     """The message's authenticator does not verify under this cluster's secret."""
+
+    reason = "forged"
 
 
 class CorruptMessage(LogError):
@@ -68,6 +75,8 @@ class CorruptMessage(LogError):
 
 class ForeignCluster(LogError):
     """The message belongs to another cluster's log."""
+
+    reason = "foreign-cluster"
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,6 @@ from pipeline.record import (
     Authenticator,
     CorruptMessage,
     Envelope,
-    ForeignCluster,
-    ForgedMessage,
     Heartbeat,
     Kind,
     LogError,
@@ -59,15 +57,7 @@ class ApplyHalted(Exception):
 class SequenceGap(LogError):
     """A record (or a heartbeat's claim) skips sequence numbers this replica never saw."""
 
-
-def _reason(error: LogError) -> str:
-    if isinstance(error, ForgedMessage):
-        return "forged"
-    if isinstance(error, ForeignCluster):
-        return "foreign-cluster"
-    if isinstance(error, SequenceGap):
-        return "gap"
-    return "corrupt"
+    reason = "gap"
 
 
 @dataclass
@@ -122,7 +112,7 @@ class Applier:
                 position = self._apply_message(offset, value, position, operations, outcome)
         except LogError as error:
             self._write(operations, position)
-            raise ApplyHalted(_reason(error), offset, str(error)) from error
+            raise ApplyHalted(error.reason, offset, str(error)) from error
         self._write(operations, position)
         outcome.operations = len(operations)
         outcome.written_keys = [key for key, _ in operations]

@@ -105,10 +105,8 @@ def _is_hex(text: str) -> bool:
     return _HEX_DIGITS.fullmatch(text) is not None
 
 
-def decode_uint64_text(text: str) -> int:
-    """``hexutil.DecodeUint64``: strict 0x-prefixed quantity of at most 64 bits."""
-    if not text:
-        raise ArgumentError(EMPTY_STRING)
+def _quantity_digits(text: str) -> str:
+    """The hex digits of a quantity, with hexutil's checks in its order: prefix, empty, leading zero."""
     if not _has_prefix(text):
         raise ArgumentError(MISSING_PREFIX)
     digits = text[2:]
@@ -116,6 +114,14 @@ def decode_uint64_text(text: str) -> int:
         raise ArgumentError(EMPTY_NUMBER)
     if len(digits) > 1 and digits[0] == "0":
         raise ArgumentError(LEADING_ZERO)
+    return digits
+
+
+def decode_uint64_text(text: str) -> int:
+    """``hexutil.DecodeUint64``: strict 0x-prefixed quantity of at most 64 bits."""
+    if not text:
+        raise ArgumentError(EMPTY_STRING)
+    digits = _quantity_digits(text)
     value = 0
     for char in digits:  # left to right, first error wins, as strconv.ParseUint
         if not _is_hex(char):
@@ -130,13 +136,7 @@ def _quantity_text(text: str, max_digits: int, range_error: str) -> int:
     """``hexutil.Uint64/Big.UnmarshalText``: like DecodeUint64, but "" means zero."""
     if not text:
         return 0
-    if not _has_prefix(text):
-        raise ArgumentError(MISSING_PREFIX)
-    digits = text[2:]
-    if not digits:
-        raise ArgumentError(EMPTY_NUMBER)
-    if len(digits) > 1 and digits[0] == "0":
-        raise ArgumentError(LEADING_ZERO)
+    digits = _quantity_digits(text)
     if len(digits) > max_digits:
         raise ArgumentError(range_error)
     if not _is_hex(digits):

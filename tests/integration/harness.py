@@ -99,7 +99,7 @@ class Cluster:
         self.processes.append(process)
         return process
 
-    def import_compat_chain(self, **extra: str) -> subprocess.CompletedProcess[str]:
+    def import_compat_chain(self, **extra: Any) -> subprocess.CompletedProcess[str]:
         done = self.ethercattle("import", "--genesis", str(COMPAT / "genesis.json"), "--chain", str(COMPAT / "chain.rlp"), **extra)
         assert done.returncode == 0, done.stdout + done.stderr
         return done
