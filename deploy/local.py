@@ -55,13 +55,13 @@ def _ready(port: int) -> bool:
         return False
 
 
-def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, block_time: float) -> int:
+def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, block_time: float, master_port: int | None = None) -> int:
     datadir = datadir.resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     secret = _secret(datadir)
     bin_dir = Path(sys.executable).parent
     processes: list[subprocess.Popen[bytes]] = []
-    master_port = rpc_port - 1
+    master_port = master_port or rpc_port - 1
     # The local broker keeps its log in memory: start from empty databases every time.
     for stale in [datadir / "master", *(datadir / f"replica-{i}" for i in range(replicas))]:
         shutil.rmtree(stale, ignore_errors=True)

@@ -42,7 +42,7 @@ def _topics(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from deploy.local import run_local
 
-    return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time)
+    return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port)
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -89,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--datadir", default="var/local")
     up.add_argument("--broker-port", type=int, default=9092)
     up.add_argument("--rpc-port", type=int, default=8546, help="first replica's RPC port (the next ones follow)")
+    up.add_argument("--master-port", type=int, help="the master's RPC port (default: the first replica's port - 1)")
     up.add_argument("--replicas", type=int, default=1)
     up.add_argument("--block-time", type=float, default=2.0)
     up.set_defaults(run=_up)

@@ -82,6 +82,8 @@ async def probe_log(bootstrap_servers: list[str], topic: str, position: Position
             consumer.seek(partition, position.next_offset - 1)
             previous = await _fetch_one(consumer, partition, position.next_offset - 1, timeout)
             end = max(end, consumer.highwater(partition) or 0)
+            if previous is not None:  # the log holds offset next_offset - 1: it ends past it, whatever ListOffsets said
+                end = max(end, position.next_offset)
         return LogProbe(partitions, earliest, end, previous)
     finally:
         await consumer.stop()

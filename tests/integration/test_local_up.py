@@ -18,10 +18,10 @@ pytestmark = pytest.mark.broker
 
 
 def test_up_prints_where_the_rpc_answers_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    rpc_port, broker_port = free_port(), free_port()
+    rpc_port, broker_port, master_port = free_port(), free_port(), free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "up", "--datadir", str(tmp_path), "--broker-port", str(broker_port),
-         "--rpc-port", str(rpc_port), "--block-time", "0.5"],
+         "--rpc-port", str(rpc_port), "--master-port", str(master_port), "--block-time", "0.5"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines: list[str] = []
@@ -29,6 +29,8 @@ def test_up_prints_where_the_rpc_answers_and_ctrl_c_stops_everything(tmp_path: P
     try:
         wait_for(lambda: lines.append(process.stdout.readline()) or "Ctrl-C" in lines[-1] or process.poll() is not None,
                  120, "ethercattle up to print its endpoints")
+        if process.poll() is not None:
+            lines.append(process.stdout.read())  # it exited: keep everything it said for the failure message
         printed = "".join(lines)
         url = re.search(r"replica-0\s+RPC (http://\S+)", printed)
         assert url and url.group(1) == f"http://127.0.0.1:{rpc_port}/", printed
@@ -37,6 +39,6 @@ def test_up_prints_where_the_rpc_answers_and_ctrl_c_stops_everything(tmp_path: P
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
-    for port in (broker_port, rpc_port - 1, rpc_port):  # broker, master, replica
+    for port in (broker_port, master_port, rpc_port):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers after `ethercattle up` stopped"
