@@ -25,7 +25,7 @@ from eth_utils import keccak
 
 from chain.transactions import split_network_form
 from pipeline.worker import app, names, settings
-from replica.catchup import SharedCatchUp, open_reader
+from replica.catchup import SharedCatchUp, holds_fetched_end, open_reader, seek_since
 from replica.filters import FilterJSON, FilterStore, decode, encode, filter_store
 
 log = logging.getLogger("ethercattle.filters")
@@ -102,37 +102,20 @@ class FilterReader(mode.Service):
                     if records:
                         self.taken[tp] = records[-1].offset + 1
                 if not store.loaded:
-                    store.loaded = all(self._loaded(consumer, tp) for tp in partitions if tp.topic == names.filters)
+                    store.loaded = holds_fetched_end(consumer, partitions, self.taken)
         finally:
             self.consumer = None
             await consumer.stop()
-
-    def _loaded(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
-        end = consumer.highwater(tp)
-        return end is not None and self.taken.get(tp, 0) >= end
 
     @staticmethod
     async def _seek(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         """The filter topic from its start; the transaction topic from FILTER_TIMEOUT ago (older
         pending-filter cursors belong to expired filters)."""
-        txs = [tp for tp in partitions if tp.topic == names.transactions]
         for tp in partitions:
             if tp.topic == names.filters:
                 await consumer.seek_to_beginning(tp)
-        since = int((time.time() - settings.filter_timeout) * 1000)
-        try:
-            found = await consumer.offsets_for_times({tp: since for tp in txs}) if txs else {}
-        except Exception as exc:  # noqa: BLE001 - a broker without timestamp lookups: read all
-            log.info("filters: no offset lookup by time (%r); reading the transaction topic from the start", exc)
-            found = {}
-        for tp in txs:
-            hit = found.get(tp)
-            if hit is not None:
-                consumer.seek(tp, hit.offset)
-            elif tp in found:
-                await consumer.seek_to_end(tp)
-            else:
-                await consumer.seek_to_beginning(tp)
+        txs = [tp for tp in partitions if tp.topic == names.transactions]
+        await seek_since(consumer, txs, time.time() - settings.filter_timeout, "filters")
 
     @staticmethod
     def _take(store: FilterStore, tp: TopicPartition, record: object) -> None:

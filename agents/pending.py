@@ -25,7 +25,7 @@ import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.worker import app, names, settings
-from replica.catchup import caught_up, open_reader
+from replica.catchup import SharedCatchUp, holds_fetched_end, open_reader, seek_since
 from replica.chainview import ChainView, chain_view
 from replica.pending import PendingPool, parse, pending_pool
 from replica.state import replica_state
@@ -43,15 +43,18 @@ class PendingReader(mode.Service):
         self.undecodable = 0
         self.consumer: AIOKafkaConsumer | None = None
         self.taken: dict[TopicPartition, int] = {}
-        """Next offset of each transaction partition after the records put into the view."""
+        """Next offset of each partition after the records put into the view."""
+        self.catch_up = SharedCatchUp(lambda: self.consumer, (names.transactions,), lambda: self.taken,
+                                      settings.fetch_max_wait_ms)
 
     async def on_start(self) -> None:
         replica_state().listeners.append(lambda outcome: self.head_moved.set())
         pending_pool().barrier = self.barrier
 
-    async def barrier(self, timeout: float = 1.0) -> None:
-        """Return once the view holds every transaction the topic held when called (at most ``timeout`` s)."""
-        await caught_up(lambda: self.consumer, (names.transactions,), lambda: self.taken, settings.fetch_max_wait_ms, timeout)
+    async def barrier(self) -> bool:
+        """True once the view holds every transaction the topic held when called; False after
+        ``PENDING_SYNC_TIMEOUT`` s (a reader still starting or restarting holds callers until then)."""
+        return await self.catch_up.wait(settings.pending_sync_timeout)
 
     @mode.Service.task
     async def _follow(self) -> None:
@@ -70,7 +73,7 @@ class PendingReader(mode.Service):
     async def _read(self, view: ChainView, pool: PendingPool) -> None:
         consumer, partitions = await open_reader(settings.bootstrap_servers, settings.fetch_max_wait_ms, (names.transactions, names.dead_letters))
         try:
-            await self._seek_recent(consumer, partitions)
+            await seek_since(consumer, partitions, time.time() - settings.pending_ttl, "pending view")
             self.taken = {tp: await consumer.position(tp) for tp in partitions}
             self.consumer = consumer
             log.info("pending view: following %s and %s (%d partitions)", names.transactions, names.dead_letters, len(partitions))
@@ -81,26 +84,11 @@ class PendingReader(mode.Service):
                         self._take(view, pool, tp.topic, record)
                     if records:
                         self.taken[tp] = records[-1].offset + 1
+                if not pool.loaded:
+                    pool.loaded = holds_fetched_end(consumer, partitions, self.taken)
         finally:
             self.consumer = None
             await consumer.stop()
-
-    @staticmethod
-    async def _seek_recent(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
-        since = int((time.time() - settings.pending_ttl) * 1000)
-        try:
-            found = await consumer.offsets_for_times({tp: since for tp in partitions})
-        except Exception as exc:  # noqa: BLE001 - a broker without timestamp lookups: read all, skip old ones
-            log.info("pending view: no offset lookup by time (%r); reading from the start", exc)
-            found = {}
-        for tp in partitions:
-            hit = found.get(tp)
-            if hit is not None:
-                consumer.seek(tp, hit.offset)
-            elif tp in found:  # nothing that recent: start at the end
-                await consumer.seek_to_end(tp)
-            else:
-                await consumer.seek_to_beginning(tp)
 
     def _take(self, view: ChainView, pool: PendingPool, topic: str, record: object) -> None:
         self.records += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "ETHERCATTLE_"
@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     producer_idempotence: bool = Field(default=False, description="use Kafka's idempotent producer (Apache Kafka: true; the local Tansu broker: false)")
     topic_replication: int = Field(default=1, ge=1, description="replication factor of the topics `ethercattle topics` creates")
     transaction_partitions: int = Field(default=4, ge=1, description="partitions of the transaction topic")
+    cdc_retention: float = Field(default=7 * 24 * 3600.0, gt=0, description="retention.ms of the CDC topic when `ethercattle topics` creates it, seconds: how old a snapshot may be and still catch up")
+    transaction_retention: float = Field(default=24 * 3600.0, gt=0, description="retention.ms of the transaction and dead-letter topics when created, seconds (at least PENDING_TTL and FILTER_TIMEOUT)")
 
     apply_batch_messages: int = Field(default=256, ge=1, description="most Kafka messages the replica applies in one LevelDB write")
     apply_within_ms: int = Field(default=10, ge=1, description="how long the apply agent waits to fill a group")
@@ -81,6 +83,7 @@ class Settings(BaseSettings):
     emit_commit_interval: float = Field(default=1.0, ge=0, description="seconds between the emitter's offset commits (the dedup table covers what was sent since)")
     emit_dedup_ttl: float = Field(default=7 * 24 * 3600.0, gt=0, description="seconds the emitter's table remembers a forwarded transaction")
     pending_ttl: float = Field(default=900.0, gt=0, description="seconds a transaction stays in the pending view when no applied block includes it")
+    pending_sync_timeout: float = Field(default=1.0, gt=0, description="longest a \"pending\" nonce waits for this replica's pending view to catch up with the transaction topic, seconds")
 
     broker_session_timeout: float = Field(default=6.0, gt=0, description="Kafka consumer group session timeout, seconds")
     broker_heartbeat_interval: float = Field(default=1.0, gt=0, description="Kafka consumer group heartbeat, seconds")
@@ -94,6 +97,17 @@ class Settings(BaseSettings):
             if not url.startswith("kafka://") or ":" not in url[len("kafka://") :]:
                 raise ValueError(f"{url!r} is not kafka://HOST:PORT")
         return value
+
+    @model_validator(mode="after")
+    def _transactions_outlive_their_readers(self) -> "Settings":
+        """The pending view and the pending-transaction filters re-read the topic's last PENDING_TTL /
+        FILTER_TIMEOUT seconds at start: a shorter retention would lose what they need."""
+        longest = max(self.pending_ttl, self.filter_timeout)
+        if self.transaction_retention < longest:
+            raise ValueError(
+                f"{ENV_PREFIX}TRANSACTION_RETENTION ({self.transaction_retention:g}s) is shorter than "
+                f"{ENV_PREFIX}PENDING_TTL / {ENV_PREFIX}FILTER_TIMEOUT ({longest:g}s): raise it to at least {longest:g}")
+        return self
 
     @property
     def chaindb(self) -> Path:
@@ -120,7 +134,13 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{ENV_PREFIX}{'.'.join(str(p) for p in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
-        )
+        problems = "; ".join(_describe(error) for error in exc.errors())
         raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _describe(error: Any) -> str:
+    """One validation error, named by its variable (a check across settings names them in its message)."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    return f"{ENV_PREFIX}{'.'.join(str(p) for p in error['loc']).upper()}: {message}"

@@ -10,6 +10,16 @@ class TopicSpec:
     name: str
     partitions: int
     compacted: bool = False
+    retention_seconds: float | None = None
+    """Time-based retention (delete policy); None for compacted topics, which keep each key's last value."""
+
+    def configs(self) -> dict[str, str]:
+        """The topic configuration to create it with."""
+        if self.compacted:
+            return {"cleanup.policy": "compact"}
+        if self.retention_seconds is None:
+            return {}
+        return {"cleanup.policy": "delete", "retention.ms": str(int(self.retention_seconds * 1000))}
 
 
 @dataclass(frozen=True)
@@ -48,11 +58,12 @@ class TopicNames:
         """The cluster's JSON-RPC filters (definition and cursor by filter id): compacted, one partition."""
         return f"ethercattle.{self.cluster}.filters"
 
-    def specs(self, transaction_partitions: int) -> list[TopicSpec]:
+    def specs(self, transaction_partitions: int, cdc_retention: float, transaction_retention: float) -> list[TopicSpec]:
+        """The cluster's topics: partition counts, cleanup policy and retention (seconds)."""
         return [
-            TopicSpec(self.cdc, 1),
-            TopicSpec(self.transactions, transaction_partitions),
-            TopicSpec(self.dead_letters, 1),
+            TopicSpec(self.cdc, 1, retention_seconds=cdc_retention),
+            TopicSpec(self.transactions, transaction_partitions, retention_seconds=transaction_retention),
+            TopicSpec(self.dead_letters, 1, retention_seconds=transaction_retention),
             TopicSpec(self.replica_status, 1, compacted=True),
             TopicSpec(self.filters, 1, compacted=True),
         ]

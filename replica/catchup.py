@@ -14,53 +14,51 @@ of fetch responses is used, not ``end_offsets`` (wrong on Tansu).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-
-def covered(consumer: AIOKafkaConsumer, tp: TopicPartition, since: float, taken: Mapping[TopicPartition, int]) -> bool:
-    """Has ``tp`` been fetched by a response stamped at or after ``since`` (Unix seconds), and is
-    every record below that response's high watermark taken?"""
-    try:
-        stamp = consumer.last_poll_timestamp(tp)
-    except Exception:  # noqa: BLE001 - not assigned (any more)
-        return True
-    end = consumer.highwater(tp)
-    return stamp is not None and stamp / 1000 >= since and end is not None and taken.get(tp, 0) >= end
+log = logging.getLogger("ethercattle.catchup")
 
 
-async def caught_up(
-    consumer: Callable[[], AIOKafkaConsumer | None],
-    topics: tuple[str, ...],
-    taken: Callable[[], Mapping[TopicPartition, int]],
-    fetch_max_wait_ms: int,
-    timeout: float,
-) -> bool:
-    """Return True once every assigned partition of ``topics`` is ``covered`` as of this call,
-    False after ``timeout`` seconds (True at once when the reader has no consumer: nothing to wait for).
+def holds_fetched_end(consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition],
+                      taken: Mapping[TopicPartition, int]) -> bool:
+    """Has every partition been fetched, and every record below its fetched high watermark taken?
 
-    Arguments:
-        consumer: the reader's current consumer (None while it restarts).
-        topics: which of its assigned topics count.
-        taken: next offset per partition past the records the reader put into its view.
-        fetch_max_wait_ms: the consumer's fetch wait.
-        timeout: longest wait, seconds.
+    For a consumer opened by ``open_reader``, every fetch came after the open, so
+    this says the reader's view holds what its topics held when it started:
+    the first catch-up of a view, which readiness waits for.
     """
-    loop = asyncio.get_running_loop()
-    since = time.time() + fetch_max_wait_ms / 1000
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        current = consumer()
-        if current is None:
-            return True
-        partitions = [tp for tp in current.assignment() if tp.topic in topics]
-        done = taken()
-        if partitions and all(covered(current, tp, since, done) for tp in partitions):
-            return True
-        await asyncio.sleep(0.002)
-    return False
+    for tp in partitions:
+        end = consumer.highwater(tp)
+        if end is None or taken.get(tp, 0) < end:
+            return False
+    return True
+
+
+async def seek_since(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], since: float,
+                     describe: str) -> None:
+    """Seek each partition to its first record at or after ``since`` (Unix seconds).
+
+    A partition with nothing that recent starts at its end; a broker without
+    offset lookups by time has every partition read from its start (the reader
+    skips what is too old by the records' timestamps).
+    """
+    try:
+        found = await consumer.offsets_for_times({tp: int(since * 1000) for tp in partitions}) if partitions else {}
+    except Exception as exc:  # noqa: BLE001 - a broker without timestamp lookups
+        log.info("%s: no offset lookup by time (%r); reading from the start", describe, exc)
+        found = {}
+    for tp in partitions:
+        hit = found.get(tp)
+        if hit is not None:
+            consumer.seek(tp, hit.offset)
+        elif tp in found:
+            await consumer.seek_to_end(tp)
+        else:
+            await consumer.seek_to_beginning(tp)
 
 
 class SharedCatchUp:

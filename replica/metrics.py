@@ -142,6 +142,13 @@ class ReplicaCollector(Collector):
         for check in results:
             per_check.add_metric([check.name], int(check.ok))
         yield per_check
+        loaded = GaugeMetricFamily("ethercattle_shared_view_loaded", "1 once the view read its cluster-wide topic up to the end it first saw", labels=["view"])
+        timeouts = CounterMetricFamily("ethercattle_shared_view_barrier_timeouts", "Calls that stopped waiting for the view to catch up with its topic", labels=["view"])
+        for name, view in replica.shared_views.items():
+            loaded.add_metric([name], int(view.loaded))
+            timeouts.add_metric([name], view.barrier_timeouts)
+        yield loaded
+        yield timeouts
         halted = GaugeMetricFamily("ethercattle_halted", "1 when the apply agent halted, by reason", labels=["reason"])
         if replica.halted is not None:
             halted.add_metric([replica.halted.reason], 1)

@@ -76,8 +76,13 @@ class PendingPool:
         self._by_sender: dict[bytes, dict[int, set[bytes]]] = {}
         self._dropped: dict[bytes, float] = {}
         """Hashes taken out for good (dead-lettered), with when: a late copy of the record is not re-added."""
-        self.barrier: Callable[[], Awaitable[None]] | None = None
-        """Set by the topic reader: returns once the view holds every record the topic held when called."""
+        self.barrier: Callable[[], Awaitable[bool]] | None = None
+        """Set by the topic reader: returns True once the view holds every record the topic held when
+        called (False when it gave up waiting)."""
+        self.loaded = False
+        """Set by the reader once it read the topic up to the end it first saw: till then a transaction
+        another replica acknowledged may be missing, so the replica is not ready."""
+        self.barrier_timeouts = 0
 
     # -- writes (the reader, the sink, the pruner) ----------------------------------------
 
@@ -148,8 +153,8 @@ class PendingPool:
     async def sync(self) -> None:
         """Wait (briefly) until the view holds what the topic held when called: a transaction another
         replica acknowledged a moment ago counts in this replica's "pending" nonce."""
-        if self.barrier is not None:
-            await self.barrier()
+        if self.barrier is not None and not await self.barrier():
+            self.barrier_timeouts += 1
 
     def __len__(self) -> int:
         return len(self._by_hash)

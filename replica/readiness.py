@@ -9,6 +9,10 @@ The checks, in the order ``/readyz`` lists them:
 - ``not_halted``: the apply agent has not stopped on a record it may not apply
   (forged, foreign cluster, corrupt, gap) or on a lost or reset log;
 - ``caught_up``: the replica reached the log's end at least once since it started;
+- ``shared_views``: its copies of the cluster-wide topics (the pending view of
+  the transaction topic, the filter store) read up to the end they first saw: a
+  replica that answered a "pending" nonce or a filter poll before that would miss
+  what other replicas acknowledged;
 - ``broker``: the broker answered the consumer's fetches (or the agent applied
   something) within ``MAX_BROKER_SILENCE`` seconds: a broker that went away
   freezes the log's end, so lag alone would look fine;
@@ -98,11 +102,14 @@ def checks(replica: ReplicaState, now: float | None = None) -> list[Check]:
         )
     else:
         broker_detail = ""
+    loading = [name for name, view in replica.shared_views.items() if not view.loaded]
     result = [
         Check("not_halted", replica.halted is None, None if replica.halted is None else replica.halted.reason, None,
               "" if replica.halted is None else str(replica.halted)),
         Check("caught_up", replica.caught_up, replica.caught_up, True,
               "" if replica.caught_up else "initial catch-up to the log's end not finished"),
+        Check("shared_views", not loading, loading or None, None,
+              f"still loading: {', '.join(loading)}" if loading else ""),
         Check("broker", broker_ok, silence, settings.max_broker_silence, broker_detail),
         Check("lag", lag is not None and lag <= settings.max_lag, lag, settings.max_lag,
               "log end unknown (broker unreachable?)" if lag is None else ""),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 from pipeline.record import Authenticator, Heartbeat
 from pipeline.settings import Settings
@@ -19,6 +19,15 @@ from replica.applier import ApplyHalted, ApplyOutcome, Applier
 from storage.leveldb import LevelDB
 
 AppliedListener = Callable[[ApplyOutcome], None]
+
+
+class SharedView(Protocol):
+    """A replica's copy of a cluster-wide topic (the pending view, the filter store), as readiness sees it."""
+
+    loaded: bool
+    """The view read its topic up to the end it first saw."""
+    barrier_timeouts: int
+    """Calls that stopped waiting for the view to catch up and answered from what it held."""
 
 
 @dataclass
@@ -37,6 +46,7 @@ class ReplicaState:
     caught_up: bool = False  # reached the log's end at least once since start
     resumed: bool = False  # the stored position was checked and the consumer seeks there
     listeners: list[AppliedListener] = field(default_factory=list)
+    shared_views: dict[str, SharedView] = field(default_factory=dict)  # by name; each must load before the replica is ready
     records_applied: int = 0  # by this process, since it started
     duplicates_skipped: int = 0
     bytes_applied: int = 0
@@ -90,5 +100,9 @@ class ReplicaState:
 def replica_state() -> ReplicaState:
     """The state of this process's replica, opened on first use from the app's settings."""
     from pipeline.worker import settings
+    from replica.filters import filter_store
+    from replica.pending import pending_pool
 
-    return ReplicaState.open(settings)
+    state = ReplicaState.open(settings)
+    state.shared_views.update({"pending view": pending_pool(), "filter store": filter_store()})
+    return state

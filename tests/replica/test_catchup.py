@@ -7,7 +7,7 @@ import time
 
 from aiokafka import TopicPartition
 
-from replica.catchup import SharedCatchUp
+from replica.catchup import SharedCatchUp, holds_fetched_end
 
 TP = TopicPartition("filters", 0)
 
@@ -52,3 +52,14 @@ def test_a_reader_without_consumer_releases_nobody() -> None:
         assert await barrier.wait(0.1) is False
 
     asyncio.run(scenario())
+
+
+def test_a_view_holds_the_fetched_end_only_once_every_partition_was_fetched_and_taken() -> None:
+    consumer, other = FakeConsumer(), TopicPartition("filters", 1)
+    consumer.end = 3
+    ends = {TP: 3, other: None}
+    consumer.highwater = lambda tp: ends[tp]  # type: ignore[method-assign]
+    assert not holds_fetched_end(consumer, [TP, other], {TP: 3})  # partition 1 never fetched
+    ends[other] = 0
+    assert not holds_fetched_end(consumer, [TP, other], {TP: 2})  # a record below the end not taken
+    assert holds_fetched_end(consumer, [TP, other], {TP: 3})

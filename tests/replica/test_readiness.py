@@ -12,7 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipeline.record import Authenticator, Heartbeat, Record, encode_heartbeat, encode_record, encode_records
 from pipeline.settings import Settings
 from replica import metrics
+from replica.filters import FilterStore
 from replica.history import History, Sample
+from replica.pending import PendingPool
 from replica.readiness import checks, not_ready_reason, report, sync_progress
 from replica.state import ReplicaState
 
@@ -56,6 +58,16 @@ def test_caught_up_with_a_recent_heartbeat_and_broker_is_ready(replica: ReplicaS
     assert not_ready_reason(replica, NOW + 1) is None
     body = report(replica, NOW + 1)
     assert body["ready"] and body["reason"] is None and body["syncing"] is None
+
+
+def test_a_shared_view_still_loading_its_topic_keeps_the_replica_unready_naming_it(replica: ReplicaState) -> None:
+    ready(replica)
+    pool, store = PendingPool(ttl=60), FilterStore()
+    replica.shared_views.update({"pending view": pool, "filter store": store})
+    store.loaded = True
+    assert failing(replica, NOW + 1) == {"shared_views": "still loading: pending view"}
+    pool.loaded = True
+    assert not_ready_reason(replica, NOW + 1) is None
 
 
 def test_a_silent_broker_makes_the_replica_unready_saying_so(replica: ReplicaState) -> None:
