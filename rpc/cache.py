@@ -33,6 +33,9 @@ class LRU(Generic[K, V]):
                 self._items.popitem(last=False)
         return value
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

@@ -35,9 +35,10 @@ from eth_typing import Address, BlockNumber
 from eth_utils import to_checksum_address
 
 from rpc.backend import ReplicaBackend, blob_base_fee
+from rpc.callcache import EncodedAccounts, share_account_reads
 from rpc.callargs import AccountOverride, BlockOverrides, CallMessage, StateOverride
 from rpc.errors import ServerError, vm_error_message
-from rpc.evmhooks import AccessTracer, CallTimeout, call_state_class, instrument
+from rpc.evmhooks import AccessTracer, CallTimeout, call_classes
 from storage.overlay import OverlayDB
 
 GAS_TX = 21_000
@@ -70,6 +71,7 @@ class CallEnvironment:
     state_root: bytes
     blob_fee: int | None
     precompiles: frozenset[bytes]
+    accounts: EncodedAccounts
 
     @property
     def base_fee(self) -> int | None:
@@ -94,11 +96,12 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
         vm_class=vm_class,
         header=header,
         context_fields=_block_context(backend, header, block, vm_class, number),
-        state_class=call_state_class(vm_class, instrument(computation_class, precompiles)),
+        state_class=call_classes(vm_class, frozenset(precompiles.items())),
         db=OverlayDB(backend.db),
         state_root=header.state_root,
         blob_fee=_blob_fee(header, block, vm_class),
         precompiles=frozenset(precompiles),
+        accounts=backend.encoded_accounts,
     )
     if state:
         env.state_root = _apply_overrides(env, state)
@@ -188,6 +191,7 @@ def new_state(env: CallEnvironment, db: Any, base_fee: int | None = None,
     if base_fee is not None:
         fields["base_fee_per_gas"] = base_fee
     state = env.state_class(db, ExecutionContext(**fields), env.state_root)
+    share_account_reads(state, env.accounts)
     state.blob_fee_override = blob_fee if blob_fee is not None else env.blob_fee  # type: ignore[attr-defined]
     return state
 
@@ -296,7 +300,7 @@ class _ExecutorView:
 
 def _pre_check(env: CallEnvironment, state: StateAPI, message: CallMessage, intrinsic: int) -> None:
     """geth's ``preCheck``, ``buyGas`` and the checks of ``execute`` before the EVM runs."""
-    sender = checksum(message.sender)
+    sender = _Checksummed(message.sender)
     _check_fees(env, state, message, sender)
     _check_blobs(env, state, message, sender)
     if message.authorization_list is not None:
@@ -321,7 +325,17 @@ def _pre_check(env: CallEnvironment, state: StateAPI, message: CallMessage, intr
         raise CallFailure(f"max initcode size exceeded: code size {len(message.data)} limit {MAX_INITCODE_SIZE}")
 
 
-def _check_fees(env: CallEnvironment, state: StateAPI, message: CallMessage, sender: str) -> None:
+class _Checksummed:
+    """An address printed with its EIP-55 checksum, computed only when a message is (a keccak per call saved)."""
+
+    def __init__(self, address: bytes) -> None:
+        self.address = address
+
+    def __str__(self) -> str:
+        return checksum(self.address)
+
+
+def _check_fees(env: CallEnvironment, state: StateAPI, message: CallMessage, sender: _Checksummed) -> None:
     if not env.fork_at_least(LondonVM):
         return
     if message.max_fee_per_gas == 0 and message.max_priority_fee_per_gas == 0:
@@ -337,7 +351,7 @@ def _check_fees(env: CallEnvironment, state: StateAPI, message: CallMessage, sen
             f"maxFeePerGas: {message.max_fee_per_gas}, baseFee: {base_fee}")
 
 
-def _check_blobs(env: CallEnvironment, state: StateAPI, message: CallMessage, sender: str) -> None:
+def _check_blobs(env: CallEnvironment, state: StateAPI, message: CallMessage, sender: _Checksummed) -> None:
     hashes = message.blob_versioned_hashes
     if hashes is not None:
         if message.to is None:

@@ -38,6 +38,7 @@ def rpc_service() -> RpcService:
         logs_max_results=settings.rpc_logs_max_results,
         call_gas_cap=settings.rpc_call_gas_cap,
         call_timeout_seconds=settings.rpc_call_timeout,
+        offload_threads=settings.rpc_threads,
     )
     service = RpcService(replica.db, limits=limits, readiness=readiness_hook(replica), sync_status=ReplicaSyncStatus(replica),
                          tx_sink=transaction_sink(), pending=pending_pool(), extra_methods=[filters().methods()],
