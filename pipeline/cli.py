@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from pipeline.logs import quiet_kafka_client_repeats
 from pipeline.settings import SettingsError, load_settings
 
 log = logging.getLogger("ethercattle")
@@ -128,6 +129,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_kafka_client_repeats()
     args = parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
     try:

@@ -16,6 +16,7 @@ import faust
 
 from pipeline import transport
 from pipeline.admin import ensure_topics
+from pipeline.logs import quiet_kafka_client_repeats
 from pipeline.settings import load_settings
 from pipeline.topics import TopicNames
 
@@ -24,6 +25,7 @@ replica_id = settings.require_replica_id()
 names = TopicNames(settings.cluster)
 
 transport.install(settings.fetch_max_wait_ms)
+quiet_kafka_client_repeats()
 (settings.datadir / "faust").mkdir(parents=True, exist_ok=True)
 
 

@@ -253,6 +253,8 @@ def test_broker_outage_makes_replicas_unready_saying_why_and_they_resume(tmp_pat
         print(f"ready {took:.2f}s after the broker came back")
         stop_master_and_drain(cluster, master, replica)
         assert "log-reset" not in replica.log()
+        client_errors = [line for line in replica.log().splitlines() if "[ERROR]" in line and "node" in line]
+        assert 0 < len(client_errors) <= 20, f"the Kafka client's retries flooded the log: {len(client_errors)} lines"
         replica.stop()
         assert_identical(cluster.master_dir, cluster.replica_dir("r1"))
 
