@@ -51,7 +51,7 @@ from eth.vm.forks.prague.constants import (
 from chain.config import CONFIG_KEY, open_chain
 from chain.errors import ChainError
 from rpc.cache import LRU
-from rpc.callcache import EncodedAccounts
+from rpc.callcache import SharedReads
 from rpc.errors import HeaderNotFound, NotReady, ServerError
 from rpc.limits import RpcLimits
 from rpc.blockref import BlockNumber, BlockRef, BlockTag
@@ -293,8 +293,8 @@ class ReplicaBackend:
         self._headers: LRU[bytes, BlockHeaderAPI] = LRU(self.limits.block_cache_size * 16)
         self.state = CachedState(self.db)
         """Account, storage and code reads, cached by state root / storage root / hash."""
-        self.encoded_accounts: EncodedAccounts = LRU(16384)
-        """Accounts as the calls' account tries read them, by (state root, address)."""
+        self.call_reads = SharedReads()
+        """Accounts and slots as calls read them from the tries, by (root, key)."""
         self.derived: LRU[Hashable, object] = LRU(256)
         """Values computed from immutable data, keyed by what they derive from
         (e.g. the gas price oracle's suggestion, keyed by the head's hash)."""

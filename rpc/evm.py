@@ -35,7 +35,7 @@ from eth_typing import Address, BlockNumber
 from eth_utils import to_checksum_address
 
 from rpc.backend import ReplicaBackend, blob_base_fee
-from rpc.callcache import EncodedAccounts, share_account_reads
+from rpc.callcache import SharedReads, share_reads
 from rpc.callargs import AccountOverride, BlockOverrides, CallMessage, StateOverride
 from rpc.errors import ServerError, vm_error_message
 from rpc.evmhooks import AccessTracer, CallTimeout, call_classes
@@ -71,7 +71,7 @@ class CallEnvironment:
     state_root: bytes
     blob_fee: int | None
     precompiles: frozenset[bytes]
-    accounts: EncodedAccounts
+    reads: SharedReads
 
     @property
     def base_fee(self) -> int | None:
@@ -101,7 +101,7 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
         state_root=header.state_root,
         blob_fee=_blob_fee(header, block, vm_class),
         precompiles=frozenset(precompiles),
-        accounts=backend.encoded_accounts,
+        reads=backend.call_reads,
     )
     if state:
         env.state_root = _apply_overrides(env, state)
@@ -191,7 +191,7 @@ def new_state(env: CallEnvironment, db: Any, base_fee: int | None = None,
     if base_fee is not None:
         fields["base_fee_per_gas"] = base_fee
     state = env.state_class(db, ExecutionContext(**fields), env.state_root)
-    share_account_reads(state, env.accounts)
+    share_reads(state, env.reads)
     state.blob_fee_override = blob_fee if blob_fee is not None else env.blob_fee  # type: ignore[attr-defined]
     return state
 

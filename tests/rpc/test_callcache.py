@@ -1,4 +1,6 @@
-"""Calls share account reads across states by (state root, address), under each state's own writes."""
+"""Calls share account reads across states by (state root, address), under each state's own writes.
+
+Slot reads share the same ``cached_read``; they are exercised through real calls in test_execution."""
 
 from __future__ import annotations
 

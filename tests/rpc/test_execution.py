@@ -95,15 +95,19 @@ async def test_state_override_storage_is_seen_by_the_call(call: Call) -> None:
     assert int(response["result"], 16) == 42
 
 
-async def test_calls_at_one_block_share_the_accounts_they_read(dev_chain: DevChain) -> None:
+async def test_calls_at_one_block_share_the_accounts_and_slots_they_read(dev_chain: DevChain) -> None:
     service = RpcService(dev_chain.db)
     call = caller(service)
+    reads = service.backend.call_reads
+    target = "0x" + "46" * 20
     message = {"from": dev_chain.sender, "to": dev_chain.reverter}
     await call("eth_call", message, "latest")
-    shared = len(service.backend.encoded_accounts)
-    assert shared >= 2  # the sender and the contract, at the head's state root
+    await call("eth_call", {"to": target}, "latest", code_at(target, SLOAD_TWO_RUNTIME))
+    shared = (len(reads.accounts), len(reads.slots))
+    assert shared[0] >= 2 and shared[1] >= 2  # the sender and the contract at the head's root; slots 0 and 1
     await call("eth_call", message, "latest")
-    assert len(service.backend.encoded_accounts) == shared
+    await call("eth_call", {"to": target}, "latest", code_at(target, SLOAD_TWO_RUNTIME))
+    assert (len(reads.accounts), len(reads.slots)) == shared
 
 
 async def test_a_state_override_is_never_seen_by_a_later_call_at_the_same_block(call: Call) -> None:
@@ -112,6 +116,8 @@ async def test_a_state_override_is_never_seen_by_a_later_call_at_the_same_block(
     assert int((await call("eth_call", {"to": target}, "latest", override))["result"], 16) == 7
     assert (await call("eth_call", {"to": target}, "latest"))["result"] == "0x"  # no code there without the override
     assert int((await call("eth_call", {"to": target}, "latest", override))["result"], 16) == 7
+    other = {target: {"code": "0x" + SLOT0_RUNTIME, "stateDiff": {"0x" + "00" * 32: "0x" + "00" * 31 + "08"}}}
+    assert int((await call("eth_call", {"to": target}, "latest", other))["result"], 16) == 8
 
 
 async def test_state_override_with_state_and_state_diff_is_refused(call: Call) -> None:
