@@ -23,7 +23,7 @@ from replica.state import replica_state
 from replica.txsink import transaction_sink
 from rpc.filters import FilterLimits, Filters
 from rpc.limits import RpcLimits
-from rpc.replica_hooks import ReplicaSyncStatus, readiness_hook
+from rpc.replica_hooks import ReadinessHook, ReplicaSyncStatus
 from rpc.service import RpcService
 from rpc.subscriptions import BackendChain, Hub
 
@@ -40,7 +40,7 @@ def rpc_service() -> RpcService:
         call_timeout_seconds=settings.rpc_call_timeout,
         offload_threads=settings.rpc_threads,
     )
-    service = RpcService(replica.db, limits=limits, readiness=readiness_hook(replica), sync_status=ReplicaSyncStatus(replica),
+    service = RpcService(replica.db, limits=limits, readiness=ReadinessHook(replica), sync_status=ReplicaSyncStatus(replica),
                          tx_sink=transaction_sink(), pending=pending_pool(), extra_methods=[filters().methods()],
                          on_call=record_rpc)
     replica.listeners.append(lambda outcome: service.invalidate())

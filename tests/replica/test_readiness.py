@@ -15,8 +15,10 @@ from replica import metrics
 from replica.filters import FilterStore
 from replica.history import History, Sample
 from replica.pending import PendingPool
+from replica.applier import ApplyHalted
 from replica.readiness import checks, not_ready_reason, report, sync_progress
 from replica.state import ReplicaState
+from rpc.replica_hooks import ReadinessHook
 
 SECRET = "a-cluster-secret-0123"
 AUTH = Authenticator.for_cluster(SECRET, "main")
@@ -68,6 +70,19 @@ def test_a_shared_view_still_loading_its_topic_keeps_the_replica_unready_naming_
     assert failing(replica, NOW + 1) == {"shared_views": "still loading: pending view"}
     pool.loaded = True
     assert not_ready_reason(replica, NOW + 1) is None
+
+
+def test_the_rpc_reuses_a_readiness_verdict_for_a_tenth_of_a_second_only(replica: ReplicaState) -> None:
+    clock = [0.0]
+    hook = ReadinessHook(replica, max_age=0.1, clock=lambda: clock[0])
+    ready(replica, now=time.time())
+    assert hook() is None
+    replica.halted = ApplyHalted("forged", 7, "a forged record at offset 7")
+    clock[0] = 0.05
+    assert hook() is None  # the verdict of 50 ms ago
+    clock[0] = 0.1
+    reason = hook()
+    assert reason is not None and "forged" in reason
 
 
 def test_a_silent_broker_makes_the_replica_unready_saying_so(replica: ReplicaState) -> None:
