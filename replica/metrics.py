@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -157,6 +157,25 @@ class ReplicaCollector(Collector):
 
 COLLECTOR = ReplicaCollector()
 REGISTRY.register(COLLECTOR)
+
+
+class Readings(Collector):
+    """Values read off live objects at scrape time: ``(name, "gauge" | "counter", help, read)``."""
+
+    def __init__(self, readings: list[tuple[str, str, str, Callable[[], float]]]) -> None:
+        self.readings = readings
+
+    def collect(self) -> Iterator[Metric]:
+        for name, kind, documentation, read in self.readings:
+            family = GaugeMetricFamily if kind == "gauge" else CounterMetricFamily
+            yield family(name, documentation, value=read())
+
+
+def export(readings: list[tuple[str, str, str, Callable[[], float]]]) -> Readings:
+    """Put ``readings`` on ``/metrics`` (each name once per process)."""
+    collector = Readings(readings)
+    REGISTRY.register(collector)
+    return collector
 
 
 def watch(replica: ReplicaState) -> None:

@@ -224,9 +224,15 @@ class Hub:
                 try:
                     connection.notify(sub.id, result)
                 except SlowConsumer:
-                    self.dropped_slow += 1
-                    self.connections.discard(connection)
+                    self._drop_slow(connection)
                     break
+
+    def _drop_slow(self, connection: Connection) -> None:
+        """Forget a connection whose queue overflowed (its socket is already aborted), and say so."""
+        self.dropped_slow += 1
+        self.connections.discard(connection)
+        log.warning("WebSocket client dropped: %d messages unread (WS_SEND_QUEUE); %d dropped since start",
+                    self.queue_size, self.dropped_slow)
 
     def _wanted(self, kind: str) -> bool:
         return any(sub.kind == kind for c in self.connections for sub in c.subscriptions.values())
@@ -291,8 +297,7 @@ class Hub:
                     for entry in matching(sub):
                         connection.notify(sub.id, entry)
                 except SlowConsumer:
-                    self.dropped_slow += 1
-                    self.connections.discard(connection)
+                    self._drop_slow(connection)
                     break
 
     def advance_pending(self, limit: int = 10_000) -> int:
@@ -358,7 +363,7 @@ class Hub:
                     try:
                         connection.send(answer)
                     except SlowConsumer:
-                        self.dropped_slow += 1
+                        self._drop_slow(connection)
                 if connection.closed:
                     break
         finally:

@@ -17,7 +17,7 @@ from faust import web
 
 from pipeline.worker import app, settings
 from replica.filters import filter_store
-from replica.metrics import record_rpc
+from replica.metrics import export, record_rpc
 from replica.pending import pending_pool
 from replica.state import replica_state
 from replica.txsink import transaction_sink
@@ -69,6 +69,11 @@ def subscription_hub() -> Hub:
     hub = Hub(BackendChain(rpc_service().backend), filter_store().transactions,
               max_subscriptions=settings.ws_max_subscriptions, queue_size=settings.ws_send_queue)
     replica_state().listeners.append(hub.applied)
+    export([
+        ("ethercattle_ws_connections", "gauge", "WebSocket clients connected", lambda: len(hub.connections)),
+        ("ethercattle_ws_slow_consumers_dropped", "counter", "WebSocket clients dropped for not reading (WS_SEND_QUEUE)",
+         lambda: hub.dropped_slow),
+    ])
     return hub
 
 

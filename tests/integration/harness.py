@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from deploy.localbroker import free_port
 from storage.keys import is_bookkeeping
 from storage.leveldb import LevelDB
@@ -197,6 +199,18 @@ class Replica:
 
     def log(self) -> str:
         return self.cluster.log(self.replica_id)
+
+
+def metrics(replica: Replica) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """/metrics parsed by prometheus_client's parser: {sample name: {sorted labels: value}}."""
+    with urllib.request.urlopen(replica.url + "/metrics", timeout=5) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
 
 
 def master_sequence(datadir: Path) -> int:

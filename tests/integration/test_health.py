@@ -23,12 +23,11 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.localbroker import LocalBroker, free_port
 from pipeline.record import Authenticator, Record, encode_record, encode_records
 from pipeline.topics import TopicNames
-from tests.integration.harness import SECRET, Cluster, Replica, TcpProxy, assert_identical, get_json, master_sequence, stop
+from tests.integration.harness import SECRET, Cluster, Replica, TcpProxy, assert_identical, get_json, master_sequence, metrics, stop
 
 pytestmark = pytest.mark.broker
 
@@ -79,18 +78,6 @@ def stop_master_and_drain(cluster: Cluster, master: subprocess.Popen[bytes], *re
     for replica in replicas:
         replica.wait_sequence(last)
     return last
-
-
-def metrics(replica: Replica) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    """/metrics parsed by prometheus_client's parser: {sample name: {sorted labels: value}}."""
-    with urllib.request.urlopen(replica.url + "/metrics", timeout=5) as response:
-        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        text = response.read().decode()
-    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
 
 
 def rpc_error(replica: Replica) -> str | None:

@@ -160,6 +160,19 @@ def test_metrics_parse_and_follow_the_replica_state(replica: ReplicaState) -> No
     assert samples[("ethercattle_apply_seconds_count", ())] >= 1
 
 
+def test_exported_readings_are_read_at_scrape_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics.COLLECTOR, "replica", None)
+    clients = [3]
+    exported = metrics.export([("ethercattle_test_clients", "gauge", "clients now", lambda: clients[0]),
+                               ("ethercattle_test_dropped", "counter", "dropped so far", lambda: 7)])
+    clients[0] = 5
+    try:
+        text = metrics.exposition().decode()
+    finally:
+        metrics.REGISTRY.unregister(exported)
+    assert "ethercattle_test_clients 5.0" in text and "ethercattle_test_dropped_total 7.0" in text
+
+
 def test_rpc_method_labels_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metrics, "_methods", set())
     monkeypatch.setattr(metrics, "MAX_METHOD_LABELS", 2)
