@@ -54,7 +54,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
 
 async def retention_mismatches(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> list[str]:
     """One line per time-retained topic whose ``retention.ms`` the broker does not report as configured."""
-    wanted = {spec.name: spec.configs()["retention.ms"] for spec in specs if "retention.ms" in spec.configs()}
+    wanted = {spec.name: ms for spec in specs if (ms := spec.configs().get("retention.ms")) is not None}
     try:
         responses = await admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, name, {"retention.ms": None}) for name in wanted])
@@ -63,8 +63,8 @@ async def retention_mismatches(admin: AIOKafkaAdminClient, specs: list[TopicSpec
         return [f"the broker did not describe the topics' configs ({exc!r}): their retention is unknown "
                 f"(the local Tansu broker answers no DescribeConfigs and keeps every record); on Apache Kafka, "
                 f"check that it keeps the CDC log at least as long as snapshots are apart"]
-    return [retention_mismatch(name, ms, reported.get(name, {}).get("retention.ms")) for name, ms in wanted.items()
-            if reported.get(name, {}).get("retention.ms") != ms]
+    held = {name: reported.get(name, {}).get("retention.ms") for name in wanted}
+    return [retention_mismatch(name, ms, held[name]) for name, ms in wanted.items() if held[name] != ms]
 
 
 def retention_mismatch(topic: str, wanted_ms: str, reported_ms: str | None) -> str:

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     rpc_logs_max_results: int = Field(default=10_000, ge=1, description="most logs one eth_getLogs may return")
     rpc_call_gas_cap: int = Field(default=50_000_000, ge=21_000, description="gas cap of eth_call / eth_estimateGas / eth_createAccessList")
     rpc_call_timeout: float = Field(default=5.0, gt=0, description="seconds one eth_call-like execution may run")
-    rpc_threads: int = Field(default=2, ge=1, le=64, description="threads running the costly JSON-RPC methods (eth_call and kin, eth_getLogs); more only contend for Python's GIL")
+    rpc_threads: int = Field(default=2, ge=1, le=64, description="threads running the costly JSON-RPC methods (eth_call and kin, eth_getLogs, filter log scans); more only contend for Python's GIL")
 
     filter_timeout: float = Field(default=300.0, gt=0, description="seconds a JSON-RPC filter lives without a poll (geth: 5 minutes)")
     filter_max: int = Field(default=10_000, ge=1, description="most JSON-RPC filters installed in the cluster at once")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable, Iterable, Mapping
+from typing import Awaitable, Callable, Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -59,6 +59,26 @@ async def seek_since(consumer: AIOKafkaConsumer, partitions: list[TopicPartition
             await consumer.seek_to_end(tp)
         else:
             await consumer.seek_to_beginning(tp)
+
+
+class SharedView:
+    """A replica's copy of a cluster-wide topic (the pending view, the filter store): what its RPC
+    side and readiness need from the reader that follows the topic."""
+
+    def __init__(self) -> None:
+        self.barrier: Callable[[], Awaitable[bool]] | None = None
+        """Set by the topic reader: True once the view holds every record the topic held when called
+        (False when it gave up waiting)."""
+        self.loaded = False
+        """Set by the reader once it read the topic up to the end it first saw: till then a record
+        another replica acknowledged may be missing, so the replica is not ready."""
+        self.barrier_timeouts = 0
+        """Calls that stopped waiting for the view to catch up and answered from what it held."""
+
+    async def sync(self) -> None:
+        """Wait until the view holds what the topic held when called (bounded by the reader's timeout)."""
+        if self.barrier is not None and not await self.barrier():
+            self.barrier_timeouts += 1
 
 
 class SharedCatchUp:

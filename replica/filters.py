@@ -33,6 +33,8 @@ import json
 import time
 from typing import Any, Awaitable, Callable
 
+from replica.catchup import SharedView
+
 FilterJSON = dict[str, Any]
 Publisher = Callable[[str, "FilterJSON | None"], Awaitable[None]]
 """Publishes one filter's new JSON (None: a tombstone) and returns once the broker acknowledged it."""
@@ -100,7 +102,7 @@ class TxIndex:
         return dict(self.next_offsets)
 
 
-class FilterStore:
+class FilterStore(SharedView):
     """Filters by id (a copy of the topic's latest value per key), with their publisher.
 
     Arguments:
@@ -108,20 +110,14 @@ class FilterStore:
     """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.clock = clock
         self._filters: dict[str, FilterJSON] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.transactions = TxIndex()
         self.publisher: Publisher | None = None
         """Set by the topic reader once its producer is started."""
-        self.barrier: Callable[[], Awaitable[bool]] | None = None
-        """Set by the topic reader: returns True once the view holds every record the topic held when
-        called (False when it gave up waiting)."""
         self.records_read = 0
-        self.loaded = False
-        """Set by the reader once it read the filter topic up to the end it saw first (till then a
-        missing filter may just not be read yet)."""
-        self.barrier_timeouts = 0
 
     # -- the topic reader's side ----------------------------------------------------------
 
@@ -135,11 +131,6 @@ class FilterStore:
             self._filters[filter_id] = value
 
     # -- the RPC's side -------------------------------------------------------------------
-
-    async def sync(self) -> None:
-        """Wait until the view holds what the topic held when called (bounded by the reader's timeout)."""
-        if self.barrier is not None and not await self.barrier():
-            self.barrier_timeouts += 1
 
     def get(self, filter_id: str) -> FilterJSON | None:
         return self._filters.get(filter_id)

@@ -18,11 +18,12 @@ import functools
 import threading
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable
+from typing import Callable, Iterable
 
 from eth.abc import SignedTransactionAPI
 
 from chain.transactions import split_network_form
+from replica.catchup import SharedView
 
 Decoder = Callable[[bytes], SignedTransactionAPI]
 """A canonical (sidecar-free) raw transaction to py-evm's transaction, under the chain's current rules."""
@@ -60,7 +61,7 @@ def parse(raw: bytes, received_at: float, decode: Decoder, sender: bytes | None 
     )
 
 
-class PendingPool:
+class PendingPool(SharedView):
     """Pending transactions by hash and by (sender, nonce); several may share a nonce (replacements).
 
     Arguments:
@@ -69,6 +70,7 @@ class PendingPool:
     """
 
     def __init__(self, ttl: float, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.ttl = ttl
         self.clock = clock
         self._lock = threading.Lock()
@@ -76,13 +78,6 @@ class PendingPool:
         self._by_sender: dict[bytes, dict[int, set[bytes]]] = {}
         self._dropped: dict[bytes, float] = {}
         """Hashes taken out for good (dead-lettered), with when: a late copy of the record is not re-added."""
-        self.barrier: Callable[[], Awaitable[bool]] | None = None
-        """Set by the topic reader: returns True once the view holds every record the topic held when
-        called (False when it gave up waiting)."""
-        self.loaded = False
-        """Set by the reader once it read the topic up to the end it first saw: till then a transaction
-        another replica acknowledged may be missing, so the replica is not ready."""
-        self.barrier_timeouts = 0
 
     # -- writes (the reader, the sink, the pruner) ----------------------------------------
 
@@ -149,12 +144,6 @@ class PendingPool:
             return sum(self._discard(tx_hash) is not None for tx_hash in gone)
 
     # -- reads (the RPC's PendingView) ----------------------------------------------------
-
-    async def sync(self) -> None:
-        """Wait (briefly) until the view holds what the topic held when called: a transaction another
-        replica acknowledged a moment ago counts in this replica's "pending" nonce."""
-        if self.barrier is not None and not await self.barrier():
-            self.barrier_timeouts += 1
 
     def __len__(self) -> int:
         return len(self._by_hash)

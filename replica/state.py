@@ -11,23 +11,15 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
 from pipeline.record import Authenticator, Heartbeat
 from pipeline.settings import Settings
 from replica.applier import ApplyHalted, ApplyOutcome, Applier
+from replica.catchup import SharedView
 from storage.leveldb import LevelDB
 
 AppliedListener = Callable[[ApplyOutcome], None]
-
-
-class SharedView(Protocol):
-    """A replica's copy of a cluster-wide topic (the pending view, the filter store), as readiness sees it."""
-
-    loaded: bool
-    """The view read its topic up to the end it first saw."""
-    barrier_timeouts: int
-    """Calls that stopped waiting for the view to catch up and answered from what it held."""
 
 
 @dataclass

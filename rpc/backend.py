@@ -14,10 +14,13 @@ are declared here too, so the RPC depends on them and not on Faust or Kafka.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Hashable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Hashable, Iterator, Protocol, Sequence, TypeVar
 
 import rlp
 from eth.abc import (
@@ -58,6 +61,7 @@ from rpc.blockref import BlockNumber, BlockRef, BlockTag
 from rpc.statedb import CachedState
 from storage.readonly import ReadOnlyDB
 
+T = TypeVar("T")
 
 HEAD_KEY = SchemaV1.make_canonical_head_hash_lookup_key()
 
@@ -295,6 +299,7 @@ class ReplicaBackend:
         """Account, storage and code reads, cached by state root / storage root / hash."""
         self.call_reads = SharedReads()
         """Accounts and slots as calls read them from the tries, by (root, key)."""
+        self._offload: ThreadPoolExecutor | None = None
         self.derived: LRU[Hashable, object] = LRU(256)
         """Values computed from immutable data, keyed by what they derive from
         (e.g. the gas price oracle's suggestion, keyed by the head's hash)."""
@@ -310,6 +315,12 @@ class ReplicaBackend:
         with self._chain_lock:
             self._chain = None
             self._chain_config = None
+
+    async def offload(self, work: Callable[..., T], *args: Any) -> T:
+        """Run costly work (execution, log scans) on the ``offload_threads`` pool, off the event loop."""
+        if self._offload is None:
+            self._offload = ThreadPoolExecutor(self.limits.offload_threads, thread_name_prefix="rpc")
+        return await asyncio.get_running_loop().run_in_executor(self._offload, functools.partial(work, *args))
 
     def check_ready(self) -> None:
         """Raise ``NotReady`` with the hook's reason unless the replica may serve."""

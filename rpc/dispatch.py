@@ -10,13 +10,10 @@ so the same object serves the standalone app and the replica's Faust web view.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import inspect
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -184,7 +181,6 @@ class Dispatcher:
         self.methods = dict(methods)
         self.limits = backend.limits
         self.on_call = on_call
-        self._offload: ThreadPoolExecutor | None = None
 
     async def handle_body(self, body: bytes) -> bytes | None:
         """The response body for a request body; None when nothing is to be sent
@@ -264,11 +260,6 @@ class Dispatcher:
                           message.method, message.response_id)
             return encode_error(message.response_id, from_exception(RuntimeError())), str(INTERNAL_ERROR)
 
-    def _offload_executor(self) -> ThreadPoolExecutor:
-        if self._offload is None:
-            self._offload = ThreadPoolExecutor(self.limits.offload_threads, thread_name_prefix="rpc")
-        return self._offload
-
     async def _run(self, message: Message) -> Any:
         self.backend.check_ready()
         if message.method.endswith("_subscribe"):
@@ -278,8 +269,7 @@ class Dispatcher:
             raise MethodNotFound(message.method)
         args = parse_positional(message.params, method.params)
         if method.offload:
-            result = await asyncio.get_running_loop().run_in_executor(
-                self._offload_executor(), functools.partial(method.handler, self.backend, *args))
+            result = await self.backend.offload(method.handler, self.backend, *args)
         else:
             result = method.handler(self.backend, *args)
         if inspect.isawaitable(result):

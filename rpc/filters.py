@@ -168,7 +168,7 @@ class Filters:
                 result: list[Any] = [data(h) for h in hashes]
                 updated = {**value, "pending": {str(p): o for p, o in moved.items()}}
             else:
-                result, updated = await asyncio.to_thread(self._chain_changes, backend, value)
+                result, updated = await backend.offload(self._chain_changes, backend, value)
                 changed = updated["cursor"] != value["cursor"]
             now = self.clock()
             if changed or float(value.get("touched", 0)) + self.limits.timeout / 4 <= now:
@@ -216,7 +216,7 @@ class Filters:
         value = await self._live(fid)
         if value.get("kind") != "logs":
             raise FilterNotFound()
-        return await asyncio.to_thread(eth_get_logs, backend, log_filter(value.get("criteria")))
+        return await backend.offload(eth_get_logs, backend, log_filter(value.get("criteria")))
 
     def methods(self) -> MethodTable:
         fid = Param(filter_id, optional=False)

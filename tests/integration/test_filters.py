@@ -24,9 +24,9 @@ def master_rpc(port: int, method: str, *params: Any) -> Any:
     return answer["result"]
 
 
-def send(port: int, key: bytes, nonce: int, to: str | None, data: bytes) -> str:
+def send(port: int, key: bytes, nonce: int, to: str | None, data: bytes, gas: int = 300_000) -> str:
     signed = Account.sign_transaction(
-        {"to": to, "value": 0, "gas": 300_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9,
+        {"to": to, "value": 0, "gas": gas, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9,
          "nonce": nonce, "chainId": 1337, "type": 2, "data": data},
         key,
     )
@@ -39,11 +39,16 @@ def result(replica: Replica, method: str, *params: Any) -> Any:
     return answer["result"]
 
 
-def deploy_store(port: int) -> tuple[str, bytes]:
-    _, key = dev_accounts()[0]
-    tx_hash = send(port, key, 0, None, STORE_INIT)
+def deploy(port: int, init: bytes, account: int = 0) -> tuple[str, bytes]:
+    """Deploy ``init`` from dev account ``account`` (its first transaction); returns (address, the account's key)."""
+    _, key = dev_accounts()[account]
+    tx_hash = send(port, key, 0, None, init)
     receipt = wait_for(lambda: master_rpc(port, "eth_getTransactionReceipt", tx_hash), 10, "the deploy receipt")
     return Web3.to_checksum_address(receipt["contractAddress"]), key
+
+
+def deploy_store(port: int) -> tuple[str, bytes]:
+    return deploy(port, STORE_INIT)
 
 
 def assert_consecutive_from(port: int, blocks: list[str], before: int, installed_at: int) -> None:

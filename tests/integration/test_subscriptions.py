@@ -12,14 +12,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from eth_account import Account
-from web3 import Web3
 
-from chain.dev import dev_accounts
 from deploy.localbroker import free_port
 from tests.contracts import init_code
 from tests.integration.harness import Cluster, Replica, metrics, wait_for
-from tests.integration.test_filters import master_rpc
+from tests.integration.test_filters import deploy, send
 
 pytestmark = pytest.mark.broker
 
@@ -78,20 +75,6 @@ class SilentClient:
         return True
 
 
-def deploy_logger(port: int) -> tuple[str, bytes]:
-    _, key = dev_accounts()[1]
-    tx_hash = send(port, key, 0, None, init_code(LOG_CALLDATA_RUNTIME))
-    receipt = wait_for(lambda: master_rpc(port, "eth_getTransactionReceipt", tx_hash), 10, "the deploy receipt")
-    return Web3.to_checksum_address(receipt["contractAddress"]), key
-
-
-def send(port: int, key: bytes, nonce: int, to: str | None, data: bytes) -> str:
-    signed = Account.sign_transaction(
-        {"to": to, "value": 0, "gas": 5_000_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9,
-         "nonce": nonce, "chainId": 1337, "type": 2, "data": data}, key)
-    return master_rpc(port, "eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
-
-
 def metric(replica: Replica, name: str) -> float:
     return metrics(replica)[name][()]
 
@@ -118,7 +101,7 @@ def test_a_websocket_client_that_stops_reading_is_cut_off_and_the_others_keep_ev
     cluster.start_dev_master(port, block_time=0.1)
     replica = cluster.start_replica("r1", ws_send_queue=str(SEND_QUEUE))
     replica.wait_ready()
-    contract, key = deploy_logger(port)
+    contract, key = deploy(port, init_code(LOG_CALLDATA_RUNTIME), account=1)
     wait_for(lambda: replica.rpc("eth_getCode", contract, "latest").get("result", "0x") != "0x", 10, "the contract on the replica")
 
     silent = SilentClient(replica.port)
@@ -130,7 +113,7 @@ def test_a_websocket_client_that_stops_reading_is_cut_off_and_the_others_keep_ev
         """Logs of 100 KB each, 8 at a time, until the replica drops the silent client (the kernel's send
         buffer alone holds up to 4 MB here: tcp_wmem)."""
         for first in range(1, 100, 8):
-            sent = [send(port, key, nonce, contract, os.urandom(LOG_BYTES)) for nonce in range(first, first + 8)]
+            sent = [send(port, key, nonce, contract, os.urandom(LOG_BYTES), gas=5_000_000) for nonce in range(first, first + 8)]
             wait_for(lambda: replica.rpc("eth_getTransactionReceipt", sent[-1]).get("result"), 10, "the logs on the replica")
             if metric(replica, "ethercattle_ws_slow_consumers_dropped_total") >= 1:
                 return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -54,6 +54,9 @@ class FakeBackend:
     def header_by_hash(self, block_hash: bytes) -> Header | None:
         value = int.from_bytes(block_hash, "big")
         return Header(value % 1000, value // 1000)
+
+    async def offload(self, work: Callable[..., Any], *args: Any) -> Any:
+        return work(*args)
 
 
 class Clock:
