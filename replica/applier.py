@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from pipeline.record import (
+from cluster.record import (
     MAC_SIZE,
     Authenticator,
     CorruptMessage,

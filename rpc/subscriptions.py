@@ -95,7 +95,7 @@ class BackendChain:
 
 
 class PendingFeed(Protocol):
-    """Positions in the transaction topic (``replica.filters.TxIndex``)."""
+    """Positions in the transaction topic (``filters.store.TxIndex``)."""
 
     def since(self, cursor: dict[int, int], limit: int) -> tuple[list[bytes], dict[int, int]]: ...
 

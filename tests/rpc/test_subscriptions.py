@@ -130,7 +130,7 @@ def test_subscriptions_per_connection_are_limited_and_unsubscribe_stops_them() -
 
 
 def test_new_pending_transactions_get_each_hash_sent_after_subscribing_once() -> None:
-    from replica.filters import TxIndex
+    from filters.store import TxIndex
 
     async def scenario() -> None:
         index = TxIndex()

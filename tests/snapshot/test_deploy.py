@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from pipeline.cli import parser
-from pipeline.settings import ENV_PREFIX, Settings
+from cluster.settings import ENV_PREFIX, Settings
 from tests.snapshot.yamlsubset import YamlError, load_all
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
