@@ -52,7 +52,7 @@ def head_header(db: DatabaseAPI) -> BlockHeaderAPI | None:
     if block_hash is None:
         return None
     try:
-        return HeaderDB(db).get_block_header_by_hash(Hash32(block_hash))
+        return HeaderDB(db).get_block_header_by_hash(Hash32(block_hash))  # type: ignore[arg-type]  # reads only
     except HeaderNotFound:
         return None
 

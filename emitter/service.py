@@ -23,7 +23,14 @@ import mode
 from broker import clients
 from cluster.settings import Settings
 from cluster.topics import TopicNames
-from emitter.forwarder import DeadLetter, Emitter, EmitterMetrics, Forwarder, RetryPolicy, make_targets
+from emitter.forwarder import (
+    DeadLetter,
+    Emitter,
+    EmitterMetrics,
+    Forwarder,
+    RetryPolicy,
+    make_targets,
+)
 from tables.emitted import EmittedTable
 
 log = logging.getLogger("ethercattle.emitter")

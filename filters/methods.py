@@ -40,7 +40,14 @@ from rpc.backend import ReplicaBackend
 from rpc.dispatch import Method, MethodTable
 from rpc.errors import LimitExceeded, ServerError
 from rpc.format import JSON, data
-from rpc.logs import MAX_TOPICS, LogFilter, block_logs, bloom_matches, eth_get_logs, log_filter
+from rpc.logs import (
+    MAX_TOPICS,
+    LogFilter,
+    block_logs,
+    bloom_matches,
+    eth_get_logs,
+    log_filter,
+)
 from rpc.params import Param, string
 
 FilterJSON = dict[str, Any]

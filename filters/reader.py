@@ -23,8 +23,8 @@ import mode
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from eth_utils import keccak
 
-from chain.transactions import split_network_form
 from broker import clients
+from chain.transactions import split_network_form
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from filters.store import FilterJSON, FilterStore, decode, encode

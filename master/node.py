@@ -11,11 +11,11 @@ import asyncio
 import logging
 from types import TracebackType
 
+from broker.admin import ensure_topics
 from chain.head import read_head
+from cluster.settings import Settings
 from master.capture import CaptureDB
 from master.publisher import Publisher, heartbeat_timer
-from broker.admin import ensure_topics
-from cluster.settings import Settings
 from storage.leveldb import LevelDB
 
 log = logging.getLogger("ethercattle.master")

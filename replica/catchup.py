@@ -21,6 +21,7 @@ from typing import Awaitable, Callable, Iterable, Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from broker import clients
+
 log = logging.getLogger("ethercattle.catchup")
 
 

@@ -20,7 +20,13 @@ from typing import Any, Callable, MutableMapping
 
 from chain.head import read_head
 from replica.history import History, Sample, sample_from_row
-from replica.readiness import broker_silence, checks, highest_block, not_ready_reason, sync_progress
+from replica.readiness import (
+    broker_silence,
+    checks,
+    highest_block,
+    not_ready_reason,
+    sync_progress,
+)
 from replica.state import ReplicaState
 
 STALE_INTERVALS = 3

@@ -52,11 +52,11 @@ from eth.vm.forks.prague.constants import (
 
 from chain.config import CONFIG_KEY, open_chain
 from chain.errors import ChainError
+from chain.head import SyncProgress, head_hash
 from rpc.cache import LRU
 from rpc.callcache import SharedReads
 from rpc.errors import HeaderNotFound, NotReady, ServerError
 from rpc.limits import RpcLimits
-from chain.head import SyncProgress, head_hash
 from rpc.blockref import BlockNumber, BlockRef, BlockTag
 from rpc.statedb import CachedState
 from storage.readonly import ReadOnlyDB

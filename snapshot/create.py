@@ -25,9 +25,9 @@ from typing import Protocol
 
 import plyvel
 
+from chain.head import read_head
 from replica.position import Position
 from snapshot.archive import fsync_dir, hash_file, write_archive, write_file
-from chain.head import read_head
 from snapshot.manifest import (
     DB_DIR,
     FORMATS,

@@ -1,7 +1,8 @@
 """The CDC codec: round trips, authentication, cluster separation, and refusal of damage."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cluster.record import (
     Authenticator,

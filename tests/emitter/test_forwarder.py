@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from emitter.targets import NonceTooLow, Sent, TargetRejected, TargetUnavailable, classify, label
 from emitter.forwarder import Forwarder, RetryPolicy
+from emitter.targets import (
+    NonceTooLow,
+    Sent,
+    TargetRejected,
+    TargetUnavailable,
+    classify,
+    label,
+)
 
 
 @pytest.mark.parametrize("error, expected", [

@@ -8,11 +8,10 @@ from typing import Any, Callable
 
 import pytest
 
+from filters.methods import FilterLimits, Filters
 from filters.store import FilterStore, TxIndex, decode, encode
 from rpc.errors import LimitExceeded, ServerError
-from filters.methods import FilterLimits, Filters
 from rpc.limits import RpcLimits
-
 
 FORK_AFTER = {1: 6}
 """Fork 1 branches off fork 0 after block 6."""
