@@ -101,8 +101,8 @@ class Cluster:
         self.processes.append(process)
         return process
 
-    def import_compat_chain(self, **extra: Any) -> subprocess.CompletedProcess[str]:
-        done = self.ethercattle("import", "--genesis", str(COMPAT / "genesis.json"), "--chain", str(COMPAT / "chain.rlp"), **extra)
+    def import_compat_chain(self, suite: Path = COMPAT, **extra: Any) -> subprocess.CompletedProcess[str]:
+        done = self.ethercattle("import", "--genesis", str(suite / "genesis.json"), "--chain", str(suite / "chain.rlp"), **extra)
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 
