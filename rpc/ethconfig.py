@@ -19,7 +19,7 @@ from eth.vm.forks.prague.constants import (
     WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
 )
 
-from chain.config import FORK_NAMES, ChainConfig, fork_vm, read_config
+from chain.config import FORK_NAMES, FORK_VMS, ChainConfig, fork_vm, read_config
 from chain.forkid import fork_id
 from rpc.backend import ReplicaBackend
 from rpc.dispatch import Method, MethodTable
@@ -41,7 +41,10 @@ def eth_config(backend: ReplicaBackend) -> dict[str, Any]:
     head = backend.head()
     assert genesis is not None  # a ready replica holds its genesis
     current = config.fork_at(head.block_number)
-    coming = [(name, time) for name, time in config.fork_times if time > head.timestamp]
+    # A fork ethercattle does not implement (amsterdam ...) has no rules to describe;
+    # the import refuses it once reached.
+    coming = [(name, time) for name, time in config.fork_times
+              if time > head.timestamp and name in FORK_VMS]
     current_time = next((time for name, time in config.fork_times if name == current), 0)
     next_fork = last_fork = None
     if coming:

@@ -28,6 +28,7 @@ def config() -> Any:
         "config": {"chainId": 99, **{f"{name}Block": 0 for name in forks},
                    "terminalTotalDifficulty": 0, "shanghaiTime": 0, "cancunTime": 0,
                    "pragueTime": 0, "osakaTime": 0, "bpo1Time": BPO1_TIME, "bpo2Time": BPO2_TIME,
+                   "amsterdamTime": 3 * 10**10,
                    "blobSchedule": BLOB_SCHEDULE},
         "difficulty": "0x0", "gasLimit": "0x1c9c380", "alloc": {},
     })
@@ -45,7 +46,7 @@ async def test_current_fork_is_osaka_with_its_blob_schedule(config: Any) -> None
     assert current["precompiles"]["P256VERIFY"] == "0x" + "00" * 18 + "0100"
 
 
-async def test_next_is_the_first_bpo_fork_and_last_the_final_one(config: Any) -> None:
+async def test_next_is_the_first_bpo_fork_and_last_the_final_one_ethercattle_knows(config: Any) -> None:
     result = (await config("eth_config"))["result"]
 
     assert (result["next"]["activationTime"], result["next"]["blobSchedule"]) == (BPO1_TIME, BLOB_SCHEDULE["bpo1"])
