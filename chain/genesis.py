@@ -160,6 +160,7 @@ def parse_genesis(document: Mapping[str, Any]) -> GenesisSpec:
     if not isinstance(config, Mapping):
         raise InvalidGenesis("genesis has no 'config' object")
     _refuse_unsupported_engines(config)
+    _check_fork_order(config)
     _check_blob_schedule(config.get("blobSchedule"))
     time_forks = tuple(
         (name, _quantity(config[key], key))
@@ -214,6 +215,36 @@ def _check_blob_schedule(schedule: Any) -> None:
                 f"blobSchedule.{fork} {wanted} differs from py-evm's fixed "
                 f"{(target, maximum, fraction)} (target, max, fraction)"
             )
+
+
+OPTIONAL_TIME_FORK_KEYS = frozenset({"bpo1Time", "bpo2Time", "bpo3Time", "bpo4Time", "bpo5Time", "verkleTime"})
+"""Time forks geth lets a chain leave out while configuring later ones."""
+
+
+def _check_fork_order(config: Mapping[str, Any]) -> None:
+    """geth's ``CheckConfigForkOrder`` for time forks, with its words: no required fork
+    left out before a configured one, no fork activating before the one it follows.
+
+    Block forks stay lenient (a London genesis need not list Berlin): py-evm's London
+    rules include every earlier fork, and chains written that way import as before.
+    """
+    last: tuple[str, int | None] | None = None
+    for key, _ in TIME_FORK_KEYS:
+        value = _optional_quantity(config, key)
+        if last is not None and value is not None:
+            last_key, last_value = last
+            if last_value is None:
+                raise InvalidGenesis(
+                    f"unsupported fork ordering: {last_key} not enabled, but {key} enabled "
+                    f"at timestamp {value}"
+                )
+            if last_value > value:
+                raise InvalidGenesis(
+                    f"unsupported fork ordering: {last_key} enabled at timestamp {last_value}, "
+                    f"but {key} enabled at timestamp {value}"
+                )
+        if key not in OPTIONAL_TIME_FORK_KEYS or value is not None:
+            last = (key, value)
 
 
 def _osaka_blob_schedule(

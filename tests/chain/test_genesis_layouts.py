@@ -136,6 +136,30 @@ def test_time_forks_sharing_a_timestamp_start_together(tmp_path: Path) -> None:
     assert result.config.forks == ((0, "shanghai"), (2, "osaka"))
 
 
+def test_a_time_fork_left_out_before_a_configured_one_is_refused_by_name() -> None:
+    document = _genesis(terminalTotalDifficulty=0, shanghaiTime=0, pragueTime=10)
+
+    with pytest.raises(InvalidGenesis, match="cancunTime not enabled, but pragueTime enabled at timestamp 10"):
+        parse_genesis(document)
+
+
+def test_a_time_fork_before_the_one_it_follows_is_refused_by_name() -> None:
+    document = _genesis(terminalTotalDifficulty=0, shanghaiTime=0, cancunTime=20, pragueTime=10)
+
+    with pytest.raises(InvalidGenesis, match="cancunTime enabled at timestamp 20, but pragueTime enabled at timestamp 10"):
+        parse_genesis(document)
+
+
+def test_a_bpo_fork_may_be_skipped(tmp_path: Path) -> None:
+    document = _genesis(terminalTotalDifficulty=0, shanghaiTime=0, cancunTime=0, pragueTime=0,
+                        osakaTime=0, bpo2Time=10,
+                        blobSchedule={"bpo2": {"target": 14, "max": 21, "baseFeeUpdateFraction": 11684671}})
+
+    result = build_and_import(tmp_path, document, [5, 10])
+
+    assert result.config.forks == ((0, "osaka"), (2, "bpo2"))
+
+
 def test_bpo_fork_without_its_blob_schedule_names_the_field() -> None:
     document = _genesis(terminalTotalDifficulty=0, shanghaiTime=0, cancunTime=0,
                         pragueTime=0, osakaTime=0, bpo1Time=10)
