@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import orjson
 
+from cluster.boundedjson import NestingTooDeep, check_depth
 from rpc.backend import ReplicaBackend
 from rpc.errors import (
     INTERNAL_ERROR,
@@ -146,7 +147,8 @@ def parse_body(body: bytes) -> Any:
     """The first JSON value of the body, as Go's stream decoder reads it.
 
     orjson first (fast); if it refuses, the standard library reads the first value
-    and ignores what follows, as geth does, and keeps big integers exact.
+    and ignores what follows, as geth does, and keeps big integers exact. The nesting
+    is bounded before the standard library's recursive decoder sees the body.
     Raises ``ParseError`` when there is no valid JSON value at all.
     """
     try:
@@ -155,6 +157,10 @@ def parse_body(body: bytes) -> Any:
             return value
     except orjson.JSONDecodeError:
         pass
+    try:
+        check_depth(body)
+    except NestingTooDeep as error:
+        raise ParseError(f"parse error: {error}") from None
     try:
         text = body.decode("utf-8", errors="replace").lstrip(" \t\r\n")
         decoder = json.JSONDecoder(parse_constant=_reject_constant)

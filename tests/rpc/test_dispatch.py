@@ -215,3 +215,9 @@ async def test_every_call_of_a_batch_is_reported_with_its_status(compat_db: obje
     service = RpcService(compat_db, on_call=lambda method, status, seconds: calls.append((method, status)))  # type: ignore[arg-type]
     await body(service, '[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"nope_nope"}]')
     assert calls == [("eth_chainId", "ok"), ("nope_nope", "-32601")]
+
+
+async def test_deeply_nested_body_answers_32700_naming_the_limit(compat_service: RpcService) -> None:
+    response = await body(compat_service, b"[" * 70_000)
+    assert response == {"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32700, "message": "parse error: JSON nested deeper than 1024 levels (at least 70000)"}}
