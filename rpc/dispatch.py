@@ -20,9 +20,11 @@ from typing import Any, Callable, Mapping, Sequence
 import orjson
 
 from cluster.boundedjson import NestingTooDeep, check_depth
+from cluster.repeats import Repeats
 from rpc.backend import ReplicaBackend
 from rpc.errors import (
     INTERNAL_ERROR,
+    InvalidParams,
     InvalidRequest,
     MethodNotFound,
     ParseError,
@@ -30,7 +32,7 @@ from rpc.errors import (
     RpcError,
     from_exception,
 )
-from rpc.params import Param, parse_positional
+from rpc.params import ArgumentError, Param, parse_positional
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +189,8 @@ class Dispatcher:
         self.methods = dict(methods)
         self.limits = backend.limits
         self.on_call = on_call
+        self.crashes = Repeats()
+        """Crash tracebacks logged: the first of each kind per window, then a count of the repeats."""
 
     async def handle_body(self, body: bytes) -> bytes | None:
         """The response body for a request body; None when nothing is to be sent
@@ -254,17 +258,26 @@ class Dispatcher:
             result = await self._run(message)
         except RpcError as error:
             return encode_error(message.response_id, error), str(error.code)
+        except ArgumentError as error:
+            invalid = InvalidParams(str(error))
+            return encode_error(message.response_id, invalid), str(invalid.code)
         except Exception as error:  # noqa: BLE001 - the one place that must catch all
             mapped = from_exception(error)
             if mapped.code == INTERNAL_ERROR:
-                log.exception("JSON-RPC %s (id %r) crashed", message.method, message.response_id)
+                self._log_crash(message, error, "crashed")
             return encode_error(message.response_id, mapped), str(mapped.code)
         try:
             return encode_result(message.response_id, result), "ok"
-        except TypeError:
-            log.exception("JSON-RPC %s (id %r) returned an unencodable result",
-                          message.method, message.response_id)
+        except TypeError as error:
+            self._log_crash(message, error, "returned an unencodable result")
             return encode_error(message.response_id, from_exception(RuntimeError())), str(INTERNAL_ERROR)
+
+    def _log_crash(self, message: Message, error: Exception, what: str) -> None:
+        """A traceback per (method, exception type) and window: one client repeating a crashing
+        request must not fill the disk (4.2 MB of log in 7 minutes, seen)."""
+        suffix = self.crashes.admit((message.method, type(error), what))
+        if suffix is not None:
+            log.error("JSON-RPC %s (id %r) %s%s", message.method, message.response_id, what, suffix, exc_info=error)
 
     async def _run(self, message: Message) -> Any:
         self.backend.check_ready()

@@ -221,3 +221,34 @@ async def test_deeply_nested_body_answers_32700_naming_the_limit(compat_service:
     response = await body(compat_service, b"[" * 70_000)
     assert response == {"jsonrpc": "2.0", "id": None, "error": {
         "code": -32700, "message": "parse error: JSON nested deeper than 1024 levels (at least 70000)"}}
+
+
+def crashing_service(compat_db: object) -> RpcService:
+    def crash(backend: object, *args: object) -> None:
+        raise KeyError("a bug")
+
+    return RpcService(compat_db, extra_methods=[{"test_crash": Method(crash)}])  # type: ignore[arg-type]
+
+
+async def test_a_crash_is_logged_with_its_traceback_once_per_window_for_many_requests(
+        compat_db: object, caplog: pytest.LogCaptureFixture) -> None:
+    service = crashing_service(compat_db)
+    for request_id in range(50):
+        response = await body(service, f'{{"jsonrpc":"2.0","id":{request_id},"method":"test_crash"}}')
+        assert response["error"] == {"code": -32603, "message": "method handler crashed"}  # type: ignore[index]
+    crashes = [r for r in caplog.records if "crashed" in r.getMessage()]
+    assert len(crashes) == 1 and crashes[0].exc_info is not None
+
+
+async def test_the_next_crash_logged_after_the_window_counts_the_repeats(
+        compat_db: object, caplog: pytest.LogCaptureFixture) -> None:
+    service = crashing_service(compat_db)
+    now = [0.0]
+    service.dispatcher.crashes.clock = lambda: now[0]
+    for _ in range(5):
+        await body(service, '{"jsonrpc":"2.0","id":1,"method":"test_crash"}')
+    now[0] = 11.0
+    await body(service, '{"jsonrpc":"2.0","id":2,"method":"test_crash"}')
+    crashes = [r.getMessage() for r in caplog.records if "crashed" in r.getMessage()]
+    assert crashes == ["JSON-RPC test_crash (id 1) crashed",
+                       "JSON-RPC test_crash (id 2) crashed [4 more like this in the last 11s]"]
