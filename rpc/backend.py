@@ -15,6 +15,7 @@ are declared here too, so the RPC depends on them and not on Faust or Kafka.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -303,10 +304,13 @@ class ReplicaBackend:
             self._chain_config = None
 
     async def offload(self, work: Callable[..., T], *args: Any) -> T:
-        """Run costly work (execution, log scans) on the ``offload_threads`` pool, off the event loop."""
+        """Run costly work (execution, log scans) on the ``offload_threads`` pool, off the event loop,
+        in a copy of the caller's context (the request's budget goes with it)."""
         if self._offload is None:
             self._offload = ThreadPoolExecutor(self.limits.offload_threads, thread_name_prefix="rpc")
-        return await asyncio.get_running_loop().run_in_executor(self._offload, functools.partial(work, *args))
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._offload, functools.partial(context.run, work, *args))
 
     def check_ready(self) -> None:
         """Raise ``NotReady`` with the hook's reason unless the replica may serve."""

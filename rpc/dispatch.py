@@ -22,12 +22,14 @@ import orjson
 from cluster.boundedjson import NestingTooDeep, check_depth
 from cluster.repeats import Repeats
 from rpc.backend import ReplicaBackend
+from rpc.budget import RequestBudget
 from rpc.errors import (
     INTERNAL_ERROR,
     InvalidParams,
     InvalidRequest,
     MethodNotFound,
     ParseError,
+    RequestTimeout,
     ResponseTooLarge,
     RpcError,
     from_exception,
@@ -201,11 +203,12 @@ class Dispatcher:
             parsed = parse_body(body)
         except ParseError as error:
             return encode_error(None, error)
-        if isinstance(parsed, list):
-            return await self._handle_batch(parsed)
-        return await self._handle_one(Message.from_json(parsed))
+        with RequestBudget.open(self.limits) as budget:
+            if isinstance(parsed, list):
+                return await self._handle_batch(parsed, budget)
+            return await self._handle_one(Message.from_json(parsed))
 
-    async def _handle_batch(self, items: list[Any]) -> bytes | None:
+    async def _handle_batch(self, items: list[Any], budget: RequestBudget) -> bytes | None:
         if not items:
             return encode_error(None, InvalidRequest("empty batch"))
         messages = [Message.from_json(item) for item in items]
@@ -216,23 +219,26 @@ class Dispatcher:
         responses: list[bytes] = []
         size = 0
         for position, message in enumerate(messages):
+            if budget.expired:
+                responses.extend(self._answer_rest(messages[position:], RequestTimeout()))
+                break
             response = await self._handle_one(message)
             if response is None:
                 continue
             responses.append(response)
             size += len(response)
             if size > self.limits.max_batch_response_bytes:
-                responses.extend(self._too_large(messages[position + 1:]))
+                responses.extend(self._answer_rest(messages[position + 1:], ResponseTooLarge()))
                 break
         if not responses:
             return None
         return b"[" + b",".join(responses) + b"]"
 
     @staticmethod
-    def _too_large(rest: Sequence[Message]) -> list[bytes]:
-        """geth answers every call left in the batch with -32003 once the limit is hit."""
-        return [encode_error(m.response_id, ResponseTooLarge()) for m in rest
-                if not m.is_notification]
+    def _answer_rest(rest: Sequence[Message], error: RpcError) -> list[bytes]:
+        """geth answers every call left in the batch with the error once a limit is hit
+        (-32003 past the response size, -32002 past the deadline)."""
+        return [encode_error(m.response_id, error) for m in rest if not m.is_notification]
 
     async def _handle_one(self, message: Message) -> bytes | None:
         if message.is_response:

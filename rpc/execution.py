@@ -8,12 +8,12 @@ worker thread (``offload``) under the call gas cap and the call time limit.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import rlp
 from eth_utils import keccak
 
+from rpc import budget
 from rpc import params as p
 from rpc.backend import ReplicaBackend
 from rpc.callargs import (
@@ -51,7 +51,15 @@ CALL_STIPEND = 2300
 
 
 def _deadline(backend: ReplicaBackend) -> float:
-    return time.monotonic() + backend.limits.call_timeout_seconds
+    return budget.call_deadline(backend.limits)
+
+
+def _run(env: CallEnvironment, message: CallMessage, deadline: float,
+         tracer: AccessTracer | None = None) -> CallResult:
+    """``rpc.evm.run``, its gas charged to the request's budget."""
+    result = run(env, message, deadline, tracer)
+    budget.charge(result.gas_used + result.refunded)
+    return result
 
 
 def _timeout_error(backend: ReplicaBackend) -> ServerError:
@@ -75,10 +83,10 @@ def _header_base_fee(env: CallEnvironment) -> int | None:
 def eth_call(backend: ReplicaBackend, args: CallArgs, ref: BlockRef | None,
              state: StateOverride | None, block: BlockOverrides | None) -> str:
     env = _environment(backend, ref, block, state)
-    message = to_message(args, backend.limits.call_gas_cap, env.base_fee, _header_base_fee(env),
+    message = to_message(args, budget.gas_cap(backend.limits), env.base_fee, _header_base_fee(env),
                          backend.chain_id)
     try:
-        result = run(env, message, _deadline(backend))
+        result = _run(env, message, _deadline(backend))
     except CallFailure as failure:
         raise ServerError(f"err: {failure.message} (supplied gas {message.gas})") from None
     except CallTimeout:
@@ -105,7 +113,7 @@ def eth_estimate_gas(backend: ReplicaBackend, args: CallArgs, ref: BlockRef | No
     if args.gas is None:
         args = replace(args, gas=0)
     header_fee = _header_base_fee(env)
-    message = to_message(args, backend.limits.call_gas_cap, header_fee, header_fee, backend.chain_id)
+    message = to_message(args, budget.gas_cap(backend.limits), header_fee, header_fee, backend.chain_id)
     try:
         return quantity(Estimator(backend, env, message).estimate())
     except CallTimeout:
@@ -118,13 +126,13 @@ class Estimator:
     def __init__(self, backend: ReplicaBackend, env: CallEnvironment, message: CallMessage) -> None:
         self.env = env
         self.message = message
-        self.gas_cap = backend.limits.call_gas_cap
+        self.gas_cap = budget.gas_cap(backend.limits)
         self.deadline = _deadline(backend)
 
     def trial(self, gas: int) -> tuple[bool, CallResult | None]:
         """(failed, result); a message refused for too little intrinsic gas just fails."""
         try:
-            result = run(self.env, self.message.with_gas(gas), self.deadline)
+            result = _run(self.env, self.message.with_gas(gas), self.deadline)
         except CallFailure as failure:
             if failure.message.startswith("intrinsic gas too low"):
                 return True, None
@@ -216,11 +224,11 @@ def eth_create_access_list(backend: ReplicaBackend, args: CallArgs, ref: BlockRe
     deadline = _deadline(backend)
     while True:
         access_list = previous.access_list()
-        message = to_message(args.with_access_list(access_list), backend.limits.call_gas_cap,
+        message = to_message(args.with_access_list(access_list), budget.gas_cap(backend.limits),
                              header_fee, header_fee, backend.chain_id)
         tracer = AccessTracer.seeded(access_list, excluded)
         try:
-            result = run(env, message, deadline, tracer)
+            result = _run(env, message, deadline, tracer)
         except CallFailure as failure:
             raise ServerError(f"failed to apply transaction: {data(_legacy_hash(args))} "
                               f"err: {failure.message}") from None
