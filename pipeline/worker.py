@@ -90,6 +90,9 @@ def rpc_limits(settings: Settings) -> RpcLimits:
         call_gas_cap=settings.rpc_call_gas_cap,
         call_timeout_seconds=settings.rpc_call_timeout,
         offload_threads=settings.rpc_threads,
+        request_timeout_seconds=settings.rpc_request_timeout,
+        request_gas_budget=settings.rpc_request_gas_budget,
+        max_in_flight=settings.rpc_max_in_flight,
     )
 
 
@@ -120,6 +123,8 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
         ("ethercattle_ws_connections", "gauge", "WebSocket clients connected", lambda: len(hub.connections)),
         ("ethercattle_ws_slow_consumers_dropped", "counter", "WebSocket clients dropped for not reading (WS_SEND_QUEUE)",
          lambda: hub.dropped_slow),
+        ("ethercattle_rpc_shed", "counter", "HTTP JSON-RPC requests refused at once (RPC_MAX_IN_FLIGHT in flight)",
+         lambda: rpc.shed),
     ])
     return Replica(settings, state, metrics, chain, pending, filter_store, sink, rpc, hub)
 

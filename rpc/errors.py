@@ -24,6 +24,8 @@ INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000
 """geth's default code for any error that does not carry its own."""
 REQUEST_TIMEOUT = -32002
+LIMIT_EXCEEDED = -32005
+"""EIP-1474's "limit exceeded": a request refused under load, retryable."""
 RESPONSE_TOO_LARGE = -32003
 EXECUTION_REVERTED = 3
 
@@ -118,6 +120,16 @@ class NotReady(ServerError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"replica not ready: {reason}")
+
+
+class Overloaded(RpcError):
+    """Too many requests in flight: refused at once, to be retried (the code geth's
+    ecosystem uses for "limit exceeded")."""
+
+    code = LIMIT_EXCEEDED
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"server busy: {limit} requests in flight, retry shortly")
 
 
 class RequestTimeout(RpcError):

@@ -13,6 +13,8 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from rpc.dispatch import encode_error
+from rpc.errors import Overloaded
 from rpc.service import RpcService
 
 CONTENT_TYPE = "application/json"
@@ -54,9 +56,26 @@ async def _read_body(request: web.Request, max_body: int) -> bytes | None:
         chunks.append(chunk)
 
 
+RETRY_AFTER_SECONDS = 1
+
+
+def overloaded(limit: int) -> web.Response:
+    """The answer to a request over the in-flight bound: HTTP 503 with Retry-After, and a
+    JSON-RPC error (-32005) in the body for clients that read only the body."""
+    return web.Response(status=503, body=encode_error(None, Overloaded(limit)), content_type=CONTENT_TYPE,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def make_handler(service: RpcService) -> Handler:
-    """The aiohttp handler serving JSON-RPC for ``service`` (mount it on POST and GET)."""
+    """The aiohttp handler serving JSON-RPC for ``service`` (mount it on POST and GET).
+
+    At most ``max_in_flight`` requests are handled at once; the rest are refused at once
+    (``overloaded``), so a burst costs the event loop almost nothing and the apply agent,
+    which shares it, keeps its turn.
+    """
     max_body = service.limits.max_body_bytes
+    max_in_flight = service.limits.max_in_flight
+    in_flight = 0
 
     async def handle_http(request: web.Request) -> web.StreamResponse:
         if request.method == "GET" and not request.content_length and not request.query_string:
@@ -64,10 +83,18 @@ def make_handler(service: RpcService) -> Handler:
         refusal = _refusal(request, max_body)
         if refusal is not None:
             return refusal
-        body = await _read_body(request, max_body)
-        if body is None:
-            return _plain(413, f"content length too large (>{max_body})")
-        response = await service.dispatcher.handle_body(body)
+        nonlocal in_flight
+        if in_flight >= max_in_flight:
+            service.shed += 1
+            return overloaded(max_in_flight)
+        in_flight += 1
+        try:
+            body = await _read_body(request, max_body)
+            if body is None:
+                return _plain(413, f"content length too large (>{max_body})")
+            response = await service.dispatcher.handle_body(body)
+        finally:
+            in_flight -= 1
         return web.Response(body=response or b"", content_type=CONTENT_TYPE)
 
     return handle_http

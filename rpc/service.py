@@ -64,6 +64,8 @@ class RpcService:
         self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
         self.dispatcher = Dispatcher(self.backend, self.methods, on_call)
+        self.shed = 0
+        """HTTP requests refused at once because ``limits.max_in_flight`` were in flight."""
 
     def invalidate(self) -> None:
         """The apply agent's hook after each committed write (cheap)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import orjson
 import pytest
@@ -252,3 +254,33 @@ async def test_the_next_crash_logged_after_the_window_counts_the_repeats(
     crashes = [r.getMessage() for r in caplog.records if "crashed" in r.getMessage()]
     assert crashes == ["JSON-RPC test_crash (id 1) crashed",
                        "JSON-RPC test_crash (id 2) crashed [4 more like this in the last 11s]"]
+
+
+async def test_requests_over_the_in_flight_bound_are_refused_at_once_with_503_and_retry_after(compat_db: object) -> None:
+    release = asyncio.Event()
+
+    async def slow(backend: object) -> str:
+        await release.wait()
+        return "done"
+
+    service = RpcService(compat_db, limits=RpcLimits(max_in_flight=2),  # type: ignore[arg-type]
+                         extra_methods=[{"test_slow": Method(slow)}])
+    runner, url = await serve(service)
+    request = {"jsonrpc": "2.0", "id": 1, "method": "test_slow"}
+    try:
+        async with aiohttp.ClientSession() as session:
+            held = [asyncio.ensure_future(session.post(url, json=request)) for _ in range(2)]
+            await asyncio.sleep(0.2)  # both reach the handler and wait there
+            async with session.post(url, json=request) as refused:
+                assert refused.status == 503 and refused.headers["Retry-After"] == "1"
+                assert (await refused.json())["error"] == {
+                    "code": -32005, "message": "server busy: 2 requests in flight, retry shortly"}
+            release.set()
+            for task in held:
+                async with await task as answered:
+                    assert (await answered.json())["result"] == "done"
+            async with session.post(url, json=request) as after:
+                assert (await after.json())["result"] == "done"
+        assert service.shed == 1
+    finally:
+        await runner.cleanup()
