@@ -128,8 +128,8 @@ class Overloaded(RpcError):
 
     code = LIMIT_EXCEEDED
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"server busy: {limit} requests in flight, retry shortly")
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"server busy ({reason}), retry shortly")
 
 
 class RequestTimeout(RpcError):

@@ -9,6 +9,7 @@ is not JSON, 405 for PUT/DELETE, and an empty 200 for a bare GET health probe.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -59,23 +60,32 @@ async def _read_body(request: web.Request, max_body: int) -> bytes | None:
 RETRY_AFTER_SECONDS = 1
 
 
-def overloaded(limit: int) -> web.Response:
-    """The answer to a request over the in-flight bound: HTTP 503 with Retry-After, and a
-    JSON-RPC error (-32005) in the body for clients that read only the body."""
-    return web.Response(status=503, body=encode_error(None, Overloaded(limit)), content_type=CONTENT_TYPE,
-                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+async def overloaded(request: web.Request, error: Overloaded) -> web.Response:
+    """Answer a request shed under load at once: HTTP 503 with Retry-After, and a JSON-RPC
+    error (-32005) in the body for clients that read only the body.
+
+    The connection then stays quiet for the Retry-After period (HTTP/1.1 reads a
+    connection's next request only when the handler returns): a client that retries at
+    once instead of waiting costs nothing more until then. Without that pause, 256
+    clients retrying at once kept the event loop busy answering 503s and the apply
+    agent still fell behind.
+    """
+    response = web.Response(status=503, body=encode_error(None, error), content_type=CONTENT_TYPE,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    await response.prepare(request)
+    await response.write_eof()
+    await asyncio.sleep(RETRY_AFTER_SECONDS)
+    return response
 
 
 def make_handler(service: RpcService) -> Handler:
     """The aiohttp handler serving JSON-RPC for ``service`` (mount it on POST and GET).
 
-    At most ``max_in_flight`` requests are handled at once; the rest are refused at once
-    (``overloaded``), so a burst costs the event loop almost nothing and the apply agent,
-    which shares it, keeps its turn.
+    The service's ``admission`` decides which requests are served (``rpc.shedding``);
+    the rest are refused at once (``overloaded``).
     """
     max_body = service.limits.max_body_bytes
-    max_in_flight = service.limits.max_in_flight
-    in_flight = 0
+    admission = service.admission
 
     async def handle_http(request: web.Request) -> web.StreamResponse:
         if request.method == "GET" and not request.content_length and not request.query_string:
@@ -83,18 +93,14 @@ def make_handler(service: RpcService) -> Handler:
         refusal = _refusal(request, max_body)
         if refusal is not None:
             return refusal
-        nonlocal in_flight
-        if in_flight >= max_in_flight:
-            service.shed += 1
-            return overloaded(max_in_flight)
-        in_flight += 1
-        try:
+        refused = admission.refusal()
+        if refused is not None:
+            return await overloaded(request, refused)
+        with admission.held():
             body = await _read_body(request, max_body)
             if body is None:
                 return _plain(413, f"content length too large (>{max_body})")
             response = await service.dispatcher.handle_body(body)
-        finally:
-            in_flight -= 1
         return web.Response(body=response or b"", content_type=CONTENT_TYPE)
 
     return handle_http

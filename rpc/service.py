@@ -17,6 +17,7 @@ from rpc import execution, submit
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.limits import RpcLimits
+from rpc.shedding import Admission, Behind, never_behind
 
 NAMESPACES: tuple[MethodTable, ...] = (
     web3.METHODS,
@@ -46,6 +47,7 @@ class RpcService:
         pending: the cluster's pending transactions, for "pending" nonces, lookups and txpool_* (default: none).
         extra_methods: more wire-name tables (e.g. the replica's own), merged the same way.
         on_call: told of every call answered (method, "ok" or error code, seconds), e.g. for metrics.
+        behind: says why HTTP requests should be shed while the apply agent falls behind (default: never).
     """
 
     def __init__(
@@ -59,13 +61,14 @@ class RpcService:
         pending: PendingView | None = None,
         extra_methods: Iterable[MethodTable] = (),
         on_call: CallObserver | None = None,
+        behind: Behind | None = None,
     ) -> None:
         self.limits = limits or RpcLimits()
         self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
         self.dispatcher = Dispatcher(self.backend, self.methods, on_call)
-        self.shed = 0
-        """HTTP requests refused at once because ``limits.max_in_flight`` were in flight."""
+        self.admission = Admission(self.limits.max_in_flight, behind or never_behind)
+        """Which HTTP requests are served, and how many were shed."""
 
     def invalidate(self) -> None:
         """The apply agent's hook after each committed write (cheap)."""

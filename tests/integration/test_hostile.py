@@ -4,6 +4,7 @@ takes a node down."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import urllib.request
 
 import aiohttp
@@ -48,3 +49,63 @@ def test_a_deeply_nested_body_is_a_parse_error_and_master_and_replica_keep_answe
     assert master.poll() is None and replica.process.poll() is None
     for url in (master_url, replica.url + "/"):
         assert post_json(url, {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})["result"] == "0x539"
+
+
+LOAD_CLIENTS = 256
+LOAD_SECONDS = 12.0
+MAX_LAG = 50
+"""The default ``MAX_LAG`` readiness bound."""
+NUMBER_CALL = {"jsonrpc": "2.0", "id": 3, "method": "eth_call", "params": [
+    {"to": "0x" + "5c" * 20}, "latest", {"0x" + "5c" * 20: {"code": "0x4360005260206000f3"}}]}
+"""An eth_call of code (put there by a state override) that returns NUMBER."""
+MIXED = [
+    {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
+    {"jsonrpc": "2.0", "id": 2, "method": "eth_getBalance", "params": ["0x" + "11" * 20, "latest"]},
+    NUMBER_CALL,
+]
+
+
+async def load(url: str, seconds: float) -> dict[str, int]:
+    """``LOAD_CLIENTS`` clients sending mixed reads and eth_call back to back; outcomes counted."""
+    outcomes: dict[str, int] = {}
+    deadline = asyncio.get_running_loop().time() + seconds
+    connector = aiohttp.TCPConnector(limit=LOAD_CLIENTS)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async def client(index: int) -> None:
+            while asyncio.get_running_loop().time() < deadline:
+                async with session.post(url, json=MIXED[index % len(MIXED)]) as response:
+                    body = await response.json(content_type=None)
+                    kind = "ok" if "result" in body else f"{response.status} {body['error']['code']} {body['error']['message'][:40]}"
+                    outcomes[kind] = outcomes.get(kind, 0) + 1
+
+        await asyncio.gather(*(client(i) for i in range(LOAD_CLIENTS)))
+    return outcomes
+
+
+def test_under_256_concurrent_clients_the_replica_stays_current_and_ready_shedding_the_excess(cluster: Cluster) -> None:
+    cluster.start_master(block_time=0.05)
+    replica = cluster.start_replica("r1")
+    replica.wait_ready()
+    start_sequence = replica.health()["sequence"]  # type: ignore[index]
+    samples: list[tuple[int, int | None]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            status, body = replica.readiness()
+            lag = next((c["value"] for c in (body or {}).get("checks", []) if c["name"] == "lag"), None)
+            samples.append((status, lag))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        outcomes = asyncio.run(load(replica.url + "/", LOAD_SECONDS))
+    finally:
+        stop.set()
+        watcher.join()
+    print(f"\n{LOAD_CLIENTS} clients for {LOAD_SECONDS:.0f}s: {outcomes}; "
+          f"lag max {max((lag or 0) for _, lag in samples)} over {len(samples)} samples")
+    assert outcomes.get("ok", 0) > 1000
+    assert {kind.split(" ")[1] for kind in outcomes if kind != "ok"} <= {"-32005", "-32000"} and not [k for k in outcomes if "not ready" in k], outcomes  # never "not ready", never a crash
+    assert samples and all(status == 200 and lag is not None and lag <= MAX_LAG for status, lag in samples), samples
+    assert replica.health()["sequence"] > start_sequence + 100  # type: ignore[index]  # the master's writes kept arriving

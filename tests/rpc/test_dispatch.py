@@ -274,13 +274,13 @@ async def test_requests_over_the_in_flight_bound_are_refused_at_once_with_503_an
             async with session.post(url, json=request) as refused:
                 assert refused.status == 503 and refused.headers["Retry-After"] == "1"
                 assert (await refused.json())["error"] == {
-                    "code": -32005, "message": "server busy: 2 requests in flight, retry shortly"}
+                    "code": -32005, "message": "server busy (2 requests in flight), retry shortly"}
             release.set()
             for task in held:
                 async with await task as answered:
                     assert (await answered.json())["result"] == "done"
             async with session.post(url, json=request) as after:
                 assert (await after.json())["result"] == "done"
-        assert service.shed == 1
+        assert service.admission.shed == 1
     finally:
         await runner.cleanup()
