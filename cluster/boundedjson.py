@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 from array import array
 from typing import Any
 
@@ -61,10 +62,16 @@ def check_depth(document: bytes | str, limit: int = MAX_DEPTH) -> None:
 
 
 def loads(document: bytes | bytearray | str, limit: int = MAX_DEPTH) -> Any:
-    """``json.loads`` with the nesting bounded first; raises ``ValueError`` on anything that is not JSON."""
+    """``json.loads`` with the nesting bounded first; raises ``ValueError`` on anything that is not JSON
+    (also when the process's own recursion limit is below ``limit``)."""
     text = bytes(document) if isinstance(document, bytearray) else document
-    check_depth(text, limit)
-    return json.loads(text)
+    depth = nesting_depth(text)
+    if depth > limit:
+        raise NestingTooDeep(depth, limit)
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise NestingTooDeep(depth, sys.getrecursionlimit()) from None
 
 
 __all__ = ["MAX_DEPTH", "NestingTooDeep", "check_depth", "loads", "nesting_depth"]

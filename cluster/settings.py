@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     filter_max_results: int = Field(default=10_000, ge=1, description="most hashes or logs one eth_getFilterChanges returns (the rest come with the next poll)")
     filter_sync_timeout: float = Field(default=2.0, gt=0, description="longest a filter call waits for this replica's filter view to catch up with the filter topic, seconds")
     ws_max_subscriptions: int = Field(default=100, ge=1, description="most eth_subscribe subscriptions on one WebSocket connection")
+    ws_max_connections: int = Field(default=1000, ge=1, description="most WebSocket clients a replica serves at once; the next are refused with HTTP 503 before the upgrade")
     ws_send_queue: int = Field(default=1000, ge=1, description="most messages queued for one WebSocket client; a client that falls further behind is disconnected")
 
     snapshot_interval: float | None = Field(default=None, gt=0, description="seconds between a replica's scheduled snapshots (unset: none)")

@@ -118,7 +118,8 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
                      behind=ApplyBacklog(state, settings.max_lag // 2))
     state.listeners.append(lambda outcome: rpc.invalidate())
     hub = Hub(BackendChain(rpc.backend), filter_store.transactions,
-              max_subscriptions=settings.ws_max_subscriptions, queue_size=settings.ws_send_queue)
+              max_subscriptions=settings.ws_max_subscriptions, queue_size=settings.ws_send_queue,
+              max_connections=settings.ws_max_connections)
     state.listeners.append(hub.applied)
     metrics.export([
         ("ethercattle_ws_connections", "gauge", "WebSocket clients connected", lambda: len(hub.connections)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from cluster.boundedjson import MAX_DEPTH, NestingTooDeep, loads, nesting_depth
@@ -12,8 +14,18 @@ def test_seventy_thousand_brackets_are_refused_without_recursing() -> None:
         loads(b"[" * 70_000)
 
 
-def test_nesting_at_the_limit_parses() -> None:
-    assert loads("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
+def test_nesting_within_the_limit_parses() -> None:
+    assert loads("[" * 100 + "]" * 100) is not None
+
+
+def test_nesting_past_the_interpreters_own_recursion_limit_is_refused_too() -> None:
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(500)
+    try:
+        with pytest.raises(NestingTooDeep):
+            loads("[" * 800 + "]" * 800)
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 def test_brackets_inside_strings_do_not_count() -> None:
