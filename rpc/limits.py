@@ -45,7 +45,7 @@ class RpcLimits:
     its remaining items answer -32002. Equal to geth's ``rpc.evmtimeout``, so a batch holds a
     thread no longer than one call may."""
 
-    max_in_flight: int = 64
+    max_in_flight: int = 16
     """Most HTTP JSON-RPC requests handled at once; the next are answered 503 with Retry-After
     (JSON-RPC -32005) at once. A replica must stay current first: at 256 concurrent clients
     and no bound, one fell 72-122 messages behind and refused 6.7% of requests as not ready."""
