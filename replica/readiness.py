@@ -169,7 +169,7 @@ class ReadinessHook:
 
 class ApplyBacklog:
     """The RPC's load-shedding hook: why it should step aside for the apply agent (the lag past
-    ``threshold`` messages, half of ``MAX_LAG``, so requests are shed before the replica turns
+    ``threshold`` messages, a quarter of ``MAX_LAG``, so requests are shed before the replica turns
     unready); else None."""
 
     def __init__(self, replica: ReplicaState, threshold: int) -> None:

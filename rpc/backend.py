@@ -58,6 +58,7 @@ from rpc.cache import LRU
 from rpc.callcache import SharedReads
 from rpc.errors import HeaderNotFound, NotReady, ServerError
 from rpc.limits import RpcLimits
+from rpc.shedding import Behind, never_behind
 from rpc.blockref import BlockNumber, BlockRef, BlockTag
 from rpc.statedb import CachedState
 from storage.readonly import ReadOnlyDB
@@ -260,6 +261,7 @@ class ReplicaBackend:
         readiness: the readiness hook; while it returns a reason, every call fails.
         tx_sink: where eth_sendRawTransaction sends transactions (None: refused).
         pending: the cluster's pending transactions (default: none).
+        behind: says when the apply agent is behind; executions then pause (default: never).
     """
 
     def __init__(
@@ -270,6 +272,7 @@ class ReplicaBackend:
         readiness: Readiness | None = None,
         tx_sink: TransactionSink | None = None,
         pending: PendingView | None = None,
+        behind: Behind | None = None,
     ) -> None:
         self.db: ReadOnlyDB = db if isinstance(db, ReadOnlyDB) else ReadOnlyDB(db)
         self.limits = limits or RpcLimits()
@@ -277,6 +280,8 @@ class ReplicaBackend:
         self.readiness: Readiness = readiness or always_ready
         self.tx_sink = tx_sink
         self.pending: PendingView = pending if pending is not None else NoPending()
+        self.behind: Behind = behind or never_behind
+        """Why executions should yield to the apply agent now (None: they need not)."""
         self._chain: Chain | None = None
         self._chain_config: bytes | None = None
         self._chain_lock = threading.Lock()

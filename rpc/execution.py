@@ -8,6 +8,7 @@ worker thread (``offload``) under the call gas cap and the call time limit.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 import rlp
@@ -42,6 +43,7 @@ from rpc.evm import (
     run,
 )
 from rpc.fees import suggest_tip
+from rpc.shedding import pause_while_behind
 from rpc.format import JSON, access_list_json, data, quantity
 from rpc.blockref import LATEST, BlockRef, block_ref
 from rpc.statedb import read_account
@@ -54,10 +56,10 @@ def _deadline(backend: ReplicaBackend) -> float:
     return budget.call_deadline(backend.limits)
 
 
-def _run(env: CallEnvironment, message: CallMessage, deadline: float,
+def _run(backend: ReplicaBackend, env: CallEnvironment, message: CallMessage, deadline: float,
          tracer: AccessTracer | None = None) -> CallResult:
-    """``rpc.evm.run``, its gas charged to the request's budget."""
-    result = run(env, message, deadline, tracer)
+    """``rpc.evm.run``, its gas charged to the request's budget, pausing while the apply agent is behind."""
+    result = run(env, message, deadline, tracer, functools.partial(pause_while_behind, backend.behind, deadline))
     budget.charge(result.gas_used + result.refunded)
     return result
 
@@ -86,7 +88,7 @@ def eth_call(backend: ReplicaBackend, args: CallArgs, ref: BlockRef | None,
     message = to_message(args, budget.gas_cap(backend.limits), env.base_fee, _header_base_fee(env),
                          backend.chain_id)
     try:
-        result = _run(env, message, _deadline(backend))
+        result = _run(backend, env, message, _deadline(backend))
     except CallFailure as failure:
         raise ServerError(f"err: {failure.message} (supplied gas {message.gas})") from None
     except CallTimeout:
@@ -124,6 +126,7 @@ class Estimator:
     """One estimation: every trial runs the same message with another gas limit."""
 
     def __init__(self, backend: ReplicaBackend, env: CallEnvironment, message: CallMessage) -> None:
+        self.backend = backend
         self.env = env
         self.message = message
         self.gas_cap = budget.gas_cap(backend.limits)
@@ -132,7 +135,7 @@ class Estimator:
     def trial(self, gas: int) -> tuple[bool, CallResult | None]:
         """(failed, result); a message refused for too little intrinsic gas just fails."""
         try:
-            result = _run(self.env, self.message.with_gas(gas), self.deadline)
+            result = _run(self.backend, self.env, self.message.with_gas(gas), self.deadline)
         except CallFailure as failure:
             if failure.message.startswith("intrinsic gas too low"):
                 return True, None
@@ -228,7 +231,7 @@ def eth_create_access_list(backend: ReplicaBackend, args: CallArgs, ref: BlockRe
                              header_fee, header_fee, backend.chain_id)
         tracer = AccessTracer.seeded(access_list, excluded)
         try:
-            result = _run(env, message, deadline, tracer)
+            result = _run(backend, env, message, deadline, tracer)
         except CallFailure as failure:
             raise ServerError(f"failed to apply transaction: {data(_legacy_hash(args))} "
                               f"err: {failure.message}") from None

@@ -47,7 +47,8 @@ class RpcService:
         pending: the cluster's pending transactions, for "pending" nonces, lookups and txpool_* (default: none).
         extra_methods: more wire-name tables (e.g. the replica's own), merged the same way.
         on_call: told of every call answered (method, "ok" or error code, seconds), e.g. for metrics.
-        behind: says why HTTP requests should be shed while the apply agent falls behind (default: never).
+        behind: says why the RPC should step aside while the apply agent falls behind: HTTP requests are
+            shed and executions pause (default: never).
     """
 
     def __init__(
@@ -64,7 +65,7 @@ class RpcService:
         behind: Behind | None = None,
     ) -> None:
         self.limits = limits or RpcLimits()
-        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending)
+        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending, behind)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
         self.dispatcher = Dispatcher(self.backend, self.methods, on_call)
         self.admission = Admission(self.limits.max_in_flight, behind or never_behind)

@@ -55,13 +55,14 @@ LOAD_CLIENTS = 256
 LOAD_SECONDS = 12.0
 MAX_LAG = 50
 """The default ``MAX_LAG`` readiness bound."""
-NUMBER_CALL = {"jsonrpc": "2.0", "id": 3, "method": "eth_call", "params": [
-    {"to": "0x" + "5c" * 20}, "latest", {"0x" + "5c" * 20: {"code": "0x4360005260206000f3"}}]}
-"""An eth_call of code (put there by a state override) that returns NUMBER."""
+LOOP_CALL = {"jsonrpc": "2.0", "id": 3, "method": "eth_call", "params": [
+    {"to": "0x" + "5c" * 20, "gas": "0x186a0"}, "latest", {"0x" + "5c" * 20: {"code": "0x5b600056"}}]}
+"""An eth_call of code (put there by a state override) that loops until its 100k gas run out:
+tens of milliseconds of EVM on an execution thread, holding Python's GIL."""
 MIXED = [
     {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
     {"jsonrpc": "2.0", "id": 2, "method": "eth_getBalance", "params": ["0x" + "11" * 20, "latest"]},
-    NUMBER_CALL,
+    LOOP_CALL,
 ]
 
 
@@ -105,7 +106,8 @@ def test_under_256_concurrent_clients_the_replica_stays_current_and_ready_sheddi
         watcher.join()
     print(f"\n{LOAD_CLIENTS} clients for {LOAD_SECONDS:.0f}s: {outcomes}; "
           f"lag max {max((lag or 0) for _, lag in samples)} over {len(samples)} samples")
-    assert outcomes.get("ok", 0) > 1000
-    assert {kind.split(" ")[1] for kind in outcomes if kind != "ok"} <= {"-32005", "-32000"} and not [k for k in outcomes if "not ready" in k], outcomes  # never "not ready", never a crash
+    served = {kind: count for kind, count in outcomes.items() if not kind.startswith("503 -32005 ")}
+    assert set(served) <= {"ok", "200 -32000 out of gas"}, outcomes  # never "not ready", never a crash
+    assert sum(served.values()) > 100
     assert samples and all(status == 200 and lag is not None and lag <= MAX_LAG for status, lag in samples), samples
     assert replica.health()["sequence"] > start_sequence + 100  # type: ignore[index]  # the master's writes kept arriving

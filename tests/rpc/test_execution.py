@@ -209,3 +209,13 @@ async def test_a_batch_shares_one_gas_budget(dev_chain: DevChain) -> None:
         "out of gas", "out of gas", "request gas budget exhausted (150000 gas per request)"]
     again = orjson.loads(await service.handle_body(loop_batch(1, "0x" + "4d" * 20)) or b"null")
     assert again[0]["error"]["message"] == "out of gas"  # the next request has a budget of its own
+
+
+async def test_an_execution_pauses_while_the_apply_agent_is_behind(dev_chain: DevChain) -> None:
+    caught_up_at = time.monotonic() + 0.3
+    service = RpcService(dev_chain.db, limits=RpcLimits(call_gas_cap=100_000),
+                         behind=lambda: "3 messages behind" if time.monotonic() < caught_up_at else None)
+    target = "0x" + "4e" * 20
+    response = await caller(service)("eth_call", {"to": target}, "latest", code_at(target, LOOP_RUNTIME))
+    assert response["error"]["message"] == "out of gas"  # it ran to its end, after the pause
+    assert time.monotonic() >= caught_up_at
