@@ -231,3 +231,8 @@ async def test_bad_filter_criteria_are_invalid_params_not_a_crash(criteria: Any)
         {"jsonrpc": "2.0", "id": 1, "method": "eth_newFilter", "params": [criteria]})) or b"null")
     assert response["error"]["code"] == -32602 and response["error"]["message"].startswith("invalid argument 0: ")
     assert published == []
+
+
+def test_a_deeply_nested_filter_record_is_refused_before_any_recursive_parse() -> None:
+    with pytest.raises(ValueError, match="nested deeper"):
+        decode(b"[" * 70_000)
