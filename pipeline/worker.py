@@ -36,7 +36,7 @@ from pending.pool import PendingPool
 from pending.reader import PendingReader
 from pending.sink import TopicSink
 from replica.metrics import ReplicaMetrics
-from replica.readiness import ReadinessHook, ReplicaSyncStatus
+from replica.readiness import ApplyBacklog, ReadinessHook, ReplicaSyncStatus
 from replica.state import ReplicaState
 from replica.status import StatusBoard
 from rpc import pages, views
@@ -90,6 +90,9 @@ def rpc_limits(settings: Settings) -> RpcLimits:
         call_gas_cap=settings.rpc_call_gas_cap,
         call_timeout_seconds=settings.rpc_call_timeout,
         offload_threads=settings.rpc_threads,
+        request_timeout_seconds=settings.rpc_request_timeout,
+        request_gas_budget=settings.rpc_request_gas_budget,
+        max_in_flight=settings.rpc_max_in_flight,
     )
 
 
@@ -111,15 +114,19 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
                                                  max_results=settings.filter_max_results))
     rpc = RpcService(state.db, limits=rpc_limits(settings), readiness=ReadinessHook(state),
                      sync_status=ReplicaSyncStatus(state), tx_sink=sink, pending=pending,
-                     extra_methods=[filters.methods()], on_call=metrics.record_rpc)
+                     extra_methods=[filters.methods()], on_call=metrics.record_rpc,
+                     behind=ApplyBacklog(state, settings.max_lag // 4))
     state.listeners.append(lambda outcome: rpc.invalidate())
     hub = Hub(BackendChain(rpc.backend), filter_store.transactions,
-              max_subscriptions=settings.ws_max_subscriptions, queue_size=settings.ws_send_queue)
+              max_subscriptions=settings.ws_max_subscriptions, queue_size=settings.ws_send_queue,
+              max_connections=settings.ws_max_connections)
     state.listeners.append(hub.applied)
     metrics.export([
         ("ethercattle_ws_connections", "gauge", "WebSocket clients connected", lambda: len(hub.connections)),
         ("ethercattle_ws_slow_consumers_dropped", "counter", "WebSocket clients dropped for not reading (WS_SEND_QUEUE)",
          lambda: hub.dropped_slow),
+        ("ethercattle_rpc_shed", "counter", "HTTP JSON-RPC requests refused at once (RPC_MAX_IN_FLIGHT in flight)",
+         lambda: rpc.admission.shed),
     ])
     return Replica(settings, state, metrics, chain, pending, filter_store, sink, rpc, hub)
 

@@ -167,6 +167,22 @@ class ReadinessHook:
         return self._verdict
 
 
+class ApplyBacklog:
+    """The RPC's load-shedding hook: why it should step aside for the apply agent (the lag past
+    ``threshold`` messages, a quarter of ``MAX_LAG``, so requests are shed before the replica turns
+    unready); else None."""
+
+    def __init__(self, replica: ReplicaState, threshold: int) -> None:
+        self.replica = replica
+        self.threshold = threshold
+
+    def __call__(self) -> str | None:
+        lag = self.replica.lag
+        if lag is None or lag <= self.threshold:
+            return None
+        return f"applying the log first: {lag} messages behind"
+
+
 class ReplicaSyncStatus:
     """The RPC's eth_syncing status: false once caught up, else (startingBlock, currentBlock, highestBlock)."""
 

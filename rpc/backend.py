@@ -15,6 +15,7 @@ are declared here too, so the RPC depends on them and not on Faust or Kafka.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,7 @@ from rpc.cache import LRU
 from rpc.callcache import SharedReads
 from rpc.errors import HeaderNotFound, NotReady, ServerError
 from rpc.limits import RpcLimits
+from rpc.shedding import Behind, never_behind
 from rpc.blockref import BlockNumber, BlockRef, BlockTag
 from rpc.statedb import CachedState
 from storage.readonly import ReadOnlyDB
@@ -243,6 +245,7 @@ class ReplicaBackend:
         readiness: the readiness hook; while it returns a reason, every call fails.
         tx_sink: where eth_sendRawTransaction sends transactions (None: refused).
         pending: the cluster's pending transactions (default: none).
+        behind: says when the apply agent is behind; executions then pause (default: never).
     """
 
     def __init__(
@@ -253,6 +256,7 @@ class ReplicaBackend:
         readiness: Readiness | None = None,
         tx_sink: TransactionSink | None = None,
         pending: PendingView | None = None,
+        behind: Behind | None = None,
     ) -> None:
         self.db: ReadOnlyDB = db if isinstance(db, ReadOnlyDB) else ReadOnlyDB(db)
         self.limits = limits or RpcLimits()
@@ -260,6 +264,8 @@ class ReplicaBackend:
         self.readiness: Readiness = readiness or always_ready
         self.tx_sink = tx_sink
         self.pending: PendingView = pending if pending is not None else NoPending()
+        self.behind: Behind = behind or never_behind
+        """Why executions should yield to the apply agent now (None: they need not)."""
         self._chain: Chain | None = None
         self._chain_config: bytes | None = None
         self._chain_lock = threading.Lock()
@@ -287,10 +293,13 @@ class ReplicaBackend:
             self._chain_config = None
 
     async def offload(self, work: Callable[..., T], *args: Any) -> T:
-        """Run costly work (execution, log scans) on the ``offload_threads`` pool, off the event loop."""
+        """Run costly work (execution, log scans) on the ``offload_threads`` pool, off the event loop,
+        in a copy of the caller's context (the request's budget goes with it)."""
         if self._offload is None:
             self._offload = ThreadPoolExecutor(self.limits.offload_threads, thread_name_prefix="rpc")
-        return await asyncio.get_running_loop().run_in_executor(self._offload, functools.partial(work, *args))
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._offload, functools.partial(context.run, work, *args))
 
     def check_ready(self) -> None:
         """Raise ``NotReady`` with the hook's reason unless the replica may serve."""
