@@ -20,7 +20,7 @@ from faust.types import TP, EventT, StreamT
 
 from pipeline.transport import last_fetch_time
 from pipeline.worker import app, cdc_topic, settings
-from replica.applier import ApplyHalted
+from replica.applier import ApplyHalted, remedy
 from replica.resume import ResumeRefused, check_resume, probe_log
 from replica.state import replica_state
 
@@ -92,9 +92,8 @@ def _apply_group(events: Sequence[EventT]) -> None:
     except ApplyHalted as halted:
         replica.halted = halted
         log.critical(
-            "HALTED: %s record at offset %d of %s: %s. This replica applies nothing more and is unready; "
-            "it needs a replacement from a good snapshot, or a corrected log.",
-            halted.reason, halted.offset, cdc_topic.get_topic_name(), halted.detail,
+            "HALTED: %s record at offset %d of %s: %s. This replica applies nothing more and is unready. What to do: %s.",
+            halted.reason, halted.offset, cdc_topic.get_topic_name(), halted.detail, remedy(halted.reason),
         )
         return
     _delivery.last = max(_delivery.last or 0, events[-1].message.offset)

@@ -6,7 +6,9 @@ either several consecutive records, one part of a record too large for one
 message, or a heartbeat. Every envelope names its cluster and master and ends
 with an HMAC-SHA256 under a key derived from the cluster secret and the cluster
 name, so a record forged, corrupted or taken from another cluster's log fails
-authentication before any of it is decoded.
+authentication before any of it is decoded. A message that fails it is not
+part of the log (``Unauthentic``); one that passes but cannot be decoded is
+the master's and is ``CorruptMessage``.
 
 Layout of an envelope (integers big-endian)::
 
@@ -55,7 +57,7 @@ class Kind(enum.IntEnum):
 
 
 class LogError(Exception):
-    """A message of the CDC log that a replica must not apply. Never skipped.
+    """A message of the CDC log that a replica must not apply.
 
     ``reason`` names the kind of refusal in logs, /readyz and metrics.
     """
@@ -63,20 +65,36 @@ class LogError(Exception):
     reason = "corrupt"
 
 
-class ForgedMessage(LogError):
-    """The message's authenticator does not verify under this cluster's secret."""
+class Unauthentic(LogError):
+    """The message does not verify under this cluster's key: it is not part of the log.
+
+    Anyone who reaches the broker can write such a message, so it is skipped
+    (and counted), never a reason to halt; only the authenticated sequence counts.
+    """
+
+    reason = "unauthentic"
+
+
+class NotAnEnvelope(Unauthentic):
+    """Bytes that are not a CDC envelope at all (too short, or without the magic)."""
+
+    reason = "not-an-envelope"
+
+
+class ForgedMessage(Unauthentic):
+    """An envelope naming this cluster whose authenticator does not verify under its secret."""
 
     reason = "forged"
 
 
-class CorruptMessage(LogError):
-    """The message authenticates but cannot be decoded (or is not an envelope at all)."""
-
-
-class ForeignCluster(LogError):
-    """The message belongs to another cluster's log."""
+class ForeignCluster(Unauthentic):
+    """An envelope of another cluster's log."""
 
     reason = "foreign-cluster"
+
+
+class CorruptMessage(LogError):
+    """The message authenticates but cannot be decoded: the master wrote it, so a replica halts."""
 
 
 @dataclass(frozen=True)
@@ -272,23 +290,24 @@ def _iter_records(reader: _Reader) -> Iterator[Record]:
 def decode(auth: Authenticator, message: bytes) -> Envelope:
     """Verify and decode one Kafka message of the CDC log.
 
-    The cluster name is read before the authenticator is checked only to say
-    *why* a message is refused (another cluster's log vs. a forgery); either way
-    it is refused. Raises ``ForeignCluster``, ``ForgedMessage`` or
-    ``CorruptMessage``: the caller must halt, never skip.
+    The authenticator is checked before anything else is trusted. Raises
+    ``Unauthentic`` (``NotAnEnvelope``, ``ForeignCluster``, ``ForgedMessage``:
+    not part of the log, the caller skips it) or ``CorruptMessage`` (authentic
+    but undecodable, or of a format this replica does not read: the caller halts).
     """
     if len(message) < _HEADER.size + MAC_SIZE:
-        raise CorruptMessage(f"message of {len(message)} bytes is too short to be an envelope")
+        raise NotAnEnvelope(f"message of {len(message)} bytes is too short to be an envelope")
+    try:
+        auth.verify(message)
+    except ForgedMessage:
+        raise _why_unauthentic(auth, message) from None
     reader = _Reader(message[:-MAC_SIZE])
     magic, version, kind_code = reader.unpack(_HEADER)
     if magic != MAGIC:
-        raise CorruptMessage(f"not a CDC envelope (magic {bytes(magic)!r})")
+        raise CorruptMessage(f"authentic message without the envelope's magic ({bytes(magic)!r})")
     if version != FORMAT_VERSION:
         raise CorruptMessage(f"format version {version} is not supported (this replica reads {FORMAT_VERSION}): upgrade the replica")
     cluster = reader.short_str()
-    if cluster != auth.cluster:
-        raise ForeignCluster(f"message of cluster {cluster!r} on the log of cluster {auth.cluster!r}")
-    auth.verify(message)
     master = reader.short_str()
     try:
         kind = Kind(kind_code)
@@ -308,3 +327,18 @@ def decode(auth: Authenticator, message: bytes) -> Envelope:
     if not reader.at_end():
         raise CorruptMessage("trailing bytes after heartbeat")
     return Envelope(cluster, master, kind, heartbeat=heartbeat)
+
+
+def _why_unauthentic(auth: Authenticator, message: bytes) -> Unauthentic:
+    """Why a message that failed authentication is not this cluster's: read from its unverified header."""
+    reader = _Reader(message[:-MAC_SIZE])
+    try:
+        magic, _, _ = reader.unpack(_HEADER)
+        cluster = reader.short_str() if magic == MAGIC else None
+    except CorruptMessage:
+        cluster = None
+    if cluster is None:
+        return NotAnEnvelope(f"not a CDC envelope ({len(message)} bytes starting {message[:8].hex()})")
+    if cluster != auth.cluster:
+        return ForeignCluster(f"message of cluster {cluster!r} on the log of cluster {auth.cluster!r}")
+    return ForgedMessage("authenticator does not verify: wrong ETHERCATTLE_SECRET, or a forgery")

@@ -8,6 +8,11 @@ what the broker did not acknowledge) and are skipped; a record past the next
 sequence is a gap and halts the replica. Parts of a record too large for one
 message are held in memory until the last part arrives, and the stored offset
 stays before the first part until then.
+
+A message that fails authentication is not part of the log (anyone who reaches
+the broker can write one): it is skipped, logged with its offset and reason,
+and counted; it never halts the replica, and never interrupts a record
+arriving in parts.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from pipeline.record import (
     LogError,
     Part,
     Record,
+    Unauthentic,
     decode,
     decode_record,
 )
+from pipeline.logs import RepeatFilter
 from replica.position import Position, read_position
 from storage import keys
 from storage.leveldb import LevelDB, Operation
@@ -54,6 +61,30 @@ class ApplyHalted(Exception):
         self.detail = detail
 
 
+REMEDIES = {
+    "gap": "the log lost records the master published: restart the master (it resends what its journal holds), "
+           "or restore a snapshot taken after the gap (ethercattle snapshot restore --from SNAPSHOT_DIR into an empty datadir)",
+    "corrupt": "the master wrote a record this replica cannot decode: run the master's version on the replica "
+               "(or newer), then restart it",
+    "log-reset": "the log no longer continues this database: restart the replica; it continues a log the master "
+                 "re-based on its position, or restore the newest snapshot (ethercattle snapshot restore --from SNAPSHOT_DIR)",
+}
+"""What an operator does about each kind of halt, said with the halt."""
+
+
+def remedy(reason: str) -> str:
+    return REMEDIES.get(reason, "replace this replica from the newest snapshot (ethercattle snapshot restore)")
+
+
+@dataclass(frozen=True)
+class Stray:
+    """A message skipped because it is not part of the log."""
+
+    offset: int
+    reason: str
+    detail: str
+
+
 class SequenceGap(LogError):
     """A record (or a heartbeat's claim) skips sequence numbers this replica never saw."""
 
@@ -69,6 +100,7 @@ class ApplyOutcome:
     operations: int = 0
     bytes: int = 0
     heartbeat: Heartbeat | None = None
+    strays: list[Stray] = field(default_factory=list)  # messages skipped as not part of the log
     written_keys: list[builtins.bytes] = field(default_factory=list)  # builtins: the field above shadows `bytes`
     seconds: float = 0.0  # decoding, checking and the LevelDB write of the group
 
@@ -92,6 +124,7 @@ class Applier:
         self.position = read_position(db)
         self._pending: _Pending | None = None
         self._cluster_known = db.get_raw(keys.CLUSTER) is not None
+        self._stray_repeats = RepeatFilter()  # a flood of strays logs one line per window, with the count
 
     def apply(self, messages: list[Message]) -> ApplyOutcome:
         """Apply a group of consecutive messages in one LevelDB write.
@@ -122,7 +155,13 @@ class Applier:
     def _apply_message(
         self, offset: int, value: bytes, position: Position, operations: list[Operation], outcome: ApplyOutcome
     ) -> Position:
-        envelope = decode(self.auth, value)
+        try:
+            envelope = decode(self.auth, value)
+        except Unauthentic as stray:
+            self._skip(Stray(offset, stray.reason, str(stray)), outcome)
+            if self._pending is not None:  # the stored offset stays before the record's first part
+                return position
+            return Position(position.sequence, offset + 1, value[-MAC_SIZE:])
         sequence = position.sequence
         if envelope.kind is Kind.PART:
             assert envelope.part is not None
@@ -139,6 +178,16 @@ class Applier:
                 self._pending = None
             sequence = self._apply_envelope(envelope, sequence, operations, outcome, len(value))
         return Position(sequence, offset + 1, value[-MAC_SIZE:])
+
+    def _skip(self, stray: Stray, outcome: ApplyOutcome) -> None:
+        outcome.strays.append(stray)
+        line = log.makeRecord(
+            log.name, logging.WARNING, __file__, 0,
+            "skipped the message at offset %d: %s (%s); it is not part of the log, applying continues",
+            (stray.offset, stray.reason, stray.detail), None,
+        )
+        if log.isEnabledFor(logging.WARNING) and self._stray_repeats.filter(line):
+            log.handle(line)
 
     def _apply_envelope(
         self, envelope: Envelope, sequence: int, operations: list[Operation], outcome: ApplyOutcome, size: int

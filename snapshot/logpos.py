@@ -9,7 +9,8 @@ fails the first is refused with how old it is.
 A master's database has no log offset; ``locate_master_position`` reads the
 log (without a consumer group) to find where a replica holding the master's
 records up to ``sequence`` resumes: the first message that carries a later
-record, or the log's end.
+record, or the log's end. Messages that fail authentication are not part of
+the log and are passed over, as a replica skips them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline.record import MAC_SIZE, Authenticator, Kind, LogError, decode
+from pipeline.record import MAC_SIZE, Authenticator, Kind, LogError, Unauthentic, decode
 from pipeline.settings import Settings
 from pipeline.topics import TopicNames
 from replica.position import Position
@@ -73,8 +74,8 @@ async def locate_master_position(settings: Settings, sequence: int, progress: Pr
     Reads the log from its earliest offset and stops at the first message
     carrying a record (or a part of one) after ``sequence``; a replica starting
     there skips anything it already holds by sequence number. Raises
-    ``SnapshotError`` if the log holds a message this cluster cannot
-    authenticate, ``BrokerUnreachable`` on a timeout.
+    ``SnapshotError`` if the log holds an authentic message that cannot be
+    decoded, ``BrokerUnreachable`` on a timeout.
     """
     auth = Authenticator.for_cluster(settings.secret, settings.cluster)
     topic = TopicNames(settings.cluster).cdc
@@ -120,8 +121,11 @@ def _resumable(position: Position, earliest: int, topic: str) -> Position:
 
 
 def _carries_after(auth: Authenticator, value: bytes, sequence: int, offset: int, topic: str) -> bool:
+    """Whether the message carries a record after ``sequence``; a message that is not part of the log does not."""
     try:
         envelope = decode(auth, value)
+    except Unauthentic:
+        return False
     except LogError as exc:
         raise SnapshotError(f"{topic} offset {offset}: {exc}; the log cannot be trusted to start replicas from") from None
     if envelope.kind is Kind.RECORDS:
