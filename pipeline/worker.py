@@ -15,8 +15,8 @@ from typing import Any
 import faust
 
 from pipeline import transport
-from pipeline.admin import ensure_topics
 from pipeline.logs import quiet_kafka_client_repeats
+from pipeline.reach import ensure_topics_when_reachable
 from pipeline.settings import load_settings
 from pipeline.topics import TopicNames
 
@@ -50,9 +50,10 @@ class ReplicaApp(faust.App):
 
         A subscription to a missing topic makes the broker auto-create it with
         its default partition count (Tansu: 4), and a CDC topic of several
-        partitions would split the ordered log.
+        partitions would split the ordered log. A broker not reachable yet is
+        waited for, one line per attempt, so a cluster starts in any order.
         """
-        await ensure_topics(settings)
+        await ensure_topics_when_reachable(settings)
         await super().on_first_start()
 
 
@@ -73,6 +74,7 @@ app = ReplicaApp(
     consumer_max_fetch_size=max(settings.max_message_bytes * 4, 4 * 1024 * 1024),
     stream_buffer_maxsize=4 * settings.apply_batch_messages,
     web_stats_enabled=True,
+    web_bind=settings.web_bind,  # Faust's default is every interface, whatever --web-host says
 )
 
 # The CDC topic: Faust neither tracks nor commits its offsets (acks=False); the
