@@ -21,6 +21,7 @@ from faust.types import TP, EventT, StreamT
 from pipeline.transport import last_fetch_time
 from pipeline.worker import app, cdc_topic, settings
 from replica.applier import ApplyHalted, remedy
+from replica.rebase import continued_position, find_rebase
 from replica.resume import ResumeRefused, check_resume, probe_log
 from replica.state import replica_state
 
@@ -48,6 +49,8 @@ async def resume_from_stored_position(sender: Any, assigned: set[TP], **kwargs: 
         try:
             check_resume(position, probe, topic)
         except ResumeRefused as refused:
+            if await _continue_on_rebased_log(tp):
+                continue
             if replica.resumed:  # a running replica re-assigned (the broker came back): stay up, unready, and say why
                 _log_reset(ApplyHalted("log-reset", position.next_offset, str(refused)))
                 return
@@ -184,10 +187,29 @@ async def track_log_end() -> None:
         return
     for tp in app.consumer.assignment():
         if tp.topic == cdc_topic.get_topic_name():
+            if replica.halted is not None and replica.halted.reason == "log-reset" and await _continue_on_rebased_log(tp):
+                continue
             try:
                 _log_reset(replica.observe_log_end(app.consumer.highwater(tp), last_fetch_time(app.consumer, tp)))
             except Exception:
                 await asyncio.sleep(0)
+
+
+async def _continue_on_rebased_log(tp: TP) -> bool:
+    """Continue on a log the master re-based, when this database holds every record the lost one did."""
+    replica = replica_state()
+    found = await find_rebase(settings.bootstrap_servers, tp.topic, replica.applier.auth)
+    position = continued_position(replica.applier.position, found)
+    if position is None:
+        return False
+    replica.applier.rebase(position)
+    replica.halted, replica.log_end = None, None
+    await app.consumer.seek_wait({tp: position.next_offset})
+    _delivery.reset()
+    replica.resumed = True
+    log.warning("the master re-based %s on a new log; this replica holds record %d and continues from offset %d, "
+                "without a snapshot", tp.topic, position.sequence, position.next_offset)
+    return True
 
 
 def _log_reset(halted: ApplyHalted | None) -> None:
@@ -200,7 +222,7 @@ def _log_reset(halted: ApplyHalted | None) -> None:
     elif replica.halted is not halted:
         return
     log.critical(
-        "HALTED: log-reset at offset %d of %s: %s. This replica applies nothing more and is unready; "
-        "restart it from a snapshot of the current log, or from an empty datadir.",
-        halted.offset, cdc_topic.get_topic_name(), halted.detail,
+        "HALTED: log-reset at offset %d of %s: %s. This replica is unready until the master re-bases the cluster on a "
+        "new log (it continues then, by itself, if it holds the record the new log starts after). What to do: %s.",
+        halted.offset, cdc_topic.get_topic_name(), halted.detail, remedy("log-reset"),
     )

@@ -17,6 +17,7 @@ from eth.exceptions import CanonicalHeadNotFound
 from master.capture import CaptureDB
 from master.publisher import Publisher, heartbeat_timer
 from pipeline.admin import ensure_topics
+from pipeline.autocreate import forbid_topic_auto_creation
 from pipeline.settings import Settings
 from storage.leveldb import LevelDB
 
@@ -42,6 +43,7 @@ class MasterNode:
         return header.block_number, header.timestamp, header.hash
 
     async def __aenter__(self) -> "MasterNode":
+        forbid_topic_auto_creation()
         try:
             await asyncio.wait_for(ensure_topics(self.settings), timeout=15)
         except Exception as exc:  # the publisher keeps retrying; topics may be created by then

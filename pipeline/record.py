@@ -22,6 +22,9 @@ Payloads:
 - PART: sequence u64, index u16, count u16, then a chunk of the record's encoding
 - HEARTBEAT: sequence u64 (last record published before it), clock f64 (master's
   unix time), head number u64, head timestamp u64, head hash (32 bytes)
+- REBASE: sequence u64 (the last record the log held before it was lost), head
+  number u64, head hash (32 bytes): the first message of a log the master
+  re-created after the broker lost the old one; it continues from that record
 
 Records carry absolute puts and deletes, so applying one twice is harmless.
 """
@@ -47,6 +50,7 @@ _U32 = struct.Struct(">I")
 _RECORD_HEAD = struct.Struct(">QI")
 _PART_HEAD = struct.Struct(">QHH")
 _HEARTBEAT = struct.Struct(">QdQQ32s")
+_REBASE = struct.Struct(">QQ32s")
 _PUT, _DELETE = 0, 1
 
 
@@ -54,6 +58,7 @@ class Kind(enum.IntEnum):
     RECORDS = 1
     PART = 2
     HEARTBEAT = 3
+    REBASE = 4
 
 
 class LogError(Exception):
@@ -127,6 +132,19 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Rebase:
+    """A new log begins here: the broker lost the old one, which held the master's records up to ``sequence``.
+
+    A replica holding at least those records continues on the new log; one
+    holding fewer cannot (they are gone) and needs a snapshot.
+    """
+
+    sequence: int
+    head_number: int
+    head_hash: bytes
+
+
+@dataclass(frozen=True)
 class Envelope:
     """A decoded Kafka message of the CDC log."""
 
@@ -136,6 +154,7 @@ class Envelope:
     records: tuple[Record, ...] = ()
     part: Part | None = None
     heartbeat: Heartbeat | None = None
+    rebase: Rebase | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +239,10 @@ def encode_heartbeat(auth: Authenticator, master: str, heartbeat: Heartbeat) -> 
         heartbeat.sequence, heartbeat.clock, heartbeat.head_number, heartbeat.head_timestamp, heartbeat.head_hash
     )
     return _envelope(auth, master, Kind.HEARTBEAT, payload)
+
+
+def encode_rebase(auth: Authenticator, master: str, rebase: Rebase) -> bytes:
+    return _envelope(auth, master, Kind.REBASE, _REBASE.pack(rebase.sequence, rebase.head_number, rebase.head_hash))
 
 
 class _Reader:
@@ -323,6 +346,11 @@ def decode(auth: Authenticator, message: bytes) -> Envelope:
         if count == 0 or index >= count:
             raise CorruptMessage(f"record {sequence}: part {index} of {count}")
         return Envelope(cluster, master, kind, part=Part(sequence, index, count, reader.rest()))
+    if kind is Kind.REBASE:
+        rebase = Rebase(*reader.unpack(_REBASE))
+        if not reader.at_end():
+            raise CorruptMessage("trailing bytes after rebase")
+        return Envelope(cluster, master, kind, rebase=rebase)
     heartbeat = Heartbeat(*reader.unpack(_HEARTBEAT))
     if not reader.at_end():
         raise CorruptMessage("trailing bytes after heartbeat")

@@ -15,6 +15,7 @@ from typing import Any
 import faust
 
 from pipeline import transport
+from pipeline.autocreate import forbid_topic_auto_creation
 from pipeline.logs import quiet_kafka_client_repeats
 from pipeline.reach import ensure_topics_when_reachable
 from pipeline.settings import load_settings
@@ -25,6 +26,7 @@ replica_id = settings.require_replica_id()
 names = TopicNames(settings.cluster)
 
 transport.install(settings.fetch_max_wait_ms)
+forbid_topic_auto_creation()
 quiet_kafka_client_repeats()
 (settings.datadir / "faust").mkdir(parents=True, exist_ok=True)
 

@@ -66,8 +66,9 @@ REMEDIES = {
            "or restore a snapshot taken after the gap (ethercattle snapshot restore --from SNAPSHOT_DIR into an empty datadir)",
     "corrupt": "the master wrote a record this replica cannot decode: run the master's version on the replica "
                "(or newer), then restart it",
-    "log-reset": "the log no longer continues this database: restart the replica; it continues a log the master "
-                 "re-based on its position, or restore the newest snapshot (ethercattle snapshot restore --from SNAPSHOT_DIR)",
+    "log-reset": "start the master if it is not running (it re-creates the topics and re-bases the cluster); a replica "
+                 "that holds fewer records than the new log starts after halts with a gap: restore the newest snapshot "
+                 "into an empty datadir (ethercattle snapshot restore --from SNAPSHOT_DIR)",
 }
 """What an operator does about each kind of halt, said with the halt."""
 
@@ -201,6 +202,17 @@ class Applier:
                 )
             outcome.heartbeat = envelope.heartbeat
             return sequence
+        if envelope.kind is Kind.REBASE:
+            assert envelope.rebase is not None
+            if envelope.rebase.sequence > sequence:
+                raise SequenceGap(
+                    f"the master re-based the cluster on a new log after record {envelope.rebase.sequence} "
+                    f"(block {envelope.rebase.head_number}), but this replica holds records only up to {sequence}: "
+                    f"the records between are gone with the old log"
+                )
+            log.info("the log was re-based after record %d; this replica (record %d) continues on it",
+                     envelope.rebase.sequence, sequence)
+            return sequence
         for record in envelope.records:
             sequence = self._take(record, sequence, operations, outcome, size // max(len(envelope.records), 1))
         return sequence
@@ -237,6 +249,11 @@ class Applier:
             return None
         self._pending = None
         return decode_record(b"".join(pending.chunks))
+
+    def rebase(self, position: Position) -> None:
+        """Continue on a new log from ``position`` (its sequence is the one applied; see ``replica.rebase``)."""
+        self._pending = None
+        self._write([], position)
 
     def _write(self, operations: list[Operation], position: Position) -> None:
         if position == self.position:

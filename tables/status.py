@@ -77,6 +77,7 @@ cluster_status = SharedGlobalTable(
     recovery_buffer_size=1,  # Faust's advice for global tables read by several apps
     use_partitioner=True,  # rows are written by a timer, outside any stream
     help="Every replica's latest status row, keyed by replica id",
+    store="memory://",  # rows are rewritten every interval; a persisted offset would not survive a broker that lost the changelog (Faust's ConsistencyError)
 )
 app.tables.add(cluster_status)
 
