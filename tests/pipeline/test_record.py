@@ -11,6 +11,7 @@ from pipeline.record import (
     NotAnEnvelope,
     Heartbeat,
     Kind,
+    Rebase,
     Record,
     Unauthentic,
     decode,
@@ -18,6 +19,7 @@ from pipeline.record import (
     encode_heartbeat,
     encode_parts,
     encode_record,
+    encode_rebase,
     encode_records,
 )
 
@@ -96,3 +98,8 @@ def test_authentic_but_malformed_payload_is_corrupt() -> None:
     body[count_at : count_at + 4] = (9).to_bytes(4, "big")
     with pytest.raises(CorruptMessage):
         decode(AUTH, AUTH.sign(bytes(body)))
+
+
+def test_rebase_round_trips() -> None:
+    rebase = Rebase(41, 9, b"\x33" * 32)
+    assert decode(AUTH, encode_rebase(AUTH, "m1", rebase)).rebase == rebase

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.record import Authenticator, Heartbeat, Record, encode_heartbeat, encode_parts, encode_record, encode_records
+from pipeline.record import Authenticator, Heartbeat, Rebase, Record, encode_heartbeat, encode_parts, encode_rebase, encode_record, encode_records
 from replica.applier import Applier, ApplyHalted
-from replica.position import read_position
+from replica.position import Position, read_position
 from storage.leveldb import LevelDB
 
 AUTH = Authenticator.for_cluster("a-cluster-secret-0123", "main")
@@ -174,3 +174,17 @@ def test_a_new_applier_resumes_from_the_stored_position(db: LevelDB) -> None:
     resumed = Applier(db, AUTH)
     assert resumed.position.sequence == 2
     assert resumed.apply([(1, records_message(put(2), put(3)))]).records == 1
+
+
+def test_a_rebase_after_a_record_this_replica_holds_is_continued(db: LevelDB) -> None:
+    applier = Applier(db, AUTH)
+    applier.apply([(0, records_message(put(1), put(2)))])
+    applier.rebase(Position(2, 0, b""))  # the new log
+    applier.apply([(0, encode_rebase(AUTH, "m", Rebase(2, 7, b"\1" * 32))), (1, records_message(put(3)))])
+    assert db[b"k3"] == b"v" and (read_position(db).sequence, read_position(db).next_offset) == (3, 2)
+
+
+def test_a_rebase_after_records_this_replica_never_saw_is_a_gap(db: LevelDB) -> None:
+    with pytest.raises(ApplyHalted) as halted:
+        Applier(db, AUTH).apply([(0, encode_rebase(AUTH, "m", Rebase(40, 7, b"\1" * 32)))])
+    assert halted.value.reason == "gap" and "holds records only up to 0" in halted.value.detail
