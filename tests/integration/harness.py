@@ -132,14 +132,17 @@ class Cluster:
         assert process.poll() is None, self.log(log_name)[marker:]
         return process
 
-    def start_replica(self, replica_id: str, wait: bool = True, **extra: str) -> "Replica":
-        """A replica worker; with ``wait``, once its web server answers (or it exited)."""
+    def spawn_replica(self, replica_id: str, **extra: str) -> "Replica":
+        """A replica worker, just started."""
         port = free_port()
         env = self.env(self.replica_dir(replica_id), replica_id=replica_id, **extra)
         args = [str(BIN / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "-l", "info"]
-        replica = Replica(self, replica_id, port, self.spawn(args, env, replica_id))
-        if wait:
-            wait_for(lambda: replica.health() is not None or replica.process.poll() is not None, 60, f"replica {replica_id} web server")
+        return Replica(self, replica_id, port, self.spawn(args, env, replica_id))
+
+    def start_replica(self, replica_id: str, **extra: str) -> "Replica":
+        """A replica worker whose web server answers (or that exited)."""
+        replica = self.spawn_replica(replica_id, **extra)
+        wait_for(lambda: replica.health() is not None or replica.process.poll() is not None, 60, f"replica {replica_id} web server")
         return replica
 
     def log(self, name: str) -> str:

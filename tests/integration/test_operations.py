@@ -37,7 +37,7 @@ def test_a_replica_started_before_its_broker_keeps_retrying_then_starts(tmp_path
     port = free_port()
     cluster = Cluster(f"kafka://127.0.0.1:{port}", tmp_path)
     try:
-        replica = cluster.start_replica("r1", wait=False)
+        replica = cluster.spawn_replica("r1")
         wait_for(lambda: replica.log().count("cannot reach the Kafka broker") >= 2 or replica.process.poll() is not None,
                  60, "the replica to retry the broker")
         assert replica.process.poll() is None and "Traceback" not in replica.log()

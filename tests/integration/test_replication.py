@@ -99,7 +99,7 @@ def test_replica_halts_loudly_on_a_gap_in_the_authenticated_sequence(cluster: Cl
 
     wait_for(lambda: (replica.health() or {}).get("halted"), 30, "the replica to halt")
     status, body = replica.readiness()
-    assert status == 503 and body["sequence"] == last
+    assert status == 503 and body is not None and body["sequence"] == last
     assert any(c["name"] == "not_halted" and not c["ok"] and c["value"] == "gap" for c in body["checks"])
     assert body["reason"].startswith("not_halted=gap") and "offset" in body["reason"]  # says why, in one line
     line = next(line for line in replica.log().splitlines() if "HALTED" in line)
@@ -117,8 +117,8 @@ def test_stray_messages_are_skipped_and_the_master_writes_after_them_apply(clust
     last = write_backlog(cluster, 20)
 
     replica = cluster.start_replica("r1")  # a new replica: before, it halted at the first stray, as every replica did
-    replica.wait_sequence(last)
-    assert replica.health()["halted"] is None and replica.health()["strays_skipped"] == 3
+    health = replica.wait_sequence(last)
+    assert health["halted"] is None and health["strays_skipped"] == 3
     skipped = metrics(replica)["ethercattle_stray_messages_total"]
     assert skipped == {(("reason", "not-an-envelope"),): 1, (("reason", "forged"),): 1, (("reason", "foreign-cluster"),): 1}
     assert re.search(r"skipped the message at offset \d+: not-an-envelope", replica.log())
