@@ -208,7 +208,8 @@ class Applier:
                 raise SequenceGap(
                     f"the master re-based the cluster on a new log after record {envelope.rebase.sequence} "
                     f"(block {envelope.rebase.head_number}), but this replica holds records only up to {sequence}: "
-                    f"the records between are gone with the old log"
+                    f"the records between are gone with the old log. Restore a snapshot taken since the re-base (from a "
+                    f"replica that continued: ethercattle snapshot create --url http://REPLICA:PORT --out PATH)"
                 )
             log.info("the log was re-based after record %d; this replica (record %d) continues on it",
                      envelope.rebase.sequence, sequence)
