@@ -96,9 +96,10 @@ async def locate_master_position(settings: Settings, sequence: int, progress: Pr
                 raise BrokerUnreachable(f"reading {topic} to locate record {sequence} took longer than {timeout}s")
             batches = await consumer.getmany(partition, timeout_ms=300, max_records=2000)
             for message in batches.get(partition, []):
-                if _carries_after(auth, message.value, sequence, message.offset, topic):
+                value = message.value or b""  # a null value (anyone's tombstone) is a stray like any other
+                if _carries_after(auth, value, sequence, message.offset, topic):
                     return _resumable(Position(sequence, message.offset, previous_mac), earliest, topic)
-                previous_mac, offset = message.value[-MAC_SIZE:], message.offset + 1
+                previous_mac, offset = value[-MAC_SIZE:], message.offset + 1
             highwater = consumer.highwater(partition)
             progress.update(offset - earliest, None if highwater is None else highwater - earliest)
             if highwater is not None and offset >= highwater:
