@@ -41,7 +41,7 @@ async def find_rebase(
                 if message.offset >= earliest + scan:
                     return None
                 try:
-                    envelope = decode(auth, message.value)
+                    envelope = decode(auth, message.value or b"")
                 except LogError:
                     continue
                 if envelope.kind is Kind.REBASE and envelope.rebase is not None:
