@@ -13,7 +13,7 @@ A broker that comes back without the log (the local broker keeps it in
 memory) is noticed: on connecting, as a missing or empty CDC topic although
 records were published; while publishing, as an acknowledged offset that went
 backwards (a broker may create a topic on a produce, with its own partition
-count, whatever the metadata request said; see ``pipeline.autocreate``). The
+count, whatever the metadata request said; see ``broker.autocreate``). The
 publisher then creates the CDC topic itself, empty and with one partition, and
 re-bases the cluster on it: the new log's first message (REBASE) names the last
 record the old log held and the head, so replicas that hold that record
@@ -32,13 +32,14 @@ from typing import Callable
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from broker import clients
 from master import journal
-from pipeline.admin import ensure_topics, log_is_empty, recreate_topic
-from pipeline.record import (
+from broker.admin import ensure_topics, log_is_empty, recreate_topic
+from cluster.record import (
     Authenticator, Heartbeat, Rebase, encode_heartbeat, encode_parts, encode_rebase, encode_records, envelope_overhead,
 )
-from pipeline.settings import Settings
-from pipeline.topics import TopicNames
+from cluster.settings import Settings
+from cluster.topics import TopicNames
 from storage.leveldb import LevelDB
 
 log = logging.getLogger("ethercattle.publisher")
@@ -127,14 +128,8 @@ class Publisher:
             await self._idle.wait()
 
     def _producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            acks="all",
-            enable_idempotence=self.settings.producer_idempotence,
-            max_request_size=self.settings.max_message_bytes + 4096,
-            linger_ms=0,
-            request_timeout_ms=10_000,
-        )
+        return clients.producer(self.settings, max_request_size=self.settings.max_message_bytes + 4096,
+                                linger_ms=0, request_timeout_ms=10_000)
 
     async def run(self) -> None:
         """Publish forever; reconnect with backoff when the broker goes away."""

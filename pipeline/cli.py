@@ -15,28 +15,28 @@ from typing import Callable
 
 from aiokafka.errors import KafkaConnectionError
 
-from pipeline.logs import quiet_kafka_client_repeats
-from pipeline.reach import unreachable
-from pipeline.settings import SettingsError, load_settings
+from broker.logs import quiet_kafka_client_repeats
+from broker.reach import unreachable
+from cluster.settings import SettingsError, load_settings
 
 log = logging.getLogger("ethercattle")
 
 
 def _import(args: argparse.Namespace) -> int:
-    from master.commands import run_import
+    from pipeline.master import run_import
 
     return asyncio.run(run_import(load_settings(), Path(args.genesis), Path(args.chain)))
 
 
 def _master(args: argparse.Namespace) -> int:
-    from master.commands import run_master
+    from pipeline.master import run_master
 
     chain_id = args.chain_id if args.dev else None
     return asyncio.run(run_master(load_settings(), args.rpc_host, args.rpc_port, chain_id, args.block_time))
 
 
 def _topics(args: argparse.Namespace) -> int:
-    from pipeline.admin import ensure_topics
+    from broker.admin import ensure_topics
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is said once, by main()
     created = asyncio.run(ensure_topics(load_settings()))

@@ -17,12 +17,11 @@ arriving in parts.
 
 from __future__ import annotations
 
-import builtins
 import logging
 import time
 from dataclasses import dataclass, field
 
-from pipeline.record import (
+from cluster.record import (
     MAC_SIZE,
     Authenticator,
     CorruptMessage,
@@ -36,7 +35,7 @@ from pipeline.record import (
     decode,
     decode_record,
 )
-from pipeline.logs import RepeatFilter
+from broker.logs import RepeatFilter
 from replica.position import Position, read_position
 from storage import keys
 from storage.leveldb import LevelDB, Operation
@@ -102,7 +101,6 @@ class ApplyOutcome:
     bytes: int = 0
     heartbeat: Heartbeat | None = None
     strays: list[Stray] = field(default_factory=list)  # messages skipped as not part of the log
-    written_keys: list[builtins.bytes] = field(default_factory=list)  # builtins: the field above shadows `bytes`
     seconds: float = 0.0  # decoding, checking and the LevelDB write of the group
 
 
@@ -149,7 +147,6 @@ class Applier:
             raise ApplyHalted(error.reason, offset, str(error)) from error
         self._write(operations, position)
         outcome.operations = len(operations)
-        outcome.written_keys = [key for key, _ in operations]
         outcome.seconds = time.perf_counter() - started
         return outcome
 

@@ -17,7 +17,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline.record import Authenticator, Kind, LogError, Rebase, decode
+from cluster.record import Authenticator, Kind, LogError, Rebase, decode
 from replica.position import Position
 
 log = logging.getLogger("ethercattle.apply")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from master.publisher import LogLost, Publisher
-from pipeline.settings import Settings
+from cluster.settings import Settings
 from storage.leveldb import LevelDB
 
 

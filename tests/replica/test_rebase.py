@@ -1,6 +1,6 @@
 """Where a replica continues on a log the master re-based after the broker lost the old one."""
 
-from pipeline.record import Rebase
+from cluster.record import Rebase
 from replica.position import Position
 from replica.rebase import continued_position
 
