@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from broker import clients
 from cluster.record import Authenticator, Kind, LogError, Rebase, decode
 from replica.position import Position
 
@@ -27,7 +28,7 @@ async def find_rebase(
     bootstrap_servers: list[str], topic: str, auth: Authenticator, scan: int = 10_000, timeout: float = 5.0
 ) -> tuple[int, Rebase] | None:
     """(the log's first offset, its REBASE) when one of its first ``scan`` messages is one; None otherwise or unreadable."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=100)
+    consumer = clients.reader(bootstrap_servers)
     try:
         await asyncio.wait_for(consumer.start(), timeout)
         partition = TopicPartition(topic, 0)
