@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     max_heartbeat_age: float = Field(default=10.0, gt=0, description="readiness: oldest master heartbeat a ready replica accepts, in seconds")
     max_block_age: float | None = Field(default=None, gt=0, description="readiness: oldest head block a ready replica accepts, in seconds (unset: not checked)")
     max_broker_silence: float = Field(default=5.0, gt=0, description="readiness: longest time a ready replica goes without the broker answering its fetches, in seconds")
+    web_bind: str = Field(default="127.0.0.1", min_length=1, description="address a replica's web server (JSON-RPC, health, status) listens on; 0.0.0.0 for every interface (containers). `faust worker --web-bind` overrides it; `--web-host` only names the advertised host")
     status_interval: float = Field(default=2.0, gt=0, description="seconds between a replica's rows in the cluster status table (and samples of the status page's chart)")
 
     rpc_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="largest JSON-RPC request body")

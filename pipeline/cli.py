@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from aiokafka.errors import KafkaConnectionError
+
 from broker.logs import quiet_kafka_client_repeats
+from broker.reach import unreachable
 from cluster.settings import SettingsError, load_settings
 
 log = logging.getLogger("ethercattle")
@@ -38,6 +41,7 @@ def _master(args: argparse.Namespace) -> int:
 def _topics(args: argparse.Namespace) -> int:
     from broker.admin import ensure_topics
 
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is said once, by main()
     created = asyncio.run(ensure_topics(load_settings()))
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
     return 0
@@ -142,3 +146,6 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as exc:
         print(f"ethercattle: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KafkaConnectionError as exc:
+        print(f"ethercattle: {unreachable(load_settings().broker, exc)}", file=sys.stderr)
+        sys.exit(1)

@@ -22,8 +22,9 @@ from agents import apply, publish_status, snapshots
 from agents.apply import ApplyAgent
 from agents.publish_status import StatusAgent
 from broker import clients, transport
-from broker.admin import ensure_topics
+from broker.autocreate import forbid_topic_auto_creation
 from broker.logs import quiet_kafka_client_repeats
+from broker.reach import ensure_topics_when_reachable
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from emitter.forwarder import EmitterMetrics
@@ -60,9 +61,10 @@ class ReplicaApp(faust.App):
 
         A subscription to a missing topic makes the broker auto-create it with
         its default partition count (Tansu: 4), and a CDC topic of several
-        partitions would split the ordered log.
+        partitions would split the ordered log. A broker not reachable yet is
+        waited for, one line per attempt, so a cluster starts in any order.
         """
-        await ensure_topics(self.settings)
+        await ensure_topics_when_reachable(self.settings)
         await super().on_first_start()
 
 
@@ -136,6 +138,7 @@ def create_app(settings: Settings) -> ReplicaApp:
     replica_id = settings.require_replica_id()
     names = TopicNames(settings.cluster)
     transport.install(settings.fetch_max_wait_ms)
+    forbid_topic_auto_creation()
     quiet_kafka_client_repeats()
     (settings.datadir / "faust").mkdir(parents=True, exist_ok=True)
     app = ReplicaApp(
@@ -145,6 +148,7 @@ def create_app(settings: Settings) -> ReplicaApp:
         datadir=str(settings.datadir / "faust"),
         store="rocksdb://",
         web_stats_enabled=True,
+        web_bind=settings.web_bind,  # Faust's default is every interface, whatever --web-host says
         **clients.app_options(settings),
     )
     replica = build_replica(settings, app)
