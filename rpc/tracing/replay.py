@@ -1,0 +1,73 @@
+"""Re-executing a stored block on a throwaway overlay, to trace its transactions.
+
+The state is the parent's post-state; the block's own context (coinbase, number,
+timestamp, base fee, the 256 hashes BLOCKHASH sees) comes from its header; the
+fork's block-start system updates (Cancun's beacon root, Prague's history storage)
+run first, as at import; then the transactions run in order, each in the state the
+previous ones left. Every write lands in an ``OverlayDB`` that is dropped after the
+request, so the replica's database is never touched.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from eth.abc import StateAPI
+from eth.db.chain import ChainDB
+from eth.vm.chain_context import ChainContext
+
+from rpc.backend import BlockData, ReplicaBackend
+from rpc.errors import ServerError
+from rpc.tracing.hooks import Tracer, TxOutcome, traced_state_class
+from storage.overlay import OverlayDB
+
+TracerFactory = Callable[[], Tracer]
+
+
+def _block_start_state(backend: ReplicaBackend, block: BlockData, tracer: Tracer, deadline: float) -> StateAPI:
+    """The state the block's first transaction runs in (its system updates applied)."""
+    parent = backend.header_by_hash(block.header.parent_hash)
+    if block.number == 0 or parent is None:
+        raise ServerError("genesis is not traceable")
+    chain = backend.chain
+    db = OverlayDB(backend.db)
+    vm = block.vm_class(header=block.header, chaindb=ChainDB(db), chain_context=ChainContext(chain.chain_id),
+                        consensus_context=chain.consensus_context)
+    context = vm.create_execution_context(block.header, backend.previous_hashes(block.header), vm.chain_context)
+    state_class = traced_state_class(block.vm_class.get_state_class(), tracer, deadline)
+    state = state_class(db, context, parent.state_root)
+    state.tracer = None  # type: ignore[attr-defined]
+    vm._state = state  # type: ignore[attr-defined]
+    vm.block_preprocessing(block.block)
+    return state
+
+
+def _traced(state: StateAPI, block: BlockData, index: int, tracer: Tracer) -> Tracer:
+    """Run transaction ``index`` reporting to ``tracer`` (the state moves past it)."""
+    state.lock_changes()
+    state.tracer = tracer  # type: ignore[attr-defined]
+    try:
+        computation = state.apply_transaction(block.transactions[index])
+    finally:
+        state.tracer = None  # type: ignore[attr-defined]
+    error = computation.error if computation.is_error else None
+    tracer.finish(TxOutcome(block.gas_used(index), computation.output, error))
+    return tracer
+
+
+def trace_transactions(backend: ReplicaBackend, block: BlockData, new_tracer: TracerFactory,
+                       deadline: float, only: int | None = None) -> Iterator[tuple[int, Tracer]]:
+    """Replay ``block``; yield (index, finished tracer) for each transaction, or only for ``only``.
+
+    Transactions after ``only`` are not run.
+    """
+    count = len(block.transactions) if only is None else only + 1
+    tracer = new_tracer()
+    state = _block_start_state(backend, block, tracer, deadline)
+    for index in range(count):
+        if only is not None and index < only:
+            state.lock_changes()
+            state.apply_transaction(block.transactions[index])
+            continue
+        yield index, _traced(state, block, index, tracer)
+        tracer = new_tracer()

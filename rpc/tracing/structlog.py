@@ -1,0 +1,141 @@
+"""geth's struct logger (the default tracer): one entry per opcode executed.
+
+Entries take geth's legacy JSON shape: stack words as minimal hex, memory as
+0x-prefixed 32-byte chunks, storage as the words this contract's SLOADs and
+SSTOREs have seen so far (shown on those two opcodes only), the refund counter
+when it is not zero. An entry's gas cost is what the opcode charged; for calls it
+includes the gas handed to the callee, as geth counts it (creates do not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth.abc import ComputationAPI, MessageAPI
+from eth.vm import opcode_values as op
+from eth.vm.stack import to_int
+
+from rpc.errors import vm_error_message
+from rpc.format import JSON, data, word
+from rpc.tracing.hooks import Tracer, TxOutcome, mnemonic
+
+CREATE_OPCODES = frozenset({op.CREATE, op.CREATE2})
+
+
+@dataclass(frozen=True)
+class StructLoggerConfig:
+    """geth's ``logger.Config`` options."""
+
+    enable_memory: bool = False
+    disable_stack: bool = False
+    disable_storage: bool = False
+    enable_return_data: bool = False
+    limit: int = 0
+    """Most entries recorded (0: no limit)."""
+
+
+class StructLogger(Tracer):
+    """Records every opcode step of the transaction."""
+
+    opcodes = None
+
+    def __init__(self, config: StructLoggerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.logs: list[JSON] = []
+        self.storage: dict[bytes, dict[int, int]] = {}
+        self.frames: list[ComputationAPI] = []
+        self._pending: list[tuple[JSON, int, int]] = []
+        """Entries whose cost is not known yet: (entry, opcode, gas before), innermost last."""
+        self.outcome: TxOutcome | None = None
+        self._pc_after: dict[int, int] = {}
+        """Where each open frame's counter stood after its last step, by depth."""
+
+    def _pc(self, opcode: int, computation: ComputationAPI) -> int | None:
+        """The opcode's position; None for the STOP py-evm runs on empty code (geth runs nothing).
+
+        py-evm runs an implicit STOP past the code's end without moving the counter.
+        """
+        counter = computation.code.program_counter
+        if opcode == op.STOP and counter == len(computation.code):
+            if counter == 0:
+                return None
+            if self._pc_after.get(computation.msg.depth) == counter:
+                return counter
+        return counter - 1
+
+    def step(self, opcode: int, computation: ComputationAPI) -> None:
+        depth = computation.msg.depth
+        del self.frames[depth:]
+        self.frames.append(computation)
+        gas = computation.get_gas_remaining()
+        pc = self._pc(opcode, computation)
+        entry: JSON = {
+            "pc": pc,
+            "op": mnemonic(opcode, computation),
+            "gas": gas,
+            "gasCost": 0,
+            "depth": depth + 1,
+        }
+        self._describe(entry, opcode, computation)
+        self._pending.append((entry, opcode, gas))
+        if pc is not None and (not self.config.limit or len(self.logs) < self.config.limit):
+            self.logs.append(entry)
+
+    def _describe(self, entry: JSON, opcode: int, computation: ComputationAPI) -> None:
+        stack = computation._stack.values  # type: ignore[attr-defined]
+        if not self.config.disable_stack:
+            entry["stack"] = [hex(to_int(value)) for value in stack]
+        if self.config.enable_return_data and computation.return_data:
+            entry["returnData"] = data(computation.return_data)
+        memory = computation._memory._bytes  # type: ignore[attr-defined]
+        if self.config.enable_memory and memory:
+            entry["memory"] = [data(bytes(memory[i:i + 32])) for i in range(0, len(memory) - 31, 32)]
+        if not self.config.disable_storage and opcode in (op.SLOAD, op.SSTORE) and stack:
+            self._record_storage(entry, opcode, computation, stack)
+        refund = sum(frame.get_gas_refund() for frame in self.frames)
+        if refund > 0:
+            entry["refund"] = refund
+
+    def _record_storage(self, entry: JSON, opcode: int, computation: ComputationAPI, stack: list[Any]) -> None:
+        address = computation.msg.storage_address
+        slot = to_int(stack[-1])
+        seen = self.storage.setdefault(address, {})
+        if opcode == op.SLOAD:
+            seen[slot] = computation.state.get_storage(address, slot)
+        elif len(stack) >= 2:
+            seen[slot] = to_int(stack[-2])
+        else:
+            return
+        entry["storage"] = {word(key): word(value) for key, value in seen.items()}
+
+    def enter(self, message: MessageAPI, parent: ComputationAPI | None) -> None:
+        """The calling opcode's cost is now known: what left the caller (less a create's gift)."""
+        self._pc_after.pop(message.depth, None)
+        if parent is None or not self._pending:
+            return
+        entry, opcode, gas = self._pending[-1]
+        cost = gas - parent.get_gas_remaining()
+        entry["gasCost"] = cost - message.gas if opcode in CREATE_OPCODES else cost
+        self._pending[-1] = (entry, -1, gas)
+
+    def stepped(self, computation: ComputationAPI, error: Exception | None) -> None:
+        entry, opcode, gas = self._pending.pop()
+        self._pc_after[computation.msg.depth] = computation.code.program_counter
+        if opcode != -1:
+            entry["gasCost"] = gas - computation._gas_meter.gas_remaining  # type: ignore[attr-defined]
+        if error is not None:
+            entry["error"] = vm_error_message(error)
+
+    def finish(self, outcome: TxOutcome) -> None:
+        self.outcome = outcome
+
+    def result(self) -> JSON:
+        assert self.outcome is not None
+        return {
+            "gas": self.outcome.gas_used,
+            "failed": self.outcome.error is not None,
+            "returnValue": data(self.outcome.output),
+            "structLogs": self.logs,
+        }
