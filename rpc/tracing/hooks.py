@@ -35,6 +35,16 @@ class TxOutcome:
     """The top frame's failure, if any."""
 
 
+@dataclass(frozen=True)
+class TxPosition:
+    """Where a traced transaction sits (zeros for debug_traceCall, as in geth)."""
+
+    block_hash: bytes = bytes(32)
+    block_number: int = 0
+    tx_hash: bytes = bytes(32)
+    index: int = 0
+
+
 class Tracer:
     """A tracer's hooks; this base records nothing (geth's ``noopTracer``)."""
 
@@ -43,6 +53,9 @@ class Tracer:
 
     def __init__(self) -> None:
         self.open_frames: list[MessageAPI] = []
+
+    def locate(self, position: TxPosition) -> None:
+        """Told where the transaction sits in its block, before it starts."""
 
     def start(self, state: StateAPI, transaction: Any) -> None:
         """The transaction begins; ``state`` is still as it was before it."""

@@ -10,7 +10,7 @@ request, so the replica's database is never touched.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from eth.abc import StateAPI
 from eth.db.chain import ChainDB
@@ -18,7 +18,7 @@ from eth.vm.chain_context import ChainContext
 
 from rpc.backend import BlockData, ReplicaBackend
 from rpc.errors import ServerError
-from rpc.tracing.hooks import Tracer, TxOutcome, traced_state_class
+from rpc.tracing.hooks import Tracer, TxOutcome, TxPosition, traced_state_class
 from storage.overlay import OverlayDB
 
 TracerFactory = Callable[[], Tracer]
@@ -31,23 +31,26 @@ def _block_start_state(backend: ReplicaBackend, block: BlockData, tracer: Tracer
         raise ServerError("genesis is not traceable")
     chain = backend.chain
     db = OverlayDB(backend.db)
-    vm = block.vm_class(header=block.header, chaindb=ChainDB(db), chain_context=ChainContext(chain.chain_id),
-                        consensus_context=chain.consensus_context)
-    context = vm.create_execution_context(block.header, backend.previous_hashes(block.header), vm.chain_context)
+    chain_context = ChainContext(chain.chain_id)
+    vm: Any = block.vm_class(header=block.header, chaindb=ChainDB(db), chain_context=chain_context,
+                             consensus_context=chain.consensus_context)
+    context = vm.create_execution_context(block.header, backend.previous_hashes(block.header), chain_context)
     state_class = traced_state_class(block.vm_class.get_state_class(), tracer, deadline)
     state = state_class(db, context, parent.state_root)
     state.tracer = None  # type: ignore[attr-defined]
-    vm._state = state  # type: ignore[attr-defined]
+    vm._state = state
     vm.block_preprocessing(block.block)
     return state
 
 
 def _traced(state: StateAPI, block: BlockData, index: int, tracer: Tracer) -> Tracer:
     """Run transaction ``index`` reporting to ``tracer`` (the state moves past it)."""
+    transaction = block.transactions[index]
+    tracer.locate(TxPosition(block.hash, block.number, transaction.hash, index))
     state.lock_changes()
     state.tracer = tracer  # type: ignore[attr-defined]
     try:
-        computation = state.apply_transaction(block.transactions[index])
+        computation = state.apply_transaction(transaction)
     finally:
         state.tracer = None  # type: ignore[attr-defined]
     error = computation.error if computation.is_error else None
