@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 
 from rpc import params as p
 from rpc.backend import BlockData, ReplicaBackend
-from rpc.blockref import BlockNumber, BlockRef, block_number, block_ref
+from rpc.blockref import BlockNumber, BlockRef, BlockTag, block_number, block_ref
 from rpc.callargs import (
     BlockOverrides,
     CallArgs,
@@ -222,10 +222,12 @@ def debug_trace_block_by_hash(backend: ReplicaBackend, block_hash: bytes, config
     return _trace_block(backend, block, config)
 
 
-def debug_trace_call(backend: ReplicaBackend, args: CallArgs, ref: BlockRef | None, config: TraceConfig | None) -> Any:
+def debug_trace_call(backend: ReplicaBackend, args: CallArgs, ref: BlockRef, config: TraceConfig | None) -> Any:
     """geth's ``TraceCall``: the call on the block's own context and post-state, traced."""
     config = config or TraceConfig()
-    header = backend.resolve_ref(ref or BlockRef(number=block_number("latest")))
+    if ref.number is BlockTag.PENDING:
+        raise ServerError("tracing on top of pending is not supported")
+    header = backend.resolve_ref(ref)
     check_block_overrides(config.block_overrides)
     env = prepare(backend, header, config.block_overrides, config.state_overrides)
     message = to_message(args, backend.limits.call_gas_cap, env.base_fee, getattr(header, "base_fee_per_gas", None),
@@ -249,6 +251,6 @@ METHODS: MethodTable = {
     "debug_traceTransaction": Method(debug_trace_transaction, (p.required(p.hash32), CONFIG), offload=True),
     "debug_traceBlockByNumber": Method(debug_trace_block_by_number, (p.required(block_number), CONFIG), offload=True),
     "debug_traceBlockByHash": Method(debug_trace_block_by_hash, (p.required(p.hash32), CONFIG), offload=True),
-    "debug_traceCall": Method(debug_trace_call, (p.required(call_args), p.optional(block_ref),
+    "debug_traceCall": Method(debug_trace_call, (p.required(call_args), p.required(block_ref),
                                                  p.optional(trace_call_config)), offload=True),
 }

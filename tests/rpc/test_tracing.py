@@ -198,3 +198,13 @@ def test_timeouts_read_as_go_durations(text: str, seconds: float) -> None:
 def test_a_malformed_timeout_is_go_s_error() -> None:
     with pytest.raises(ServerError, match='time: invalid duration "5"'):
         go_duration_seconds("5")
+
+
+async def test_trace_call_on_pending_is_refused_as_geth(compat_call: Call) -> None:
+    response = await compat_call("debug_traceCall", {"to": CALLER}, "pending")
+    assert response["error"]["message"] == "tracing on top of pending is not supported"
+
+
+async def test_trace_call_requires_a_block(compat_call: Call) -> None:
+    response = await compat_call("debug_traceCall", {"to": CALLER})
+    assert response["error"] == {"code": -32602, "message": "missing value for required argument 1"}
