@@ -38,6 +38,9 @@ def chain_config_for(genesis: GenesisSpec, blocks: Sequence[BlockSummary]) -> Ch
         dao_fork_block=genesis.dao_fork_block,
         dao_fork_support=genesis.dao_fork_support,
         blob_schedule=genesis.blob_schedule,
+        fork_times=genesis.time_forks,
+        fork_id_blocks=genesis.fork_id_blocks,
+        deposit_contract=genesis.deposit_contract,
     )
 
 
