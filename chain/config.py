@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from eth.abc import AtomicDatabaseAPI, DatabaseAPI, VirtualMachineAPI
+from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI, DatabaseAPI, VirtualMachineAPI
 from eth.chains.base import Chain
 from eth.chains.mainnet import MainnetDAOValidatorVM
 from eth.consensus.noproof import NoProofConsensus
@@ -87,7 +87,7 @@ FORK_VMS: Mapping[str, type[VirtualMachineAPI]] = {
 Osaka-rules forks their blob parameters)."""
 
 PROOF_OF_STAKE_FORKS: frozenset[str] = frozenset(
-    vm.fork for vm in _ORDERED_VMS if issubclass(vm, ParisVM)
+    name for name, vm in FORK_VMS.items() if issubclass(vm, ParisVM)
 )
 """Forks whose blocks carry no proof of work; the first one in a schedule is the merge."""
 
@@ -297,11 +297,34 @@ def chain_class(config: ChainConfig) -> type[Chain]:
     vm_configuration = tuple(
         (BlockNumber(start), fork_vm(config, name)) for start, name in config.forks
     )
+    genesis_vm = vm_configuration[0][1]
+    if issubclass(genesis_vm, ParisVM):
+        merged_genesis = genesis_vm.configure(
+            __name__=f"{genesis_vm.__name__}MergedGenesis",
+            create_genesis_header=classmethod(_merged_genesis_header),
+        )
+        vm_configuration = ((BlockNumber(0), merged_genesis), *vm_configuration[1:])
     return Chain.configure(
         __name__=f"EthercattleChain{config.chain_id}",
         chain_id=config.chain_id,
         vm_configuration=vm_configuration,
     )
+
+
+def _merged_genesis_header(
+    vm_class: type[VirtualMachineAPI], **genesis_params: Any
+) -> BlockHeaderAPI:
+    """A proof-of-stake genesis header that keeps geth's difficulty and nonce.
+
+    geth accepts a genesis whose own difficulty reaches the terminal total
+    difficulty with Shanghai or later active at time 0 (hive's chains, many
+    devnets); py-evm's post-merge header builder refuses any non-zero difficulty or
+    nonce, so the header is built without them and they are put back.
+    """
+    difficulty = genesis_params.pop("difficulty", 0)
+    nonce = genesis_params.pop("nonce", bytes(8))
+    header = vm_class.create_header_from_parent(None, **genesis_params)  # type: ignore[arg-type]
+    return header.copy(difficulty=difficulty, nonce=nonce)
 
 
 def fork_vm(config: ChainConfig, name: str) -> type[VirtualMachineAPI]:
