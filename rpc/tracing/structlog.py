@@ -9,10 +9,12 @@ includes the gas handed to the callee, as geth counts it (creates do not).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from eth.abc import ComputationAPI, MessageAPI
+from eth.exceptions import OutOfGas
 from eth.vm import opcode_values as op
 from eth.vm.stack import to_int
 
@@ -33,6 +35,14 @@ class StructLoggerConfig:
     enable_return_data: bool = False
     limit: int = 0
     """Most entries recorded (0: no limit)."""
+
+
+def _unpaid(error: Exception | None) -> int:
+    """The charge an opcode ran out of gas on: geth counts it in the step's cost."""
+    if not isinstance(error, OutOfGas):
+        return 0
+    match = re.search(r"Needed (\d+)", str(error))
+    return int(match.group(1)) if match else 0
 
 
 class StructLogger(Tracer):
@@ -124,7 +134,7 @@ class StructLogger(Tracer):
         entry, opcode, gas = self._pending.pop()
         self._pc_after[computation.msg.depth] = computation.code.program_counter
         if opcode != -1:
-            entry["gasCost"] = gas - computation._gas_meter.gas_remaining  # type: ignore[attr-defined]
+            entry["gasCost"] = gas - computation._gas_meter.gas_remaining + _unpaid(error)  # type: ignore[attr-defined]
         if error is not None:
             entry["error"] = vm_error_message(error)
 

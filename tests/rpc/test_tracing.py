@@ -208,3 +208,11 @@ async def test_trace_call_on_pending_is_refused_as_geth(compat_call: Call) -> No
 async def test_trace_call_requires_a_block(compat_call: Call) -> None:
     response = await compat_call("debug_traceCall", {"to": CALLER})
     assert response["error"] == {"code": -32602, "message": "missing value for required argument 1"}
+
+
+async def test_struct_logger_charges_the_step_that_runs_out_of_gas_its_cost(compat_call: Call) -> None:
+    response = await compat_call("debug_traceCall", {"to": CALLER, "gas": hex(21_000)}, "latest",
+                                 {"stateOverrides": {CALLER: {"code": "0x36"}}})
+    [step] = response["result"]["structLogs"]
+    assert (step["op"], step["gas"], step["gasCost"], step["error"]) == ("CALLDATASIZE", 0, 2, "out of gas")
+    assert response["result"]["failed"]
