@@ -5,7 +5,8 @@ timestamp, base fee, the 256 hashes BLOCKHASH sees) comes from its header; the
 fork's block-start system updates (Cancun's beacon root, Prague's history storage)
 run first, as at import; then the transactions run in order, each in the state the
 previous ones left. Every write lands in an ``OverlayDB`` that is dropped after the
-request, so the replica's database is never touched.
+request, so the replica's database is never touched. Trie reads go through the
+cache eth_call shares (keyed by root, so a replay's writes never leak into it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from eth.db.chain import ChainDB
 from eth.vm.chain_context import ChainContext
 
 from rpc.backend import BlockData, ReplicaBackend
+from rpc.callcache import share_reads
 from rpc.errors import ServerError
 from rpc.tracing.hooks import Tracer, TxOutcome, TxPosition, traced_state_class
 from storage.overlay import OverlayDB
@@ -37,6 +39,7 @@ def _block_start_state(backend: ReplicaBackend, block: BlockData, tracer: Tracer
     context = vm.create_execution_context(block.header, backend.previous_hashes(block.header), chain_context)
     state_class = traced_state_class(block.vm_class.get_state_class(), tracer, deadline)
     state = state_class(db, context, parent.state_root)
+    share_reads(state, backend.call_reads)
     state.tracer = None  # type: ignore[attr-defined]
     vm._state = state
     vm.block_preprocessing(block.block)
