@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth.vm.forks.prague.constants import (
+    CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+    WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+)
 
 from rpc.errors import ServerError
 from rpc.limits import RpcLimits
@@ -216,3 +220,48 @@ async def test_struct_logger_charges_the_step_that_runs_out_of_gas_its_cost(comp
     [step] = response["result"]["structLogs"]
     assert (step["op"], step["gas"], step["gasCost"], step["error"]) == ("CALLDATASIZE", 0, 2, "out of gas")
     assert response["result"]["failed"]
+
+
+# --- replay fidelity ------------------------------------------------------------------------------
+
+END_OF_BLOCK_SYSTEM_CONTRACTS = {"0x" + bytes(WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS).hex(),
+                                 "0x" + bytes(CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS).hex()}
+"""Prague empties their request queues after the last transaction: not part of any replayed transaction."""
+
+
+async def _stored(call: Call, address: str, field: str, value: Any, block: str) -> list[tuple[Any, Any]]:
+    """(replayed, stored) pairs for one field of an account's post-state."""
+    if field == "balance":
+        return [(value, await result(call, "eth_getBalance", address, block))]
+    if field == "nonce":
+        return [(value, int(await result(call, "eth_getTransactionCount", address, block), 16))]
+    if field == "code":
+        return [(value, await result(call, "eth_getCode", address, block))]
+    if field == "storage":
+        return [(int(word, 16), int(await result(call, "eth_getStorageAt", address, slot, block), 16))
+                for slot, word in value.items()]
+    return []
+
+
+async def test_replayed_transactions_leave_the_state_the_chain_stored(compat_call: Call) -> None:
+    """Every account a block's transactions changed, as prestateTracer's diffs replay it, is
+    as the imported chain holds it after the block (bar block rewards, withdrawals and
+    end-of-block system calls, which no transaction makes)."""
+    head = int(await result(compat_call, "eth_blockNumber"), 16)
+    compared = []
+    for number in range(1, head + 1):
+        block = await result(compat_call, "eth_getBlockByNumber", hex(number), False)
+        untraced = {w["address"] for w in block.get("withdrawals", [])} | END_OF_BLOCK_SYSTEM_CONTRACTS
+        if block["difficulty"] != "0x0":
+            untraced.add(block["miner"])  # the proof-of-work reward
+        after: dict[str, dict[str, Any]] = {}
+        for trace in await result(compat_call, "debug_traceBlockByNumber", hex(number),
+                                  {"tracer": "prestateTracer", "tracerConfig": {"diffMode": True}}):
+            for address, account in trace["result"]["post"].items():
+                after.setdefault(address, {}).update(account)
+        for address, account in after.items():
+            if address not in untraced:
+                for field, value in account.items():
+                    compared.extend(await _stored(compat_call, address, field, value, hex(number)))
+    assert len(compared) > 300
+    assert [pair for pair in compared if pair[0] != pair[1]] == []
