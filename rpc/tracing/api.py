@@ -201,11 +201,10 @@ def debug_trace_transaction(backend: ReplicaBackend, tx_hash: bytes, config: Tra
     block, index = location
     request = _request(backend, config)
     try:
-        for _, tracer in trace_transactions(backend, block, request.new_tracer, request.deadline, only=index):
-            return tracer.result()
+        _, tracer = next(trace_transactions(backend, block, request.new_tracer, request.deadline, only=index))
     except CallTimeout:
         raise ServerError("execution timeout") from None
-    raise ServerError("transaction not found")
+    return tracer.result()
 
 
 def debug_trace_block_by_number(backend: ReplicaBackend, number: BlockNumber, config: TraceConfig | None) -> list[JSON]:

@@ -60,6 +60,9 @@ class StructLogger(Tracer):
         """Entries whose cost is not known yet: (entry, opcode, gas before), innermost last."""
         self.outcome: TxOutcome | None = None
         self._pc_after: dict[int, int] = {}
+        self._children_refund: dict[int, int] = {}
+        """The refunds of each open frame's finished calls, by depth (py-evm sums a frame's
+        refunds only at the end; geth's counter is global and shown at every step)."""
         """Where each open frame's counter stood after its last step, by depth."""
 
     def _pc(self, opcode: int, computation: ComputationAPI) -> int | None:
@@ -104,7 +107,8 @@ class StructLogger(Tracer):
             entry["memory"] = [data(bytes(memory[i:i + 32])) for i in range(0, len(memory) - 31, 32)]
         if not self.config.disable_storage and opcode in (op.SLOAD, op.SSTORE) and stack:
             self._record_storage(entry, opcode, computation, stack)
-        refund = sum(frame.get_gas_refund() for frame in self.frames)
+        refund = sum(frame.msg.refund + frame._gas_meter.gas_refunded  # type: ignore[attr-defined]
+                     + self._children_refund.get(frame.msg.depth, 0) for frame in self.frames)
         if refund > 0:
             entry["refund"] = refund
 
@@ -123,12 +127,18 @@ class StructLogger(Tracer):
     def enter(self, message: MessageAPI, parent: ComputationAPI | None) -> None:
         """The calling opcode's cost is now known: what left the caller (less a create's gift)."""
         self._pc_after.pop(message.depth, None)
+        self._children_refund[message.depth] = 0
         if parent is None or not self._pending:
             return
         entry, opcode, gas = self._pending[-1]
         cost = gas - parent.get_gas_remaining()
         entry["gasCost"] = cost - message.gas if opcode in CREATE_OPCODES else cost
         self._pending[-1] = (entry, -1, gas)
+
+    def exit(self, computation: ComputationAPI) -> None:
+        depth = computation.msg.depth
+        if depth > 0:
+            self._children_refund[depth - 1] = self._children_refund.get(depth - 1, 0) + computation.get_gas_refund()
 
     def stepped(self, computation: ComputationAPI, error: Exception | None) -> None:
         entry, opcode, gas = self._pending.pop()

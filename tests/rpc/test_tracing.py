@@ -265,3 +265,15 @@ async def test_replayed_transactions_leave_the_state_the_chain_stored(compat_cal
                     compared.extend(await _stored(compat_call, address, field, value, hex(number)))
     assert len(compared) > 300
     assert [pair for pair in compared if pair[0] != pair[1]] == []
+
+
+async def test_struct_logger_shows_the_refund_counter_across_frames(compat_call: Call) -> None:
+    clear_slot0 = "600060005500"  # SSTORE(0, 0), STOP
+    state = {CALLER: {"code": "0x" + calling("00")},
+             CALLEE: {"code": "0x" + clear_slot0, "state": {"0x" + "00" * 32: "0x" + "01".rjust(64, "0")}}}
+    response = await compat_call("debug_traceCall", {"to": CALLER, "gas": "0x100000"}, "latest", {"stateOverrides": state})
+    steps = response["result"]["structLogs"]
+    after_clear = steps[[step["op"] for step in steps].index("SSTORE") + 1:]
+    sstore_clears_refund = 4800
+    assert [step.get("refund") for step in after_clear] == [sstore_clears_refund] * len(after_clear)
+    assert [step["depth"] for step in after_clear][-2:] == [1, 1]
