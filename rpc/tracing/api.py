@@ -36,7 +36,7 @@ from rpc.tracing.calls import CallTracer, CallTracerConfig, FlatCallTracer
 from rpc.tracing.fourbyte import FourByteTracer
 from rpc.tracing.hooks import Tracer, TxOutcome, traced_state_class
 from rpc.tracing.prestate import PrestateTracer, PrestateTracerConfig
-from rpc.tracing.replay import TracerFactory, trace_transactions
+from rpc.tracing.replay import TracerFactory, state_before, trace_transactions
 from rpc.tracing.structlog import StructLogger, StructLoggerConfig
 
 DEFAULT_TIMEOUT = 5.0
@@ -76,6 +76,8 @@ class TraceConfig:
     tracer_config: Any = None
     state_overrides: StateOverride | None = None
     block_overrides: BlockOverrides | None = None
+    tx_index: int | None = None
+    """debug_traceCall: run on the state before this transaction of the block, not after the block."""
 
 
 _LOGGER_FIELDS: Mapping[str, Callable[[Any], Any]] = {
@@ -96,6 +98,7 @@ _CALL_CONFIG_FIELDS: Mapping[str, Callable[[Any], Any]] = {
     **_CONFIG_FIELDS,
     "stateOverrides": state_override,
     "blockOverrides": block_overrides,
+    "txIndex": p.uint,
 }
 
 
@@ -109,7 +112,7 @@ def _decode_config(value: Any, fields: Mapping[str, Callable[[Any], Any]], struc
         limit=decoded.get("limit", 0),
     )
     return TraceConfig(logger, decoded.get("tracer"), decoded.get("timeout"), decoded.get("tracerConfig"),
-                       decoded.get("stateOverrides"), decoded.get("blockOverrides"))
+                       decoded.get("stateOverrides"), decoded.get("blockOverrides"), decoded.get("txIndex"))
 
 
 def trace_config(value: Any) -> TraceConfig:
@@ -222,16 +225,21 @@ def debug_trace_block_by_hash(backend: ReplicaBackend, block_hash: bytes, config
 
 
 def debug_trace_call(backend: ReplicaBackend, args: CallArgs, ref: BlockRef, config: TraceConfig | None) -> Any:
-    """geth's ``TraceCall``: the call on the block's own context and post-state, traced."""
+    """geth's ``TraceCall``: the call on the block's own context and post-state (or the state
+    before its ``txIndex``-th transaction), traced."""
     config = config or TraceConfig()
     if ref.number is BlockTag.PENDING:
         raise ServerError("tracing on top of pending is not supported")
     header = backend.resolve_ref(ref)
     check_block_overrides(config.block_overrides)
-    env = prepare(backend, header, config.block_overrides, config.state_overrides)
+    request = _request(backend, config)
+    base = None
+    if config.tx_index is not None:
+        base, root = state_before(backend, backend.block(header), config.tx_index, request.deadline)
+        header = header.copy(state_root=root)
+    env = prepare(backend, header, config.block_overrides, config.state_overrides, base)
     message = to_message(args, backend.limits.call_gas_cap, env.base_fee, getattr(header, "base_fee_per_gas", None),
                          backend.chain_id)
-    request = _request(backend, config)
     tracer = request.new_tracer()
     env = replace(env, state_class=traced_state_class(env.state_class, tracer, request.deadline))
     try:

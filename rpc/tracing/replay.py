@@ -20,19 +20,24 @@ from eth.vm.chain_context import ChainContext
 from rpc.backend import BlockData, ReplicaBackend
 from rpc.callcache import share_reads
 from rpc.errors import ServerError
+from rpc.format import data
 from rpc.tracing.hooks import Tracer, TxOutcome, TxPosition, traced_state_class
 from storage.overlay import OverlayDB
 
 TracerFactory = Callable[[], Tracer]
 
 
-def _block_start_state(backend: ReplicaBackend, block: BlockData, tracer: Tracer, deadline: float) -> StateAPI:
-    """The state the block's first transaction runs in (its system updates applied)."""
+def _block_start_state(backend: ReplicaBackend, block: BlockData, db: OverlayDB, tracer: Tracer,
+                       deadline: float) -> StateAPI:
+    """The state the block's first transaction runs in (its system updates applied), writing to ``db``.
+
+    Its class runs ``tracer``'s hooks; the state itself reports to nobody until a
+    transaction is traced (``_traced``).
+    """
     parent = backend.header_by_hash(block.header.parent_hash)
     if block.number == 0 or parent is None:
         raise ServerError("genesis is not traceable")
     chain = backend.chain
-    db = OverlayDB(backend.db)
     chain_context = ChainContext(chain.chain_id)
     vm: Any = block.vm_class(header=block.header, chaindb=ChainDB(db), chain_context=chain_context,
                              consensus_context=chain.consensus_context)
@@ -44,6 +49,13 @@ def _block_start_state(backend: ReplicaBackend, block: BlockData, tracer: Tracer
     vm._state = state
     vm.block_preprocessing(block.block)
     return state
+
+
+def _run_untraced(state: StateAPI, block: BlockData, count: int) -> None:
+    """Run the block's first ``count`` transactions, as import did."""
+    for transaction in block.transactions[:count]:
+        state.lock_changes()
+        state.apply_transaction(transaction)
 
 
 def _traced(state: StateAPI, block: BlockData, index: int, tracer: Tracer) -> Tracer:
@@ -67,13 +79,26 @@ def trace_transactions(backend: ReplicaBackend, block: BlockData, new_tracer: Tr
 
     Transactions after ``only`` are not run.
     """
-    count = len(block.transactions) if only is None else only + 1
     tracer = new_tracer()
-    state = _block_start_state(backend, block, tracer, deadline)
-    for index in range(count):
-        if only is not None and index < only:
-            state.lock_changes()
-            state.apply_transaction(block.transactions[index])
-            continue
+    state = _block_start_state(backend, block, OverlayDB(backend.db), tracer, deadline)
+    if only is not None:
+        _run_untraced(state, block, only)
+        yield only, _traced(state, block, only, tracer)
+        return
+    for index in range(len(block.transactions)):
         yield index, _traced(state, block, index, tracer)
         tracer = new_tracer()
+
+
+def state_before(backend: ReplicaBackend, block: BlockData, index: int, deadline: float) -> tuple[OverlayDB, bytes]:
+    """Where transaction ``index`` of ``block`` starts: an overlay holding that state, and its root.
+
+    geth's ``StateAtTransaction``, for debug_traceCall's ``txIndex``.
+    """
+    if index >= len(block.transactions):
+        raise ServerError(f"transaction index {index} out of range for block {data(block.hash)}")
+    db = OverlayDB(backend.db)
+    state = _block_start_state(backend, block, db, Tracer(), deadline)
+    _run_untraced(state, block, index)
+    state.persist()
+    return db, state.state_root

@@ -277,3 +277,20 @@ async def test_struct_logger_shows_the_refund_counter_across_frames(compat_call:
     sstore_clears_refund = 4800
     assert [step.get("refund") for step in after_clear] == [sstore_clears_refund] * len(after_clear)
     assert [step["depth"] for step in after_clear][-2:] == [1, 1]
+
+
+async def test_trace_call_with_a_tx_index_runs_on_the_state_before_that_transaction(compat_call: Call) -> None:
+    recipient = "0x5f552da00dfb4d3749d9e62dcee3c918855a86a0"  # TRANSFER_TX, index 1 of block 25, pays it 1 wei
+
+    async def balance_seen(tx_index: int) -> int:
+        trace = await result(compat_call, "debug_traceCall", {"to": recipient}, "0x19",
+                             {"tracer": "prestateTracer", "txIndex": hex(tx_index)})
+        return int(trace[recipient]["balance"], 16)
+
+    assert await balance_seen(2) - await balance_seen(1) == 1
+
+
+async def test_trace_call_with_a_tx_index_past_the_block_is_refused(compat_call: Call) -> None:
+    block = await result(compat_call, "eth_getBlockByNumber", "0x19", False)
+    response = await compat_call("debug_traceCall", {"to": CALLER}, "0x19", {"txIndex": "0x9"})
+    assert response["error"]["message"] == f"transaction index 9 out of range for block {block['hash']}"
