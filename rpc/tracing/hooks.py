@@ -81,25 +81,24 @@ class Tracer:
 
 
 def mnemonic(opcode: int, computation: ComputationAPI) -> str:
-    """geth's name of an opcode."""
-    name = GETH_MNEMONICS.get(opcode)
-    if name is not None:
-        return name
-    return getattr(computation.opcodes[opcode], "mnemonic", hex(opcode))
+    """geth's name of an opcode being traced (a ``TracedOpcode`` of the computation)."""
+    return computation.opcodes[opcode].name  # type: ignore[attr-defined, no-any-return]
 
 
 class TracedOpcode:
-    """Wraps one opcode: checks the deadline, and reports the step around it."""
+    """Wraps one opcode: checks the deadline on jumps and calls, and reports the step around it."""
 
     def __init__(self, value: int, inner: Callable[..., Any]) -> None:
         self.value = value
         self.inner = inner
         self.mnemonic = getattr(inner, "mnemonic", "")
         self.gas_cost = getattr(inner, "gas_cost", 0)
+        self.name = GETH_MNEMONICS.get(value, self.mnemonic or hex(value))
+        self.checks_deadline = value in DEADLINE_OPCODES
 
     def __call__(self, computation: ComputationAPI) -> Any:
         state = computation.state
-        if time.monotonic() > state.call_deadline:  # type: ignore[attr-defined]
+        if self.checks_deadline and time.monotonic() > state.call_deadline:  # type: ignore[attr-defined]
             raise CallTimeout()
         tracer: Tracer | None = state.tracer  # type: ignore[attr-defined]
         if tracer is None:

@@ -60,6 +60,8 @@ class StructLogger(Tracer):
         """Entries whose cost is not known yet: (entry, opcode, gas before), innermost last."""
         self.outcome: TxOutcome | None = None
         self._pc_after: dict[int, int] = {}
+        self._below: tuple[int, int] = (-1, 0)
+        """(depth, refunds of the frames under it), for the depth last stepped."""
         self._children_refund: dict[int, int] = {}
         """The refunds of each open frame's finished calls, by depth (py-evm sums a frame's
         refunds only at the end; geth's counter is global and shown at every step)."""
@@ -107,10 +109,20 @@ class StructLogger(Tracer):
             entry["memory"] = [data(bytes(memory[i:i + 32])) for i in range(0, len(memory) - 31, 32)]
         if not self.config.disable_storage and opcode in (op.SLOAD, op.SSTORE) and stack:
             self._record_storage(entry, opcode, computation, stack)
-        refund = sum(frame.msg.refund + frame._gas_meter.gas_refunded  # type: ignore[attr-defined]
-                     + self._children_refund.get(frame.msg.depth, 0) for frame in self.frames)
+        refund = self._refund_below(computation.msg.depth) + self._frame_refund(computation)
         if refund > 0:
             entry["refund"] = refund
+
+    def _frame_refund(self, frame: ComputationAPI) -> int:
+        """What py-evm's ``get_gas_refund`` will say of a running frame."""
+        meter = frame._gas_meter  # type: ignore[attr-defined]
+        return frame.msg.refund + meter.gas_refunded + self._children_refund.get(frame.msg.depth, 0)
+
+    def _refund_below(self, depth: int) -> int:
+        """The refunds of the frames under the running one (they change only when the depth does)."""
+        if self._below[0] != depth:
+            self._below = (depth, sum(self._frame_refund(frame) for frame in self.frames[:-1]))
+        return self._below[1]
 
     def _record_storage(self, entry: JSON, opcode: int, computation: ComputationAPI, stack: list[Any]) -> None:
         address = computation.msg.storage_address
@@ -137,6 +149,7 @@ class StructLogger(Tracer):
 
     def exit(self, computation: ComputationAPI) -> None:
         depth = computation.msg.depth
+        self._below = (-1, 0)
         if depth > 0:
             self._children_refund[depth - 1] = self._children_refund.get(depth - 1, 0) + computation.get_gas_refund()
 
