@@ -42,7 +42,7 @@ def _block_start_state(backend: ReplicaBackend, block: BlockData, db: OverlayDB,
     vm: Any = block.vm_class(header=block.header, chaindb=ChainDB(db), chain_context=chain_context,
                              consensus_context=chain.consensus_context)
     context = vm.create_execution_context(block.header, backend.previous_hashes(block.header), chain_context)
-    state_class = traced_state_class(block.vm_class.get_state_class(), tracer, deadline)
+    state_class = traced_state_class(backend.derived, block.vm_class.get_state_class(), tracer, deadline)
     state = state_class(db, context, parent.state_root)
     share_reads(state, backend.call_reads)
     state.tracer = None  # type: ignore[attr-defined]
