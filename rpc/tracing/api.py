@@ -3,8 +3,9 @@
 ``debug_traceTransaction``, ``debug_traceBlockByNumber``, ``debug_traceBlockByHash``
 re-execute stored blocks (``rpc.tracing.replay``); ``debug_traceCall`` runs a call
 the way eth_call does (same block context, overrides and gas cap) under a tracer.
-All run on the costly-method threads. A trace is bounded by the tracer ``timeout``
-option (geth's default, 5 s) and never longer than eth_call's time limit.
+All run on the costly-method threads. Each traced transaction is bounded by the
+tracer ``timeout`` option (geth's default, 5 s), and a whole request (with the
+replay of what precedes the traced transaction) by eth_call's time limit.
 """
 
 from __future__ import annotations
@@ -166,23 +167,30 @@ NAMED_TRACERS: Mapping[str, Callable[[Any], TracerFactory]] = {
 
 @dataclass(frozen=True)
 class TraceRequest:
-    """What one request traces with, and until when."""
+    """What one request traces with, and for how long."""
 
     new_tracer: TracerFactory
+    timeout: float
+    """Seconds one traced transaction may run (geth's tracer ``timeout``)."""
     deadline: float
+    """When the whole request stops (``time.monotonic``): eth_call's time limit."""
+
+    def tx_deadline(self) -> float:
+        """The deadline of a transaction traced from now."""
+        return min(time.monotonic() + self.timeout, self.deadline)
 
 
 def _request(backend: ReplicaBackend, config: TraceConfig | None) -> TraceRequest:
     config = config or TraceConfig()
     timeout = DEFAULT_TIMEOUT if config.timeout is None else go_duration_seconds(config.timeout)
-    deadline = time.monotonic() + min(timeout, backend.limits.call_timeout_seconds)
+    deadline = time.monotonic() + backend.limits.call_timeout_seconds
     if config.tracer is None or config.tracer == "":
         logger = config.logger
-        return TraceRequest(lambda: StructLogger(logger), deadline)
+        return TraceRequest(lambda: StructLogger(logger), timeout, deadline)
     make = NAMED_TRACERS.get(config.tracer)
     if make is None:
         raise ServerError(f"tracer not found: {config.tracer} (JavaScript tracers are not supported)")
-    return TraceRequest(make(config.tracer_config), deadline)
+    return TraceRequest(make(config.tracer_config), timeout, deadline)
 
 
 # --- methods ---------------------------------------------------------------------------------
@@ -192,7 +200,8 @@ def _trace_block(backend: ReplicaBackend, block: BlockData, config: TraceConfig 
     request = _request(backend, config)
     try:
         return [{"txHash": data(block.transactions[index].hash), "result": tracer.result()}
-                for index, tracer in trace_transactions(backend, block, request.new_tracer, request.deadline)]
+                for index, tracer in trace_transactions(backend, block, request.new_tracer, request.timeout,
+                                                        request.deadline)]
     except CallTimeout:
         raise ServerError("execution timeout") from None
 
@@ -204,7 +213,8 @@ def debug_trace_transaction(backend: ReplicaBackend, tx_hash: bytes, config: Tra
     block, index = location
     request = _request(backend, config)
     try:
-        _, tracer = next(trace_transactions(backend, block, request.new_tracer, request.deadline, only=index))
+        _, tracer = next(trace_transactions(backend, block, request.new_tracer, request.timeout, request.deadline,
+                                            only=index))
     except CallTimeout:
         raise ServerError("execution timeout") from None
     return tracer.result()
@@ -243,7 +253,7 @@ def debug_trace_call(backend: ReplicaBackend, args: CallArgs, ref: BlockRef, con
     tracer = request.new_tracer()
     env = replace(env, state_class=traced_state_class(backend.derived, env.state_class, tracer, request.deadline))
     try:
-        result = run(env, message, request.deadline)
+        result = run(env, message, request.tx_deadline())
     except CallFailure as failure:
         raise ServerError(f"tracing failed: {failure.message}") from None
     except CallTimeout:

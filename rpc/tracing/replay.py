@@ -11,6 +11,7 @@ cache eth_call shares (keyed by root, so a replay's writes never leak into it).
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Iterator
 
 from eth.abc import StateAPI
@@ -58,35 +59,38 @@ def _run_untraced(state: StateAPI, block: BlockData, count: int) -> None:
         state.apply_transaction(transaction)
 
 
-def _traced(state: StateAPI, block: BlockData, index: int, tracer: Tracer) -> Tracer:
-    """Run transaction ``index`` reporting to ``tracer`` (the state moves past it)."""
+def _traced(state: StateAPI, block: BlockData, index: int, tracer: Tracer, timeout: float) -> Tracer:
+    """Run transaction ``index`` reporting to ``tracer`` for at most ``timeout`` seconds
+    (and never past the state's own deadline); the state moves past it."""
     transaction = block.transactions[index]
     tracer.locate(TxPosition(block.hash, block.number, transaction.hash, index))
     state.lock_changes()
-    state.tracer = tracer  # type: ignore[attr-defined]
+    budget = state.call_deadline  # type: ignore[attr-defined]
+    state.tracer, state.call_deadline = tracer, min(time.monotonic() + timeout, budget)  # type: ignore[attr-defined]
     try:
         computation = state.apply_transaction(transaction)
     finally:
-        state.tracer = None  # type: ignore[attr-defined]
+        state.tracer, state.call_deadline = None, budget  # type: ignore[attr-defined]
     error = computation.error if computation.is_error else None
     tracer.finish(TxOutcome(block.gas_used(index), computation.output, error))
     return tracer
 
 
-def trace_transactions(backend: ReplicaBackend, block: BlockData, new_tracer: TracerFactory,
+def trace_transactions(backend: ReplicaBackend, block: BlockData, new_tracer: TracerFactory, timeout: float,
                        deadline: float, only: int | None = None) -> Iterator[tuple[int, Tracer]]:
     """Replay ``block``; yield (index, finished tracer) for each transaction, or only for ``only``.
 
-    Transactions after ``only`` are not run.
+    Each traced transaction may run ``timeout`` seconds (geth's tracer timeout); the whole
+    replay stops at ``deadline``. Transactions after ``only`` are not run.
     """
     tracer = new_tracer()
     state = _block_start_state(backend, block, OverlayDB(backend.db), tracer, deadline)
     if only is not None:
         _run_untraced(state, block, only)
-        yield only, _traced(state, block, only, tracer)
+        yield only, _traced(state, block, only, tracer, timeout)
         return
     for index in range(len(block.transactions)):
-        yield index, _traced(state, block, index, tracer)
+        yield index, _traced(state, block, index, tracer, timeout)
         tracer = new_tracer()
 
 
