@@ -23,6 +23,8 @@ from rpc.format import JSON, data, word
 from rpc.tracing.hooks import Tracer, TxOutcome, mnemonic
 
 CREATE_OPCODES = frozenset({op.CREATE, op.CREATE2})
+COST_KNOWN = -1
+"""Stands for the opcode of a pending entry whose cost the callee's entry already settled."""
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,12 @@ class StructLogger(Tracer):
         """Entries whose cost is not known yet: (entry, opcode, gas before), innermost last."""
         self.outcome: TxOutcome | None = None
         self._pc_after: dict[int, int] = {}
+        """Where each open frame's counter stood after its last step, by depth."""
         self._below: tuple[int, int] = (-1, 0)
         """(depth, refunds of the frames under it), for the depth last stepped."""
         self._children_refund: dict[int, int] = {}
         """The refunds of each open frame's finished calls, by depth (py-evm sums a frame's
         refunds only at the end; geth's counter is global and shown at every step)."""
-        """Where each open frame's counter stood after its last step, by depth."""
 
     def _pc(self, opcode: int, computation: ComputationAPI) -> int | None:
         """The opcode's position; None for the STOP py-evm runs on empty code (geth runs nothing).
@@ -93,9 +95,9 @@ class StructLogger(Tracer):
             "gasCost": 0,
             "depth": depth + 1,
         }
-        self._describe(entry, opcode, computation)
         self._pending.append((entry, opcode, gas))
         if pc is not None and (not self.config.limit or len(self.logs) < self.config.limit):
+            self._describe(entry, opcode, computation)
             self.logs.append(entry)
 
     def _describe(self, entry: JSON, opcode: int, computation: ComputationAPI) -> None:
@@ -145,7 +147,7 @@ class StructLogger(Tracer):
         entry, opcode, gas = self._pending[-1]
         cost = gas - parent.get_gas_remaining()
         entry["gasCost"] = cost - message.gas if opcode in CREATE_OPCODES else cost
-        self._pending[-1] = (entry, -1, gas)
+        self._pending[-1] = (entry, COST_KNOWN, gas)
 
     def exit(self, computation: ComputationAPI) -> None:
         depth = computation.msg.depth
@@ -156,7 +158,7 @@ class StructLogger(Tracer):
     def stepped(self, computation: ComputationAPI, error: Exception | None) -> None:
         entry, opcode, gas = self._pending.pop()
         self._pc_after[computation.msg.depth] = computation.code.program_counter
-        if opcode != -1:
+        if opcode != COST_KNOWN:
             entry["gasCost"] = gas - computation._gas_meter.gas_remaining + _unpaid(error)  # type: ignore[attr-defined]
         if error is not None:
             entry["error"] = vm_error_message(error)
