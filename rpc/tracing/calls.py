@@ -148,7 +148,8 @@ class CallTracer(Tracer):
         to = message.code_address if kind in ("DELEGATECALL", "CALLCODE") else message.storage_address
         value = None if kind == "STATICCALL" else message.value
         gas = self.gas_limit if parent is None else message.gas
-        self.stack.append(CallFrame(kind, sender, to, bytes(message.data_as_bytes), gas, value))
+        payload = message.code if message.is_create else message.data_as_bytes  # a create's input is its init code
+        self.stack.append(CallFrame(kind, sender, to, bytes(payload), gas, value))
 
     def exit(self, computation: ComputationAPI) -> None:
         frame = self.stack.pop()

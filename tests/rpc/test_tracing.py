@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth._utils.address import generate_contract_address
 from eth.vm.forks.prague.constants import (
     CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
     WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
 )
+from eth_typing import Address
 
 from rpc.errors import ServerError
 from rpc.limits import RpcLimits
@@ -30,9 +32,9 @@ CALLEE_RUNTIME = "602a600052" "601160206000a1" "60206000f3"
 """MSTORE 42 at 0, LOG1 (topic 0x11) of that word, RETURN it."""
 
 
-def calling(then: str) -> str:
-    """CALL the callee (no value, 32 bytes out), POP the success flag, then ``then``."""
-    return "6020600060006000600073" + CALLEE[2:] + "5af150" + then
+def calling(then: str, target: str = CALLEE) -> str:
+    """CALL ``target`` (no value, 32 bytes out), POP the success flag, then ``then``."""
+    return "6020600060006000600073" + target[2:] + "5af150" + then
 
 
 REVERT_AFTER_CALL = ("6308c379a060e01b600052" "6020600452" "6004602452" "636e6f706560e01b604452" "60646000fd")
@@ -88,7 +90,9 @@ async def test_call_tracer_reports_a_creation_with_the_new_address_and_its_code(
     frame = await result(compat_call, "debug_traceTransaction", CREATE_TX, {"tracer": "callTracer"})
     receipt = await result(compat_call, "eth_getTransactionReceipt", CREATE_TX)
     code = await result(compat_call, "eth_getCode", receipt["contractAddress"], "0x1")
-    assert (frame["type"], frame["to"], frame["output"]) == ("CREATE", receipt["contractAddress"], code)
+    transaction = await result(compat_call, "eth_getTransactionByHash", CREATE_TX)
+    assert (frame["type"], frame["to"], frame["input"], frame["output"]) == \
+           ("CREATE", receipt["contractAddress"], transaction["input"], code)
     assert frame["gasUsed"] == receipt["gasUsed"]
 
 
@@ -165,6 +169,26 @@ async def test_call_tracer_only_top_call_leaves_out_the_callee(compat_call: Call
 async def test_flat_call_tracer_lists_frames_with_their_trace_addresses(compat_call: Call) -> None:
     frames = await trace_call(compat_call, calling("00"), {"tracer": "flatCallTracer"})
     assert [(f["traceAddress"], f["subtraces"], f["action"]["to"]) for f in frames] == [([], 1, CALLER), ([0], 0, CALLEE)]
+
+
+async def test_flat_call_tracer_leaves_out_precompile_calls_unless_asked(compat_call: Call) -> None:
+    identity = "0x" + "00" * 19 + "04"
+    tree = await trace_call(compat_call, calling("00", identity), {"tracer": "callTracer"})
+    assert [call["to"] for call in tree["calls"]] == [identity]
+    flat = await trace_call(compat_call, calling("00", identity), {"tracer": "flatCallTracer"})
+    assert len(flat) == 1
+    included = await trace_call(compat_call, calling("00", identity),
+                                {"tracer": "flatCallTracer", "tracerConfig": {"includePrecompiles": True}})
+    assert [frame["action"]["to"] for frame in included] == [CALLER, identity]
+
+
+async def test_flat_call_tracer_reports_a_creation_as_parity_does(compat_call: Call) -> None:
+    [frame] = await result(compat_call, "debug_traceTransaction", CREATE_TX, {"tracer": "flatCallTracer"})
+    receipt = await result(compat_call, "eth_getTransactionReceipt", CREATE_TX)
+    transaction = await result(compat_call, "eth_getTransactionByHash", CREATE_TX)
+    assert (frame["type"], frame["result"]["address"], frame["action"]["init"]) == \
+           ("create", receipt["contractAddress"], transaction["input"])
+    assert (frame["blockNumber"], frame["transactionHash"], frame["transactionPosition"]) == (1, CREATE_TX, 0)
 
 
 async def test_struct_logger_charges_a_call_its_cost_plus_the_gas_it_hands_over(compat_call: Call) -> None:
@@ -294,3 +318,21 @@ async def test_trace_call_with_a_tx_index_past_the_block_is_refused(compat_call:
     block = await result(compat_call, "eth_getBlockByNumber", "0x19", False)
     response = await compat_call("debug_traceCall", {"to": CALLER}, "0x19", {"txIndex": "0x9"})
     assert response["error"]["message"] == f"transaction index 9 out of range for block {block['hash']}"
+
+
+CREATE_STOP = "600160006000f0" "5000"
+"""CREATE (no value) a contract whose init code is the single byte 0x00 (STOP), POP, STOP."""
+
+
+async def test_call_tracer_names_a_nested_creation_with_its_init_code_and_address(compat_call: Call) -> None:
+    frame = await trace_call(compat_call, CREATE_STOP, {"tracer": "callTracer"})
+    [created] = frame["calls"]
+    address = "0x" + generate_contract_address(Address(bytes.fromhex(CALLER[2:])), 0).hex()
+    assert (created["type"], created["input"], created["to"]) == ("CREATE", "0x00", address)
+
+
+async def test_struct_logger_charges_a_create_without_the_gas_it_hands_over(compat_call: Call) -> None:
+    steps = (await trace_call(compat_call, CREATE_STOP, {}))["structLogs"]
+    create = next(step for step in steps if step["op"] == "CREATE")
+    create_gas, first_memory_word, one_initcode_word = 32_000, 3, 2
+    assert create["gasCost"] == create_gas + first_memory_word + one_initcode_word
