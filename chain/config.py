@@ -40,6 +40,7 @@ from eth.vm.forks import (
 from eth_typing import BlockNumber
 
 from chain.errors import ChainConfigMissing, InvalidChainConfig, UnsupportedChain
+from chain.osaka import PRAGUE_BLOBS, BlobParameters, OsakaVM, osaka_vm
 
 CONFIG_KEY = b"chain-config"
 """The database key of the JSON configuration (a chain key, not bookkeeping)."""
@@ -65,20 +66,33 @@ _ORDERED_VMS: tuple[type[VirtualMachineAPI], ...] = (
     ShanghaiVM,
     CancunVM,
     PragueVM,
+    OsakaVM,
 )
 
-FORK_NAMES: tuple[str, ...] = tuple(vm.fork for vm in _ORDERED_VMS)
-"""py-evm's fork names (its ``VM.fork``), oldest first: the vocabulary of ``forks``."""
+BPO_FORKS: tuple[str, ...] = ("bpo1", "bpo2", "bpo3", "bpo4", "bpo5")
+"""geth's blob-parameter-only forks: Osaka's rules with their own blob schedule entry."""
 
-FORK_VMS: Mapping[str, type[VirtualMachineAPI]] = {vm.fork: vm for vm in _ORDERED_VMS}
-"""Stock py-evm VM class per fork name."""
+OSAKA_RULES_FORKS: frozenset[str] = frozenset((OsakaVM.fork, *BPO_FORKS))
+"""Forks that run ``OsakaVM`` configured with the fork's blob parameters."""
+
+FORK_NAMES: tuple[str, ...] = tuple(vm.fork for vm in _ORDERED_VMS) + BPO_FORKS
+"""py-evm's fork names (its ``VM.fork``), then the BPO forks, oldest first: the
+vocabulary of ``forks``."""
+
+FORK_VMS: Mapping[str, type[VirtualMachineAPI]] = {
+    **{vm.fork: vm for vm in _ORDERED_VMS},
+    **{name: OsakaVM for name in BPO_FORKS},
+}
+"""VM class per fork name (py-evm's, and ours from Osaka on; ``chain_class`` gives the
+Osaka-rules forks their blob parameters)."""
 
 PROOF_OF_STAKE_FORKS: frozenset[str] = frozenset(
     vm.fork for vm in _ORDERED_VMS if issubclass(vm, ParisVM)
 )
 """Forks whose blocks carry no proof of work; the first one in a schedule is the merge."""
 
-LATEST_FORK: str = FORK_NAMES[-1]
+LATEST_FORK: str = OsakaVM.fork
+"""The newest fork with new rules (BPO forks change parameters only)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,12 @@ class ChainConfig:
 
     dao_fork_support: bool = False
     """geth's ``daoForkSupport``: whether the DAO block drains the DAO accounts."""
+
+    blob_schedule: tuple[tuple[str, BlobParameters], ...] = ()
+    """genesis ``blobSchedule`` entries of the Osaka-rules forks, (fork name, parameters).
+
+    Cancun and Prague run py-evm's fixed numbers; Osaka defaults to Prague's.
+    """
 
     check_pow_seals: bool = False
     """Verify ethash seals on proof-of-work blocks.
@@ -132,6 +152,15 @@ class ChainConfig:
             active = name
         return active
 
+    def blob_parameters(self, fork: str) -> BlobParameters:
+        """The blob parameters an Osaka-rules fork runs."""
+        for name, parameters in self.blob_schedule:
+            if name == fork:
+                return parameters
+        if fork == OsakaVM.fork:
+            return PRAGUE_BLOBS
+        raise InvalidChainConfig(f"fork {fork} has no blobSchedule entry")
+
     def to_json(self) -> str:
         """Serialize to the stored JSON document (stable key order, compact)."""
         document = {
@@ -142,6 +171,10 @@ class ChainConfig:
             "daoForkBlock": self.dao_fork_block,
             "daoForkSupport": self.dao_fork_support,
             "checkPowSeals": self.check_pow_seals,
+            "blobSchedule": {
+                name: [p.target, p.max, p.base_fee_update_fraction]
+                for name, p in self.blob_schedule
+            },
         }
         return json.dumps(document, separators=(",", ":"))
 
@@ -172,6 +205,10 @@ def _from_document(document: dict[str, Any]) -> ChainConfig:
             dao_fork_block=_optional_int(document.get("daoForkBlock")),
             dao_fork_support=bool(document.get("daoForkSupport", False)),
             check_pow_seals=bool(document.get("checkPowSeals", False)),
+            blob_schedule=tuple(
+                (str(name), BlobParameters(*(int(value) for value in entry)))
+                for name, entry in (document.get("blobSchedule") or {}).items()
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidChainConfig(f"malformed chain config: {exc!r}") from exc
@@ -195,6 +232,8 @@ def _validate(config: ChainConfig) -> None:
         if start <= previous_start or rank <= previous_rank:
             raise InvalidChainConfig(f"fork schedule out of order at {name!r}: {config.forks}")
         previous_start, previous_rank = start, rank
+        if name in OSAKA_RULES_FORKS:
+            config.blob_parameters(name)
     if config.dao_fork_block is not None and config.dao_fork_support:
         if config.fork_at(config.dao_fork_block) != HomesteadVM.fork:
             raise UnsupportedChain(
@@ -244,6 +283,8 @@ def chain_class(config: ChainConfig) -> type[Chain]:
 
 def _vm_class(config: ChainConfig, name: str) -> type[VirtualMachineAPI]:
     """The VM for one fork, with the DAO and seal settings of ``config`` applied."""
+    if name in OSAKA_RULES_FORKS:
+        return osaka_vm(name, config.blob_parameters(name))
     vm: type[VirtualMachineAPI] = FORK_VMS[name]
     overrides: dict[str, Any] = {}
     if name == HomesteadVM.fork:

@@ -37,6 +37,7 @@ def chain_config_for(genesis: GenesisSpec, blocks: Sequence[BlockSummary]) -> Ch
         terminal_total_difficulty=genesis.terminal_total_difficulty,
         dao_fork_block=genesis.dao_fork_block,
         dao_fork_support=genesis.dao_fork_support,
+        blob_schedule=genesis.blob_schedule,
     )
 
 
@@ -86,7 +87,7 @@ def _time_fork_starts(
         if start is None:
             continue
         if name not in FORK_VMS:
-            raise UnsupportedChain(f"block {start} activates {name}, which py-evm 0.12 lacks")
+            raise UnsupportedChain(f"block {start} activates {name}, which ethercattle does not implement yet")
         if merge is None or start < merge:
             raise UnsupportedChain(
                 f"{name} activates at block {start}, before the merge"
