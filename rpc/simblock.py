@@ -132,7 +132,7 @@ class Simulation:
 
     def previous_hashes(self) -> Iterator[bytes]:
         """What BLOCKHASH sees: the simulated blocks newest first, then the base chain."""
-        simulated = (header.hash for header in reversed(self.headers))
+        simulated = [header.hash for header in reversed(self.headers)] + [self.base.hash]
         return itertools.islice(itertools.chain(simulated, self.backend.previous_hashes(self.base)), 256)
 
 
@@ -156,8 +156,6 @@ def process_block(sim: Simulation, block: SimBlock) -> SimulatedBlock:
     for index, args in enumerate(block.calls):
         args = _call_defaults(sim, state, header, args, gas_used)
         message = to_message(args, sim.gas_pool, env.base_fee, env.base_fee, sim.backend.chain_id)
-        if sim.validate:
-            _validation_checks(env, state, message)
         outcome, computation = _run_call(sim, env, state, message)
         sim.gas_pool -= outcome.result.gas_used
         gas_used += outcome.result.gas_used
@@ -263,9 +261,11 @@ def _run_call(sim: Simulation, env: CallEnvironment, state: StateAPI, message: C
     if time.monotonic() > sim.deadline:
         raise SimTimeout()
     state.transfer_log_counters = set()  # type: ignore[attr-defined]
-    if hasattr(state, "clear_transient_storage"):
+    if env.fork_at_least(CancunVM):
         state.clear_transient_storage()
     try:
+        if sim.validate:
+            _validation_checks(env, state, message)
         result, computation = execute(env, state, message, finalize=True)
     except CallFailure as failure:
         raise SimFailure(f"err: {failure.message} (supplied gas {message.gas})") from None

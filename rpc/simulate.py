@@ -214,7 +214,7 @@ def simulated_block_json(backend: ReplicaBackend, simulated: SimulatedBlock, ful
 
 def _call_json(result: Any, logs: list[JSON], max_used_gas: int) -> JSON:
     call: JSON = {
-        "returnData": data(result.output),
+        "returnData": data(b"" if result.failed else result.output),
         "logs": logs if not result.failed else [],
         "gasUsed": quantity(result.gas_used),
         "maxUsedGas": quantity(max_used_gas),
