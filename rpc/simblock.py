@@ -55,6 +55,7 @@ from rpc.simstate import simulation_state_class
 from storage.overlay import OverlayDB
 
 GWEI = 10**9
+MAX_NONCE = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ class CallOutcome:
     """One call's ``simCallResult``: the run, its logs (ERC-7528 transfers included), gas at peak."""
 
     result: CallResult
-    logs: tuple[tuple[bytes, tuple[int, ...], bytes], ...]
+    logs: tuple[tuple[int, bytes, tuple[int, ...], bytes], ...]
+    """(index in the block, address, topics, data)."""
     max_used_gas: int
 
 
@@ -150,6 +152,7 @@ def process_block(sim: Simulation, block: SimBlock) -> SimulatedBlock:
     state.call_deadline = sim.deadline  # type: ignore[attr-defined]
     state.no_base_fee = not sim.validate  # type: ignore[attr-defined]
     state.trace_transfers = sim.trace_transfers  # type: ignore[attr-defined]
+    state.next_log_index = 0  # type: ignore[attr-defined]
     _system_updates_before(vm_class, state, header)
     transactions, receipts, outcomes, senders = [], [], [], []
     gas_used = blob_gas_used = 0
@@ -167,8 +170,7 @@ def process_block(sim: Simulation, block: SimBlock) -> SimulatedBlock:
         outcomes.append(outcome)
         senders.append(message.sender)
     requests = _system_updates_after(vm_class, state)
-    for withdrawal in block.overrides.withdrawals:
-        state.delta_balance(Address(withdrawal.address), withdrawal.amount * GWEI)
+    _finalize(vm_class, state, header, block.overrides.withdrawals)
     state.persist()
     assembled = _assemble(vm_class, header, state.state_root, transactions, receipts, block.overrides.withdrawals,
                           gas_used, blob_gas_used, requests)
@@ -244,7 +246,7 @@ def _validation_checks(env: CallEnvironment, state: StateAPI, message: CallMessa
     sender = Address(message.sender)
     nonce = state.get_nonce(sender)
     address = checksum(message.sender)
-    if nonce + 1 >= 2**64:
+    if nonce == MAX_NONCE:
         raise CallFailure(f"nonce has max value: address {address}, nonce: {nonce}")
     if message.nonce > nonce:
         raise CallFailure(f"nonce too high: address {address}, tx: {message.nonce} state: {nonce}")
@@ -261,16 +263,24 @@ def _run_call(sim: Simulation, env: CallEnvironment, state: StateAPI, message: C
     if time.monotonic() > sim.deadline:
         raise SimTimeout()
     state.transfer_log_counters = set()  # type: ignore[attr-defined]
+    state.log_indexes = {}  # type: ignore[attr-defined]
     if env.fork_at_least(CancunVM):
         state.clear_transient_storage()
+    sender = Address(message.sender)
+    wraps = not sim.validate and state.get_nonce(sender) == MAX_NONCE
     try:
         if sim.validate:
             _validation_checks(env, state, message)
+        if wraps:
+            state.set_nonce(sender, MAX_NONCE - 1)  # py-evm refuses the increment past 2**64 - 1
         result, computation = execute(env, state, message, finalize=True)
     except CallFailure as failure:
         raise SimFailure(f"err: {failure.message} (supplied gas {message.gas})") from None
+    if wraps:
+        state.set_nonce(sender, 0)  # geth's uint64 nonce wraps around when nothing checks it
     state.lock_changes()
-    logs = tuple(entry[1:] for entry in computation.get_raw_log_entries())
+    numbered = state.log_indexes  # type: ignore[attr-defined]
+    logs = tuple((numbered[counter], *entry) for counter, *entry in computation.get_raw_log_entries())
     peak = message.gas - computation.get_gas_remaining()
     if env.fork_at_least(PragueVM):
         peak = max(peak, floor_data_gas(message.data))
@@ -347,6 +357,17 @@ def _system_updates_after(vm_class: type[VirtualMachineAPI], state: StateAPI) ->
             requests.append(kind + computation.output)
     state.lock_changes()
     return requests
+
+
+def _finalize(vm_class: type[VirtualMachineAPI], state: StateAPI, header: BlockHeaderAPI,
+              withdrawals: Sequence[Withdrawal]) -> None:
+    """geth's engine ``Finalize``: withdrawals credited; a proof-of-work block (non-zero
+    difficulty) pays its miner the fork's block reward."""
+    for withdrawal in withdrawals:
+        state.delta_balance(Address(withdrawal.address), withdrawal.amount * GWEI)
+    if header.difficulty:
+        state.delta_balance(header.coinbase, vm_class.get_block_reward())
+    state.lock_changes()
 
 
 def _requests_hash(requests: Sequence[bytes]) -> bytes:

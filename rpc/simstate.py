@@ -8,7 +8,9 @@ Built on the call state class (``rpc.evmhooks``: deadline, tracer, precompile se
   self-destruct with a balance; never a DELEGATECALL) logs geth's synthetic ERC-7528
   ``Transfer`` from the ERC-7528 address before it runs, so py-evm's own log rules
   keep or drop it with the frame. Those log counters are remembered: the call result
-  shows them, the receipt (and so the block's roots and bloom) does not.
+  shows them, the receipt (and so the block's roots and bloom) does not;
+- geth's log numbering: every log emitted in the block takes the next index, even
+  one a failing frame drops later.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ def _log_transfer(computation: ComputationAPI, sender: bytes, recipient: bytes, 
     state.transfer_log_counters.add(counter)  # type: ignore[attr-defined]
 
 
+def _number_log(computation: ComputationAPI) -> None:
+    """geth's simulate tracer numbers every log it sees in the block, kept or later dropped."""
+    state = computation.state
+    counter = computation._log_entries[-1][0]  # type: ignore[attr-defined]
+    state.log_indexes[counter] = state.next_log_index  # type: ignore[attr-defined]
+    state.next_log_index += 1  # type: ignore[attr-defined]
+
+
 def _transferring_computation(base: type[ComputationAPI]) -> type[ComputationAPI]:
     """``base`` logging a transfer when a frame that moves value starts, and on SELFDESTRUCT."""
 
@@ -46,11 +56,16 @@ def _transferring_computation(base: type[ComputationAPI]) -> type[ComputationAPI
             recipient = message.storage_address if message.is_create else message.code_address
             _log_transfer(self, message.sender, recipient, message.value)
 
+    def add_log_entry(self: Any, account: bytes, topics: Any, data: bytes) -> None:
+        base.add_log_entry(self, account, topics, data)  # type: ignore[arg-type]
+        _number_log(self)
+
     opcodes: dict[int, Any] = dict(base.opcodes)
     selfdestruct = opcodes.get(op.SELFDESTRUCT)
     if selfdestruct is not None:
         opcodes[op.SELFDESTRUCT] = _SelfDestructTransfer(selfdestruct)
-    return type(f"Sim{base.__name__}", (base,), {"__init__": __init__, "opcodes": opcodes})
+    return type(f"Sim{base.__name__}", (base,), {"__init__": __init__, "add_log_entry": add_log_entry,
+                                                     "opcodes": opcodes})
 
 
 class _SelfDestructTransfer:

@@ -189,11 +189,10 @@ def simulated_block_json(backend: ReplicaBackend, simulated: SimulatedBlock, ful
             {**transaction_json(tx, simulated.senders[index], block, index), "blockTimestamp": timestamp}
             for index, tx in enumerate(block.transactions)
         ]
-    log_index = 0
     calls = []
     for index, outcome in enumerate(simulated.outcomes):
         logs = []
-        for address, topics, payload in outcome.logs:
+        for log_index, address, topics, payload in outcome.logs:
             logs.append({
                 "address": data(address),
                 "topics": [word(topic) for topic in topics],
@@ -206,7 +205,6 @@ def simulated_block_json(backend: ReplicaBackend, simulated: SimulatedBlock, ful
                 "logIndex": quantity(log_index),
                 "removed": False,
             })
-            log_index += 1
         calls.append(_call_json(outcome.result, logs, outcome.max_used_gas))
     fields["calls"] = calls
     return fields
