@@ -28,9 +28,7 @@ from eth.constants import ZERO_ADDRESS, ZERO_HASH32
 from eth.exceptions import PyEVMError
 from eth.typing import AccountDetails, AccountState, HeaderParams
 from eth.vm.base import VM
-from eth.vm.forks.cancun.constants import MAX_BLOB_GAS_PER_BLOCK as CANCUN_MAX_BLOB_GAS
 from eth.vm.forks.cancun.state import get_total_blob_gas
-from eth.vm.forks.prague.constants import MAX_BLOB_GAS_PER_BLOCK as PRAGUE_MAX_BLOB_GAS
 from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_keys.exceptions import BadSignature
@@ -48,6 +46,7 @@ from chain.config import (
 )
 from chain.errors import ChainError, ChainMismatch, InvalidTransaction
 from chain.forks import chain_config_for
+from chain.osaka import blob_parameters_of
 from chain.genesis import (
     BLOCK_FORK_KEYS,
     GenesisHeader,
@@ -87,9 +86,6 @@ DEV_PRIVATE_KEYS: tuple[str, ...] = (
 
 _PRECOMPILES = tuple(Address(i.to_bytes(20, "big")) for i in range(0x01, 0x12))
 """0x01…0x11, given 1 wei as geth's dev genesis does, so they are never empty."""
-
-_MAX_BLOB_GAS = {"cancun": CANCUN_MAX_BLOB_GAS, "prague": PRAGUE_MAX_BLOB_GAS}
-"""Blob gas a block may use, per fork (py-evm keeps them as module constants)."""
 
 # Errors a transaction (rather than the database) makes py-evm raise while applied.
 _TRANSACTION_ERRORS = (ValidationError, PyEVMError, BadSignature)
@@ -314,7 +310,7 @@ class DevMiner:
         blob_gas = get_total_blob_gas(transaction)
         if not blob_gas:
             return
-        limit = _MAX_BLOB_GAS.get(self._config.fork_at(header.block_number), 0)
+        limit = blob_parameters_of(self._chain.get_vm_class(header)).max_gas
         if header.blob_gas_used + blob_gas > limit:
             raise ValidationError(
                 f"block blob gas full: {header.blob_gas_used} used + {blob_gas} > {limit}"

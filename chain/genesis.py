@@ -137,6 +137,10 @@ class GenesisSpec:
     alloc: AccountState = field(hash=False, compare=False)
     blob_schedule: tuple[tuple[str, BlobParameters], ...] = ()
     """``blobSchedule`` entries of the Osaka-rules forks (earlier ones are checked only)."""
+    fork_id_blocks: tuple[int, ...] = ()
+    """Every block number the config names a fork at, DAO and netsplit included (EIP-2124)."""
+    deposit_contract: bytes = bytes(20)
+    """``depositContractAddress``, zero when unset."""
 
 
 def load_genesis(path: str | Path) -> GenesisSpec:
@@ -162,7 +166,7 @@ def parse_genesis(document: Mapping[str, Any]) -> GenesisSpec:
         for key, name in TIME_FORK_KEYS
         if config.get(key) is not None
     )
-    _check_deposit_contract(config.get("depositContractAddress"))
+    deposit_contract = _deposit_contract(config.get("depositContractAddress"))
     if _quantity(document.get("number", 0), "number") != 0:
         raise InvalidGenesis("genesis 'number' must be 0")
     return GenesisSpec(
@@ -175,6 +179,8 @@ def parse_genesis(document: Mapping[str, Any]) -> GenesisSpec:
         header=_parse_header(document),
         alloc=parse_alloc(document.get("alloc") or {}),
         blob_schedule=_osaka_blob_schedule(config.get("blobSchedule"), time_forks),
+        fork_id_blocks=_fork_id_blocks(config),
+        deposit_contract=deposit_contract,
     )
 
 
@@ -249,16 +255,24 @@ def _blob_parameters(fork: str, entry: Mapping[str, Any]) -> BlobParameters:
     return parameters
 
 
-def _check_deposit_contract(value: Any) -> None:
-    """py-evm reads deposits from the mainnet contract only (zero means "none here")."""
+def _deposit_contract(value: Any) -> bytes:
+    """The configured address; py-evm reads deposits from the mainnet contract only
+    (zero means "none here")."""
     if value is None:
-        return
+        return ZERO_ADDRESS
     address = _data(value, "depositContractAddress", 20)
     if address not in (ZERO_ADDRESS, DEPOSIT_CONTRACT_ADDRESS):
         raise UnsupportedChain(
             f"depositContractAddress 0x{address.hex()} is not mainnet's; py-evm "
             "only parses EIP-6110 deposits from the mainnet contract"
         )
+    return address
+
+
+def _fork_id_blocks(config: Mapping[str, Any]) -> tuple[int, ...]:
+    """geth's ``gatherForks`` block part: every ``*Block`` fork key's number."""
+    keys = [key for key, _ in BLOCK_FORK_KEYS] + ["daoForkBlock", "eip158Block", "mergeNetsplitBlock"]
+    return tuple(sorted({n for key in keys if (n := _optional_quantity(config, key)) is not None}))
 
 
 def _block_forks(config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:

@@ -37,22 +37,10 @@ from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound as EvmHeaderNotFound
 from eth.exceptions import TransactionNotFound
 from eth.vm.forks.cancun import CancunVM
-from eth.vm.forks.cancun.constants import (
-    BLOB_BASE_FEE_UPDATE_FRACTION,
-    MAX_BLOB_GAS_PER_BLOCK as CANCUN_MAX_BLOB_GAS,
-    MIN_BLOB_BASE_FEE,
-)
-from eth.vm.forks.cancun.headers import calc_excess_blob_gas_cancun
-from eth.vm.forks.cancun.state import fake_exponential
-from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.headers import calc_excess_blob_gas_prague
-from eth.vm.forks.prague.constants import (
-    BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
-    MAX_BLOB_GAS_PER_BLOCK as PRAGUE_MAX_BLOB_GAS,
-)
 
 from chain.config import CONFIG_KEY, open_chain
 from chain.errors import ChainError
+from chain.osaka import blob_parameters_of, excess_blob_gas_after
 from rpc.cache import LRU
 from rpc.callcache import SharedReads
 from rpc.errors import HeaderNotFound, NotReady, ServerError
@@ -147,15 +135,13 @@ class NoPending:
 
 
 def blob_base_fee(vm_class: type[VirtualMachineAPI], excess_blob_gas: int) -> int:
-    """EIP-4844's blob base fee under the fork's update fraction (Prague changed it)."""
-    fraction = (BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE if issubclass(vm_class, PragueVM)
-                else BLOB_BASE_FEE_UPDATE_FRACTION)
-    return fake_exponential(MIN_BLOB_BASE_FEE, excess_blob_gas, fraction)
+    """EIP-4844's blob base fee under the fork's blob parameters."""
+    return blob_parameters_of(vm_class).base_fee(excess_blob_gas)
 
 
 def max_blob_gas(vm_class: type[VirtualMachineAPI]) -> int:
     """Most blob gas one block may use under the fork."""
-    return PRAGUE_MAX_BLOB_GAS if issubclass(vm_class, PragueVM) else CANCUN_MAX_BLOB_GAS
+    return blob_parameters_of(vm_class).max_gas
 
 
 def has_blobs(vm_class: type[VirtualMachineAPI]) -> bool:
@@ -164,10 +150,8 @@ def has_blobs(vm_class: type[VirtualMachineAPI]) -> bool:
 
 
 def next_excess_blob_gas(vm_class: type[VirtualMachineAPI], header: BlockHeaderAPI) -> int:
-    """The excess blob gas of a child of ``header`` under the same fork's target."""
-    if issubclass(vm_class, PragueVM):
-        return calc_excess_blob_gas_prague(header)
-    return calc_excess_blob_gas_cancun(header)
+    """The excess blob gas of a child of ``header`` under the same fork's parameters."""
+    return excess_blob_gas_after(vm_class, header)
 
 
 # --- decoded blocks ------------------------------------------------------------------

@@ -14,7 +14,7 @@ from aiohttp import web
 from eth.abc import DatabaseAPI
 
 from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool, web3
-from rpc import execution, simulate, submit
+from rpc import ethconfig, execution, simulate, submit
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.http import make_handler
@@ -24,6 +24,7 @@ NAMESPACES: tuple[MethodTable, ...] = (
     web3.METHODS,
     net.METHODS,
     chaininfo.METHODS,
+    ethconfig.METHODS,
     blocks.METHODS,
     transactions.METHODS,
     state.METHODS,

@@ -12,7 +12,7 @@ py-evm 0.12 ends at Prague. This package adds Osaka's execution-layer EIPs:
 
 from chain.osaka.blobs import CANCUN_BLOBS, PRAGUE_BLOBS, BlobParameters
 from chain.osaka.state import TRANSACTION_GAS_LIMIT_CAP, check_transaction_limits
-from chain.osaka.vm import OsakaVM, osaka_vm
+from chain.osaka.vm import OsakaVM, blob_parameters_of, excess_blob_gas_after, osaka_vm
 
 __all__ = [
     "CANCUN_BLOBS",
@@ -20,6 +20,8 @@ __all__ = [
     "TRANSACTION_GAS_LIMIT_CAP",
     "BlobParameters",
     "OsakaVM",
+    "blob_parameters_of",
     "check_transaction_limits",
+    "excess_blob_gas_after",
     "osaka_vm",
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth.abc import VirtualMachineAPI
+
 import rlp
 from eth._utils.db import get_block_header_by_hash
 from eth.abc import BlockAPI, BlockHeaderAPI
@@ -18,7 +20,7 @@ from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.state import BaseState
 from eth_utils import ValidationError
 
-from chain.osaka.blobs import PRAGUE_BLOBS, BlobParameters
+from chain.osaka.blobs import CANCUN_BLOBS, PRAGUE_BLOBS, BlobParameters
 from chain.osaka.state import OsakaState
 
 MAX_BLOCK_SIZE = 10_485_760
@@ -76,3 +78,15 @@ def osaka_vm(fork: str, blobs: BlobParameters) -> type[OsakaVM]:
     return OsakaVM.configure(  # type: ignore[return-value]
         __name__=f"OsakaVM_{fork}", fork=fork, blob_parameters=blobs, _state_class=state_class
     )
+
+
+def blob_parameters_of(vm_class: type[VirtualMachineAPI]) -> BlobParameters:
+    """The blob parameters a VM class from Cancun on runs (py-evm's fixed ones before Osaka)."""
+    if issubclass(vm_class, OsakaVM):
+        return vm_class.blob_parameters
+    return PRAGUE_BLOBS if issubclass(vm_class, PragueVM) else CANCUN_BLOBS
+
+
+def excess_blob_gas_after(vm_class: type[VirtualMachineAPI], parent: BlockHeaderAPI) -> int:
+    """The excess blob gas of a child of ``parent`` that ``vm_class`` runs."""
+    return blob_parameters_of(vm_class).excess_after(parent, issubclass(vm_class, OsakaVM))
