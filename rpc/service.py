@@ -14,7 +14,7 @@ from aiohttp import web
 from eth.abc import DatabaseAPI
 
 from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool, web3
-from rpc import ethconfig, execution, simulate, submit
+from rpc import capabilities, ethconfig, execution, headers, simulate, storagevalues, submit, submitsync
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.http import make_handler
@@ -34,6 +34,10 @@ NAMESPACES: tuple[MethodTable, ...] = (
     logs.METHODS,
     txpool.METHODS,
     submit.METHODS,
+    submitsync.METHODS,
+    headers.METHODS,
+    capabilities.METHODS,
+    storagevalues.METHODS,
 )
 """Every namespace's wire-name table; merged once, duplicates refused."""
 
