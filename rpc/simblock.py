@@ -303,19 +303,19 @@ def to_transaction(vm_class: type[VirtualMachineAPI], message: CallMessage, lega
     by the block's fork to sit in its block.
     """
     builder = vm_class.get_transaction_builder()
-    to = Address(message.to) if message.to is not None else b""
+    to = Address(message.to if message.to is not None else b"")
     if legacy or not issubclass(vm_class, LondonVM):
         return builder.new_transaction(message.nonce, message.gas_price, message.gas, to, message.value,
                                        message.data, 0, 0, 0)
     common = (message.chain_id, message.nonce, message.max_priority_fee_per_gas, message.max_fee_per_gas,
               message.gas, to, message.value, message.data, message.access_list or ())
     if message.authorization_list is not None:
-        typed = builder.new_set_code_transaction(*common, message.authorization_list, 0, 0, 0)  # type: ignore
+        typed = builder.new_set_code_transaction(*common, message.authorization_list, 0, 0, 0)  # type: ignore[attr-defined]
     elif message.blob_versioned_hashes is not None:
-        typed = builder.new_blob_transaction(*common, message.max_fee_per_blob_gas or 0,  # type: ignore
+        typed = builder.new_blob_transaction(*common, message.max_fee_per_blob_gas or 0,  # type: ignore[attr-defined]
                                              message.blob_versioned_hashes, 0, 0, 0)
     else:
-        typed = builder.new_dynamic_fee_transaction(*common, 0, 0, 0)  # type: ignore
+        typed = builder.new_dynamic_fee_transaction(*common, 0, 0, 0)  # type: ignore[attr-defined]
     return builder.decode(typed.encode())
 
 
@@ -328,7 +328,7 @@ def _system_updates_before(vm_class: type[VirtualMachineAPI], state: StateAPI, h
         slot = header.timestamp % HISTORY_BUFFER_LENGTH
         state.set_storage(BEACON_ROOTS_ADDRESS, slot, header.timestamp)
         state.set_storage(BEACON_ROOTS_ADDRESS, slot + HISTORY_BUFFER_LENGTH,
-                          int.from_bytes(header.parent_beacon_block_root, "big"))
+                          int.from_bytes(header.parent_beacon_block_root or bytes(32), "big"))
     if issubclass(vm_class, PragueVM) and state.get_code(HISTORY_STORAGE_ADDRESS) == HISTORY_STORAGE_CONTRACT_CODE:
         state.set_storage(HISTORY_STORAGE_ADDRESS, (header.block_number - 1) % HISTORY_SERVE_WINDOW,
                           int.from_bytes(header.parent_hash, "big"))
