@@ -13,27 +13,27 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from pipeline.logs import quiet_kafka_client_repeats
-from pipeline.settings import SettingsError, load_settings
+from broker.logs import quiet_kafka_client_repeats
+from cluster.settings import SettingsError, load_settings
 
 log = logging.getLogger("ethercattle")
 
 
 def _import(args: argparse.Namespace) -> int:
-    from master.commands import run_import
+    from pipeline.master import run_import
 
     return asyncio.run(run_import(load_settings(), Path(args.genesis), Path(args.chain)))
 
 
 def _master(args: argparse.Namespace) -> int:
-    from master.commands import run_master
+    from pipeline.master import run_master
 
     chain_id = args.chain_id if args.dev else None
     return asyncio.run(run_master(load_settings(), args.rpc_host, args.rpc_port, chain_id, args.block_time))
 
 
 def _topics(args: argparse.Namespace) -> int:
-    from pipeline.admin import ensure_topics
+    from broker.admin import ensure_topics
 
     created = asyncio.run(ensure_topics(load_settings()))
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
