@@ -41,7 +41,7 @@ from eth_typing import BlockNumber
 
 from chain.errors import ChainConfigMissing, InvalidChainConfig, UnsupportedChain
 from chain.kzg import patch_point_evaluation
-from chain.osaka import CANCUN_BLOBS, PRAGUE_BLOBS, BlobParameters, osaka_vm
+from chain.osaka import CANCUN_BLOBS, PRAGUE_BLOBS, BlobParameters, OsakaVM, osaka_vm
 
 CONFIG_KEY = b"chain-config"
 """The database key of the JSON configuration (a chain key, not bookkeeping)."""
