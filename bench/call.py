@@ -14,7 +14,10 @@ rows, measured in the same run:
 - ``eth_call`` as a replica runs it (caches warm after the first call);
 - ``eth_call`` with its caches emptied before every call (the call-state classes
   and the shared account and slot reads): what each call cost before they existed;
-- ``eth_blockNumber``: the dispatch path alone, the floor under any method.
+- ``eth_blockNumber``: the dispatch path alone, the floor under any method;
+- ``eth_simulateV1`` of the same call (one block of one call), and of a block of ten
+  transfers with ``traceTransfers``: a simulated block's own cost (header, roots,
+  settlement) on top of the execution.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="requests per row (default 2000)")
     parser.add_argument("--accounts", type=int, default=500, help="funded accounts in the state (default 500)")
+    parser.add_argument("--simulations", type=int, default=300, help="requests per eth_simulateV1 row (default 300)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ethercattle-bench-call-") as root:
@@ -109,6 +113,15 @@ def main() -> int:
 
             call = request("eth_call", [{"to": contract, "data": "0x00"}, "latest"])
 
+            def simulate(calls: list[dict[str, object]], **options: object) -> bytes:
+                return request("eth_simulateV1", [{"blockStateCalls": [{"calls": calls}], **options}, "latest"])
+
+            funded = Account.from_key(DEV_PRIVATE_KEYS[0]).address
+            transfers: list[dict[str, object]] = [
+                {"from": funded, "to": to_checksum_address((0x1000 + i).to_bytes(20, "big")), "value": "0x1"}
+                for i in range(10)
+            ]
+
             def cold() -> None:
                 call_classes.cache_clear()
                 service.backend.call_reads.accounts.clear()
@@ -118,12 +131,17 @@ def main() -> int:
                 ("eth_call, warm caches", asyncio.run(measure(service, call, args.calls, lambda: None))),
                 ("eth_call, caches emptied per call", asyncio.run(measure(service, call, args.calls, cold))),
                 ("eth_blockNumber (dispatch floor)", asyncio.run(measure(service, request("eth_blockNumber", []), args.calls, lambda: None))),
+                ("eth_simulateV1, 1 block of that call", asyncio.run(measure(service, simulate([{"to": contract, "data": "0x00"}]),
+                                                                            args.simulations, lambda: None))),
+                ("eth_simulateV1, 10 transfers, traced", asyncio.run(measure(service, simulate(transfers, traceTransfers=True),
+                                                                            args.simulations, lambda: None))),
             ]
         finally:
             db.close()
 
     warm = statistics.median(rows[0][1])
-    print(f"\neth_call in process, {args.calls} sequential requests per row through RpcService.handle_body (LevelDB, one core)")
+    print(f"\neth_call in process, {args.calls} sequential requests per row ({args.simulations} for eth_simulateV1) "
+          "through RpcService.handle_body (LevelDB, one core)")
     print(f"{'request':36} {'per s':>8} {'p50 us':>8} {'p99 us':>8} {'vs warm eth_call':>17}")
     for name, seconds in rows:
         p50 = statistics.median(seconds)
