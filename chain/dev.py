@@ -1,4 +1,5 @@
-"""A development chain: Prague rules from genesis, funded well-known accounts, a miner.
+"""A development chain: Osaka rules (or an older fork) from genesis, funded well-known
+accounts, a miner.
 
 The dev chain lets the whole system (master, CDC, replicas, RPC) run without any
 external chain. Its genesis is deterministic for a given chain id, so two masters
@@ -37,6 +38,7 @@ from eth_utils import ValidationError
 
 from chain.config import (
     FORK_NAMES,
+    LATEST_FORK,
     PROOF_OF_STAKE_FORKS,
     ChainConfig,
     chain_class,
@@ -87,6 +89,9 @@ DEV_PRIVATE_KEYS: tuple[str, ...] = (
 _PRECOMPILES = tuple(Address(i.to_bytes(20, "big")) for i in range(0x01, 0x12))
 """0x01…0x11, given 1 wei as geth's dev genesis does, so they are never empty."""
 
+DEV_FORKS: tuple[str, ...] = ("paris", "shanghai", "cancun", "prague", "osaka")
+"""Forks a dev chain can run from genesis (the miner mines proof-of-stake blocks only)."""
+
 # Errors a transaction (rather than the database) makes py-evm raise while applied.
 _TRANSACTION_ERRORS = (ValidationError, PyEVMError, BadSignature)
 
@@ -101,8 +106,10 @@ def dev_accounts() -> tuple[tuple[Address, bytes], ...]:
     return tuple(pairs)
 
 
-def dev_genesis_spec(chain_id: int = DEV_CHAIN_ID) -> GenesisSpec:
-    """The dev genesis as geth would read it: every fork at 0, merged at genesis."""
+def dev_genesis_spec(chain_id: int = DEV_CHAIN_ID, fork: str = LATEST_FORK) -> GenesisSpec:
+    """The dev genesis as geth would read it: every fork up to ``fork`` at 0, merged at genesis."""
+    if fork not in DEV_FORKS:
+        raise ChainError(f"a dev chain runs one of {', '.join(DEV_FORKS)}, not {fork!r}")
     alloc: AccountState = {
         address: AccountDetails(balance=DEV_BALANCE, nonce=0, code=b"", storage={})
         for address, _ in dev_accounts()
@@ -113,7 +120,7 @@ def dev_genesis_spec(chain_id: int = DEV_CHAIN_ID) -> GenesisSpec:
     return GenesisSpec(
         chain_id=chain_id,
         block_forks=tuple((name, 0) for _, name in BLOCK_FORK_KEYS),
-        time_forks=(("shanghai", 0), ("cancun", 0), ("prague", 0)),
+        time_forks=tuple((name, 0) for name in DEV_FORKS[1 : DEV_FORKS.index(fork) + 1]),
         terminal_total_difficulty=0,
         dao_fork_block=None,
         dao_fork_support=False,
@@ -134,16 +141,19 @@ def dev_genesis_spec(chain_id: int = DEV_CHAIN_ID) -> GenesisSpec:
 
 
 def dev_genesis(
-    chain_id: int = DEV_CHAIN_ID,
+    chain_id: int = DEV_CHAIN_ID, fork: str = LATEST_FORK
 ) -> tuple[ChainConfig, dict[str, HeaderParams], AccountState]:
     """(config, genesis header params, genesis state) of the dev chain."""
-    spec = dev_genesis_spec(chain_id)
+    spec = dev_genesis_spec(chain_id, fork)
     config = chain_config_for(spec, ())
     return config, genesis_params(spec, config.forks[0][1]), spec.alloc
 
 
-def init_dev_chain(db: AtomicDatabaseAPI, chain_id: int = DEV_CHAIN_ID) -> Chain:
-    """Create the dev chain in an empty ``db``; if ``db`` holds a chain, just open it.
+def init_dev_chain(
+    db: AtomicDatabaseAPI, chain_id: int = DEV_CHAIN_ID, fork: str = LATEST_FORK
+) -> Chain:
+    """Create the dev chain running ``fork`` in an empty ``db``; if ``db`` holds a chain,
+    just open it (it keeps the fork it was created with).
 
     Raises ``ChainMismatch`` if the existing chain has another chain id.
     """
@@ -154,7 +164,7 @@ def init_dev_chain(db: AtomicDatabaseAPI, chain_id: int = DEV_CHAIN_ID) -> Chain
                 f"the database holds chain id {existing.chain_id}, not {chain_id}"
             )
         return open_chain(db)
-    config, params, state = dev_genesis(chain_id)
+    config, params, state = dev_genesis(chain_id, fork)
     return initialize_chain(db, config, params, state)
 
 

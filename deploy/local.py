@@ -55,7 +55,8 @@ def _ready(port: int) -> bool:
         return False
 
 
-def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, block_time: float, master_port: int | None = None) -> int:
+def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, block_time: float, master_port: int | None = None,
+              fork: str = "osaka") -> int:
     datadir = datadir.resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     secret = _secret(datadir)
@@ -69,7 +70,7 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
         try:
             master_env = _env(broker.url, datadir / "master", secret)
             processes.append(_spawn(
-                [sys.executable, "-m", "pipeline", "master", "--dev", "--rpc-port", str(master_port), "--block-time", str(block_time)],
+                [sys.executable, "-m", "pipeline", "master", "--dev", "--rpc-port", str(master_port), "--block-time", str(block_time), "--fork", fork],
                 master_env, datadir / "master.log",
             ))
             wait_for_port(master_port, 60)

@@ -18,6 +18,9 @@ from cluster.settings import SettingsError, load_settings
 
 log = logging.getLogger("ethercattle")
 
+DEV_FORKS = ("paris", "shanghai", "cancun", "prague", "osaka")
+"""``chain.dev.DEV_FORKS``, spelled out so that parsing arguments does not load py-evm."""
+
 
 def _import(args: argparse.Namespace) -> int:
     from pipeline.master import run_import
@@ -29,7 +32,7 @@ def _master(args: argparse.Namespace) -> int:
     from pipeline.master import run_master
 
     chain_id = args.chain_id if args.dev else None
-    return asyncio.run(run_master(load_settings(), args.rpc_host, args.rpc_port, chain_id, args.block_time))
+    return asyncio.run(run_master(load_settings(), args.rpc_host, args.rpc_port, chain_id, args.block_time, args.fork))
 
 
 def _topics(args: argparse.Namespace) -> int:
@@ -43,7 +46,7 @@ def _topics(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from deploy.local import run_local
 
-    return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port)
+    return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port, args.fork)
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -78,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
     master = commands.add_parser("master", help="run a master: heartbeats and JSON-RPC over its database (the chain `import` built, or --dev)")
     master.add_argument("--dev", action="store_true", help="a development chain with funded accounts that mines on eth_sendRawTransaction")
     master.add_argument("--chain-id", type=int, default=1337)
+    master.add_argument("--fork", choices=DEV_FORKS, default="osaka", help="the dev chain's rules from genesis (default: the newest)")
     master.add_argument("--block-time", type=float, default=5.0, help="seconds between empty blocks (0: only when transactions arrive)")
     master.add_argument("--rpc-host", default="127.0.0.1")
     master.add_argument("--rpc-port", type=int, default=8545)
@@ -93,6 +97,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--master-port", type=int, help="the master's RPC port (default: the first replica's port - 1)")
     up.add_argument("--replicas", type=int, default=1)
     up.add_argument("--block-time", type=float, default=2.0)
+    up.add_argument("--fork", choices=DEV_FORKS, default="osaka", help="the dev master's rules (default: the newest)")
     up.set_defaults(run=_up)
 
     snapshot = commands.add_parser("snapshot", help="snapshots of a node's database: create, restore, list")

@@ -14,6 +14,7 @@ from dataclasses import replace
 import rlp
 from eth_utils import keccak
 
+from chain.osaka import TRANSACTION_GAS_LIMIT_CAP, OsakaVM
 from rpc import params as p
 from rpc.backend import ReplicaBackend
 from rpc.callargs import (
@@ -150,6 +151,8 @@ class Estimator:
             high = min(high, available // fee_cap)
         if self.gas_cap and high > self.gas_cap:
             high = self.gas_cap
+        if high > TRANSACTION_GAS_LIMIT_CAP and self.env.fork_at_least(OsakaVM):
+            high = TRANSACTION_GAS_LIMIT_CAP  # EIP-7825, as geth's estimator
         return high
 
     def estimate(self) -> int:

@@ -16,7 +16,7 @@ from eth_bloom import BloomFilter
 
 from rpc.backend import BlockData, ReplicaBackend
 from rpc.dispatch import Method, MethodTable
-from rpc.errors import LimitExceeded, ServerError
+from rpc.errors import InvalidParams, LimitExceeded, ServerError
 from rpc.format import JSON, receipt_logs
 from rpc.blockref import BlockNumber, BlockTag, block_number
 from rpc.params import ArgumentError, Param, TypeMismatch, decode_struct, hash32, json_kind
@@ -189,8 +189,10 @@ def eth_get_logs(backend: ReplicaBackend, flt: LogFilter) -> list[JSON]:
         return _bounded(block_logs(block, flt), limits.logs_max_results)
     if (isinstance(flt.from_block, int) and isinstance(flt.to_block, int)
             and flt.from_block > 0 and flt.to_block > 0 and flt.from_block > flt.to_block):
-        raise ServerError("invalid block range params")
+        raise InvalidParams("invalid block range params")
     head = backend.head().block_number
+    if isinstance(flt.to_block, int) and flt.to_block > head:
+        raise InvalidParams("block range extends beyond current head block")
     first = _resolve(backend, flt.from_block, head)
     last = min(_resolve(backend, flt.to_block, head), head)
     if last - first + 1 > limits.logs_max_block_range:

@@ -46,12 +46,12 @@ class OsakaVM(PragueVM):
         return header.copy(excess_blob_gas=cls.blob_parameters.excess_after(parent_header, True))
 
     def validate_block(self, block: BlockAPI) -> None:
-        super().validate_block(block)
         size = len(rlp.encode(block))
         if size > MAX_RLP_BLOCK_SIZE:
             raise ValidationError(
                 f"block RLP is {size} bytes, more than the {MAX_RLP_BLOCK_SIZE} allowed"
             )
+        super().validate_block(block)
 
     def validate_block_blobs(self, block: BlockAPI) -> None:
         parent = get_block_header_by_hash(block.header.parent_hash, self.chaindb)

@@ -26,7 +26,34 @@ SERVED = merge_tables(*NAMESPACES)
 """The methods ethercattle serves; the suite's cases for others (eth_simulateV1,
 debug_trace*, eth_capabilities ...) belong to the work that adds them."""
 
-CASES = [case for case in load_suite(OSAKA_SUITE) if case.method in SERVED]
+PRAGUE_SUITE_DISAGREES = {
+    "eth_getStorageAt/get-storage-invalid-key",
+    "eth_getStorageAt/get-storage-invalid-key-too-large",
+}
+"""Cases where geth 1.16 (this suite) and geth 1.15 (the Prague suite, which must stay
+98/98) answer the same request differently: storage key errors -32602 vs -32000."""
+
+
+PRAGUE_METHODS = {case.method for case in load_suite(SUITE)}
+"""Methods the Prague suite has cases for: only their answers can disagree with it
+(methods new since then, such as eth_simulateV1, answer in geth 1.16's shapes)."""
+
+
+def _prague_suite_disagrees(case: CompatCase) -> bool:
+    """geth 1.16 also added ``blockTimestamp`` to transactions and logs; 1.15 has none
+    (``speconly`` cases check only the result's type, so they agree)."""
+    if case.id in PRAGUE_SUITE_DISAGREES:
+        return True
+    return case.method in PRAGUE_METHODS and not case.speconly and "blockTimestamp" in case.path.read_text()
+
+
+CASES = [
+    pytest.param(case, id=case.id, marks=pytest.mark.xfail(
+        strict=True, reason="geth 1.16 answer; the Prague suite (geth 1.15) wants another"))
+    if _prague_suite_disagrees(case) else pytest.param(case, id=case.id)
+    for case in load_suite(OSAKA_SUITE)
+    if case.method in SERVED
+]
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +80,11 @@ def test_osaka_chain_imports_every_block(tmp_path: Path) -> None:
 
 
 def test_served_methods_have_cases() -> None:
-    assert {case.method for case in CASES} >= {"eth_config", "eth_blobBaseFee", "eth_call"}
+    methods = {param.values[0].method for param in CASES}
+    assert methods >= {"eth_config", "eth_blobBaseFee", "eth_call", "eth_sendRawTransaction"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", CASES)
 async def test_osaka_case_answers_as_geth_strictly(case: CompatCase, osaka_url: str) -> None:
     async with aiohttp.ClientSession() as session:
         result = await replay_case(session, osaka_url, case)

@@ -20,6 +20,8 @@ REVERT_DATA = (ERROR_SELECTOR + (32).to_bytes(32, "big").hex() + (4).to_bytes(32
                + REASON.encode().hex().ljust(64, "0"))
 REVERT_RUNTIME = "6064600c60003960646000fd" + REVERT_DATA
 """CODECOPY the 100-byte Error("nope") payload that follows, then REVERT with it."""
+GAS_HUNGRY_RUNTIME = "5a630100010011600b57005b63ffffffff51"
+"""Runs out of gas (an MLOAD at 4 GiB) unless it starts with more than 0x01000100 gas."""
 LOOP_RUNTIME = "5b600056"
 """JUMPDEST PUSH1 0 JUMP: runs until gas or time runs out."""
 NUMBER_RUNTIME = "4360005260206000f3"
@@ -174,6 +176,13 @@ async def test_estimate_gas_of_an_endless_loop_exceeds_the_allowance(dev_chain: 
     response = await caller(service)("eth_estimateGas", {"to": target, "input": "0x01"}, "latest",
                                      code_at(target, LOOP_RUNTIME))
     assert response["error"] == {"code": -32000, "message": "gas required exceeds allowance (100000)"}
+
+
+async def test_estimate_gas_under_osaka_is_bounded_by_the_transaction_gas_cap(call: Call) -> None:
+    target = "0x" + "4c" * 20
+    response = await call("eth_estimateGas", {"to": target, "input": "0x01"}, "latest",
+                          code_at(target, GAS_HUNGRY_RUNTIME))
+    assert response["error"] == {"code": -32000, "message": "gas required exceeds allowance (16777216)"}
 
 
 async def test_create_access_list_lists_the_slots_read(call: Call, dev_chain: DevChain) -> None:

@@ -73,7 +73,7 @@ async def test_logs_by_unknown_block_hash_is_unknown_block(compat_call: Call) ->
 
 async def test_logs_with_reversed_range_are_invalid(compat_call: Call) -> None:
     response = await compat_call("eth_getLogs", {"fromBlock": "0x5", "toBlock": "0x2"})
-    assert response["error"] == {"code": -32000, "message": "invalid block range params"}
+    assert response["error"] == {"code": -32602, "message": "invalid block range params"}
 
 
 async def test_logs_by_block_hash_equal_logs_by_its_number(compat_call: Call) -> None:
