@@ -268,6 +268,8 @@ def _run_call(sim: Simulation, env: CallEnvironment, state: StateAPI, message: C
         state.clear_transient_storage()
     sender = Address(message.sender)
     wraps = not sim.validate and state.get_nonce(sender) == MAX_NONCE
+    if message.gas > sim.gas_pool:
+        raise SimFailure(f"err: gas limit reached (supplied gas {message.gas})")
     try:
         if sim.validate:
             _validation_checks(env, state, message)

@@ -188,3 +188,12 @@ async def test_a_simulation_past_the_time_limit_is_aborted(compat_db: AtomicDB) 
     response = await caller(service)("eth_simulateV1", {"blockStateCalls": [{"stateOverrides": loop,
                                                                              "calls": [{"to": THIRD}]}]})
     assert response["error"] == {"code": -32603, "message": "execution aborted (timeout = 200ms)"}
+
+
+async def test_calls_past_the_requests_gas_cap_are_refused(compat_db: AtomicDB) -> None:
+    """One gas pool (the call gas cap) covers every call of the request, as geth's."""
+    service = RpcService(compat_db, limits=RpcLimits(call_gas_cap=30_000))
+    blocks = [{"stateOverrides": funded(), "calls": [transfer(1)]}, {"calls": [transfer(1)]}]
+    response = await caller(service)("eth_simulateV1", {"blockStateCalls": blocks})
+    assert response["error"] == {"code": -38013, "message": "err: intrinsic gas too low: have 9000, want 21000 "
+                                                             "(supplied gas 9000)"}
