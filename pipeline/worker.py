@@ -18,9 +18,9 @@ from typing import Any
 
 import faust
 
-from agents import apply, snapshots, status
+from agents import apply, publish_status, snapshots
 from agents.apply import ApplyAgent
-from agents.status import StatusAgent
+from agents.publish_status import StatusAgent
 from broker import clients, transport
 from broker.admin import ensure_topics
 from broker.logs import quiet_kafka_client_repeats
@@ -45,8 +45,8 @@ from rpc.limits import RpcLimits
 from rpc.service import RpcService
 from rpc.subscriptions import BackendChain, Hub
 from snapshot.service import Snapshotter
+from tables.cluster_status import cluster_status_table
 from tables.emitted import EmittedTable
-from tables.status import cluster_status_table
 
 
 class ReplicaApp(faust.App):
@@ -148,7 +148,7 @@ def create_app(settings: Settings) -> ReplicaApp:
     cdc = app.topic(names.cdc, value_type=bytes, value_serializer="raw", key_serializer="raw", acks=False, partitions=1)
     apply.register(app, cdc, ApplyAgent(replica.state, settings, names.cdc, lambda: app.consumer))
     board = StatusBoard(replica.state, cluster_status_table(app, settings), lambda: str(app.conf.canonical_url))
-    status.register(app, StatusAgent(replica.state, board))
+    publish_status.register(app, StatusAgent(replica.state, board))
     app.service(PendingReader(settings, replica.pending, replica.chain, replica.state))  # type: ignore[arg-type]
     app.service(FilterReader(settings, replica.filter_store))  # type: ignore[arg-type]
     if settings.emit_target_list:

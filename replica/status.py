@@ -1,7 +1,7 @@
 """The cluster status as one replica sees it: its own row, every replica's rows, the chart's history.
 
 Every replica writes its own row, keyed by its replica id, into a table that
-every replica of the cluster reads (``tables.status``); a row is::
+every replica of the cluster reads (``tables.cluster_status``); a row is::
 
     {"replica": id, "cluster": name, "head": number, "head_hash": hex, "head_time": unix time,
      "master_head": number, "sequence": n, "offset": next offset, "log_end": offset,

@@ -15,8 +15,10 @@ Modules: ``dispatch`` (JSON-RPC framing), ``http`` (the aiohttp handler),
 geth's messages), ``backend`` (chain reads and caches), ``statedb`` (trie reads and
 proofs), ``format`` (JSON shapes), one module per namespace (``web3``, ``net``,
 ``chaininfo``, ``blocks``, ``transactions``, ``state``, ``execution``, ``fees``,
-``logs``, ``txpool``, ``submit``), and ``callargs``/``evm``/``evmhooks`` beneath
-``execution``.
+``logs``, ``txpool``, ``submit``), ``callargs``/``evm``/``evmhooks`` beneath
+``execution``, ``subscriptions`` (eth_subscribe over WebSockets), and the replica
+worker's web endpoints: ``views`` (``POST /`` and WebSockets) and ``pages``
+(``/healthz``, ``/readyz``, ``/metrics``, ``/status``).
 """
 
 from chain.head import SyncProgress

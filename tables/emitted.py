@@ -34,7 +34,7 @@ from faust.types import TP
 from broker import clients
 from cluster.settings import Settings
 from cluster.topics import TopicNames
-from tables.status import SharedGlobalTable, shared_global_table
+from tables.cluster_status import SharedGlobalTable, shared_global_table
 
 log = logging.getLogger("ethercattle.emitter")
 

@@ -9,7 +9,7 @@ import faust
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from tables.emitted import EmittedTable, key_of
-from tables.status import cluster_status_table
+from tables.cluster_status import cluster_status_table
 
 
 def settings_for(tmp_path: Path) -> Settings:

@@ -3,7 +3,7 @@
 A Faust ``GlobalTable`` whose changelog is the cluster-wide, compacted topic
 ``TopicNames.replica_status`` (every replica is its own consumer group, so each
 one reads the whole changelog). Each replica writes only its own key, its
-replica id, every ``STATUS_INTERVAL`` seconds (``agents.status``); what a row
+replica id, every ``STATUS_INTERVAL`` seconds (``agents.publish_status``); what a row
 holds and how rows are read is ``replica.status``.
 
 Faust's recovery reads a changelog only up to the broker's ListOffsets
