@@ -9,8 +9,8 @@ its origin, like geth's ``--http.corsdomain`` and ``--ws.origins``:
   ``rs/cors`` settings). An origin that is not allowed gets no CORS headers, so the
   browser withholds the answer; no setting means no CORS headers at all.
 - WebSocket: an upgrade that carries an ``Origin`` is accepted only from an allowed
-  origin (with none configured: ``http://localhost`` and this host, geth's default),
-  else refused with 403. Clients that send no ``Origin`` (not browsers) always pass:
+  origin (with none configured: ``http://localhost`` and this host, geth's default;
+  a rule matches on the scheme, host and port it names), else refused with 403. Clients that send no ``Origin`` (not browsers) always pass:
   the check protects browsers' users, and any other client can send any origin.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
@@ -36,6 +37,23 @@ def origin_list(setting: str) -> frozenset[str]:
 def default_ws_origins() -> frozenset[str]:
     """geth's WebSocket origins when none are configured: localhost and this host's name."""
     return frozenset({"http://localhost", f"http://{socket.gethostname().lower()}"})
+
+
+def origin_parts(origin: str) -> tuple[str, str, str]:
+    """geth's ``parseOriginURL``: (scheme, host, port), the scheme empty when the text has none."""
+    text = origin.lower()
+    if "://" in text:
+        parsed = urlsplit(text)
+        return parsed.scheme, parsed.hostname or "", str(parsed.port or "")
+    host, _, port = text.partition(":")
+    return "", host, port
+
+
+def rule_allows(rule: str, origin: str) -> bool:
+    """geth's ``ruleAllowsOrigin``: every part the rule names must match (``http://localhost``
+    allows any port on localhost; ``localhost`` any scheme too)."""
+    wanted, given = origin_parts(rule), origin_parts(origin)
+    return all(not part or part == other for part, other in zip(wanted, given))
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,7 @@ class BrowserAccess:
         if origin is None:
             return True
         allowed = self.ws_origins or default_ws_origins()
-        return ANY in allowed or origin.lower() in allowed
+        return ANY in allowed or any(rule_allows(rule, origin) for rule in allowed)
 
     def middleware(self, path: str) -> Middleware:
         """An aiohttp middleware applying both rules to requests for ``path`` (the JSON-RPC's)."""

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from eth.db.atomic import AtomicDB
 
-from rpc.cors import BrowserAccess, default_ws_origins
+from rpc.cors import BrowserAccess, default_ws_origins, rule_allows
 from rpc.http import make_app
 from rpc.service import RpcService
 
@@ -85,6 +85,14 @@ def test_websocket_origins_follow_geths_rules() -> None:
     configured = BrowserAccess.from_settings("", PAGE.upper())
     assert configured.websocket_allowed(PAGE) and not configured.websocket_allowed("http://localhost")
     assert BrowserAccess.from_settings("", "*").websocket_allowed("http://anywhere.example")
+
+
+def test_a_websocket_origin_rule_matches_the_parts_it_names() -> None:
+    assert rule_allows("http://localhost", "http://localhost:8080")
+    assert rule_allows("localhost", "https://localhost")
+    assert not rule_allows("http://localhost", "https://localhost")
+    assert not rule_allows("http://localhost:3000", "http://localhost:3001")
+    assert not rule_allows("http://localhost", "http://localhost.evil.example")
 
 
 async def test_a_websocket_from_a_refused_origin_gets_403(allowing: str) -> None:
