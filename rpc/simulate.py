@@ -17,7 +17,8 @@ fails while executing is reported in its result (3 with revert data, -32015 othe
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_typing import Address
@@ -25,10 +26,10 @@ from eth_typing import Address
 from rpc import params as p
 from rpc.backend import BlockData, ReplicaBackend
 from rpc.blockref import LATEST, BlockRef, block_ref
-from rpc.callargs import call_args, state_override, block_overrides
+from rpc.callargs import CallArgs, StateOverride, block_overrides, call_args, state_override
 from rpc.dispatch import Method, MethodTable
 from rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, ExecutionReverted, RpcError
-from rpc.evm import CallTimeout, go_duration
+from rpc.evm import CallResult, CallTimeout, go_duration
 from rpc.format import JSON, block_json, data, quantity, transaction_json, word
 from rpc.simblock import (
     BlockGasLimitReached,
@@ -86,30 +87,56 @@ def _sim_block_overrides(value: Any) -> SimBlockOverrides:
     return SimBlockOverrides(block_overrides(value), extra.get("beaconRoot"), tuple(extra.get("withdrawals") or ()))
 
 
-def _sim_block(value: Any) -> dict[str, Any]:
-    return p.decode_struct(value, "simBlock", {
+@dataclass(frozen=True)
+class BlockStateCall:
+    """One entry of ``blockStateCalls`` as the client gave it (geth's ``simBlock``)."""
+
+    overrides: SimBlockOverrides
+    state: StateOverride | None
+    calls: tuple[CallArgs, ...]
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """geth's ``simOpts``: the blocks and how to run them."""
+
+    blocks: tuple[BlockStateCall, ...]
+    trace_transfers: bool
+    """Log ether moves as ERC-7528 transfers."""
+    validation: bool
+    """Check nonces and fees as a block would; base fees follow the parent."""
+    full_transactions: bool
+    """Answer transaction objects, not hashes."""
+
+
+def _block_state_call(value: Any) -> BlockStateCall:
+    fields = p.decode_struct(value, "simBlock", {
         "blockOverrides": _sim_block_overrides,
         "stateOverrides": state_override,
         "calls": p.list_of(call_args, "[]ethapi.TransactionArgs"),
     })
+    return BlockStateCall(fields.get("blockOverrides") or SimBlockOverrides(), fields.get("stateOverrides"),
+                          tuple(fields.get("calls") or ()))
 
 
-def sim_opts(value: Any) -> dict[str, Any]:
+def sim_opts(value: Any) -> SimOptions:
     """Decode geth's ``simOpts``."""
-    return p.decode_struct(value, "simOpts", {
-        "blockStateCalls": p.list_of(_sim_block, "[]ethapi.simBlock"),
+    fields = p.decode_struct(value, "simOpts", {
+        "blockStateCalls": p.list_of(_block_state_call, "[]ethapi.simBlock"),
         "traceTransfers": p.boolean,
         "validation": p.boolean,
         "returnFullTransactions": p.boolean,
     })
+    return SimOptions(tuple(fields.get("blockStateCalls") or ()), bool(fields.get("traceTransfers")),
+                      bool(fields.get("validation")), bool(fields.get("returnFullTransactions")))
 
 
-def sanitize_chain(base_number: int, base_time: int, blocks: list[dict[str, Any]]) -> list[SimBlock]:
+def sanitize_chain(base_number: int, base_time: int, blocks: Sequence[BlockStateCall]) -> list[SimBlock]:
     """geth's ``sanitizeChain``: numbers and times strictly increasing, gaps filled with empty blocks."""
     chain: list[SimBlock] = []
     previous_number, previous_time = base_number, base_time
     for entry in blocks:
-        overrides: SimBlockOverrides = entry.get("blockOverrides") or SimBlockOverrides()
+        overrides = entry.overrides
         number = overrides.fields.number if overrides.fields.number is not None else previous_number + 1
         if number <= previous_number:
             raise RpcError(f"block numbers must be in order: {number} <= {previous_number}", code=BLOCK_NUMBER_INVALID)
@@ -126,33 +153,30 @@ def sanitize_chain(base_number: int, base_time: int, blocks: list[dict[str, Any]
             raise RpcError(f"block timestamps must be in order: {given_time} <= {previous_time}",
                            code=BLOCK_TIMESTAMP_INVALID)
         previous_time = given_time
-        chain.append(SimBlock(number, given_time, overrides, entry.get("stateOverrides"),
-                              tuple(entry.get("calls") or ())))
+        chain.append(SimBlock(number, given_time, overrides, entry.state, entry.calls))
     return chain
 
 
 # --- the method --------------------------------------------------------------------------------
 
 
-def eth_simulate_v1(backend: ReplicaBackend, opts: dict[str, Any], ref: BlockRef | None) -> list[JSON]:
-    calls = opts.get("blockStateCalls") or []
-    if not calls:
+def eth_simulate_v1(backend: ReplicaBackend, opts: SimOptions, ref: BlockRef | None) -> list[JSON]:
+    if not opts.blocks:
         raise RpcError("empty input", code=INVALID_PARAMS)
-    if len(calls) > MAX_SIMULATE_BLOCKS:
+    if len(opts.blocks) > MAX_SIMULATE_BLOCKS:
         raise RpcError("too many blocks", code=CLIENT_LIMIT_EXCEEDED)
     base = backend.resolve_ref(ref or LATEST)
     sim = Simulation(
         backend=backend,
         base=base,
-        validate=bool(opts.get("validation")),
-        trace_transfers=bool(opts.get("traceTransfers")),
+        validate=opts.validation,
+        trace_transfers=opts.trace_transfers,
         deadline=time.monotonic() + backend.limits.call_timeout_seconds,
         gas_pool=backend.limits.call_gas_cap or 2**64 - 1,
         db=OverlayDB(backend.db),
     )
-    chain = sanitize_chain(base.block_number, base.timestamp, calls)
-    full = bool(opts.get("returnFullTransactions"))
-    return [simulated_block_json(backend, block, full) for block in _run(sim, chain)]
+    chain = sanitize_chain(base.block_number, base.timestamp, opts.blocks)
+    return [simulated_block_json(backend, block, opts.full_transactions) for block in _run(sim, chain)]
 
 
 def _run(sim: Simulation, chain: list[SimBlock]) -> list[SimulatedBlock]:
@@ -210,7 +234,7 @@ def simulated_block_json(backend: ReplicaBackend, simulated: SimulatedBlock, ful
     return fields
 
 
-def _call_json(result: Any, logs: list[JSON], max_used_gas: int) -> JSON:
+def _call_json(result: CallResult, logs: list[JSON], max_used_gas: int) -> JSON:
     call: JSON = {
         "returnData": data(b"" if result.failed else result.output),
         "logs": logs if not result.failed else [],
