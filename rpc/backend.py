@@ -39,8 +39,8 @@ from eth.vm.forks.cancun import CancunVM
 
 from chain.config import CONFIG_KEY, open_chain
 from chain.errors import ChainError
-from chain.osaka import blob_parameters_of, excess_blob_gas_after
 from chain.head import SyncProgress, head_hash
+from chain.osaka import blob_parameters_of, excess_blob_gas_after
 from rpc.cache import LRU
 from rpc.callcache import SharedReads
 from rpc.errors import HeaderNotFound, NotReady, ServerError
