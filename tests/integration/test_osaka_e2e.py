@@ -26,7 +26,7 @@ def test_current_spec_cases_pass_strictly_against_a_replica_fed_over_kafka(clust
                                "--chain", str(OSAKA_SUITE / "chain.rlp"))
     assert done.returncode == 0, done.stdout + done.stderr
     cluster.start_dev_master(free_port(), dev=False)
-    replica = cluster.start_replica("r1")
+    replica = cluster.start_replica("r1", rpc_call_timeout="60")  # answers are checked, not speed
     replica.wait_ready()
     cases = [case for case in load_suite(OSAKA_SUITE) if case.method in CURRENT_SPEC]
     results = asyncio.run(replay_suite(replica.url + "/", cases))
