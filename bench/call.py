@@ -17,7 +17,10 @@ rows, measured in the same run:
 - ``eth_blockNumber``: the dispatch path alone, the floor under any method;
 - the same call traced by ``debug_traceCall`` (callTracer, and the struct logger
   that records every opcode), and the Store transaction traced by
-  ``debug_traceTransaction`` (which replays its block from the parent's state).
+  ``debug_traceTransaction`` (which replays its block from the parent's state);
+- ``eth_simulateV1`` of the same call (one block of one call), and of a block of ten
+  transfers with ``traceTransfers``: a simulated block's own cost (header, roots,
+  settlement) on top of the execution.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="requests per row (default 2000)")
     parser.add_argument("--accounts", type=int, default=500, help="funded accounts in the state (default 500)")
+    parser.add_argument("--simulations", type=int, default=300, help="requests per eth_simulateV1 row (default 300)")
     parser.add_argument("--fork", default="osaka", help="the dev chain's rules (default osaka; prague to compare)")
     args = parser.parse_args()
 
@@ -112,6 +116,15 @@ def main() -> int:
                 return orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 
             call = request("eth_call", [{"to": contract, "data": "0x00"}, "latest"])
+
+            def simulate(calls: list[dict[str, object]], **options: object) -> bytes:
+                return request("eth_simulateV1", [{"blockStateCalls": [{"calls": calls}], **options}, "latest"])
+
+            funded = Account.from_key(DEV_PRIVATE_KEYS[0]).address
+            transfers: list[dict[str, object]] = [
+                {"from": funded, "to": to_checksum_address((0x1000 + i).to_bytes(20, "big")), "value": "0x1"}
+                for i in range(10)
+            ]
 
             def cold() -> None:
                 call_classes.cache_clear()
@@ -132,12 +145,17 @@ def main() -> int:
                 ("eth_call, caches emptied per call", asyncio.run(measure(service, call, args.calls, cold))),
                 ("eth_blockNumber (dispatch floor)", asyncio.run(measure(service, request("eth_blockNumber", []), args.calls, lambda: None))),
                 *((name, asyncio.run(measure(service, body, args.calls, lambda: None))) for name, body in traces),
+                ("eth_simulateV1, 1 block of that call", asyncio.run(measure(service, simulate([{"to": contract, "data": "0x00"}]),
+                                                                            args.simulations, lambda: None))),
+                ("eth_simulateV1, 10 transfers, traced", asyncio.run(measure(service, simulate(transfers, traceTransfers=True),
+                                                                            args.simulations, lambda: None))),
             ]
         finally:
             db.close()
 
     warm = statistics.median(rows[0][1])
-    print(f"\neth_call in process, {args.calls} sequential requests per row through RpcService.handle_body (LevelDB, one core)")
+    print(f"\neth_call in process, {args.calls} sequential requests per row ({args.simulations} for eth_simulateV1) "
+          "through RpcService.handle_body (LevelDB, one core)")
     print(f"{'request':38} {'per s':>8} {'p50 us':>8} {'p99 us':>8} {'vs warm eth_call':>17}")
     for name, seconds in rows:
         p50 = statistics.median(seconds)

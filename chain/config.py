@@ -93,7 +93,7 @@ PROOF_OF_STAKE_FORKS: frozenset[str] = frozenset(
 """Forks whose blocks carry no proof of work; the first one in a schedule is the merge."""
 
 LATEST_FORK: str = OsakaVM.fork
-"""The newest fork with new rules (BPO forks change parameters only)."""
+"""The newest fork with new rules (BPO forks change parameters only): the dev chain's default."""
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     filter_max: int = Field(default=10_000, ge=1, description="most JSON-RPC filters installed in the cluster at once")
     filter_max_results: int = Field(default=10_000, ge=1, description="most hashes or logs one eth_getFilterChanges returns (the rest come with the next poll)")
     filter_sync_timeout: float = Field(default=2.0, gt=0, description="longest a filter call waits for this replica's filter view to catch up with the filter topic, seconds")
+    rpc_cors_domains: str = Field(default="", description="comma-separated origins whose pages may call the JSON-RPC over HTTP (geth's --http.corsdomain; * for any; empty: no CORS headers)")
+    ws_origins: str = Field(default="", description="comma-separated origins whose pages may open a JSON-RPC WebSocket (geth's --ws.origins; * for any; empty: http://localhost and this host); clients that send no Origin always may")
     ws_max_subscriptions: int = Field(default=100, ge=1, description="most eth_subscribe subscriptions on one WebSocket connection")
     ws_max_connections: int = Field(default=1000, ge=1, description="most WebSocket clients a replica serves at once; the next are refused with HTTP 503 before the upgrade")
     ws_send_queue: int = Field(default=1000, ge=1, description="most messages queued for one WebSocket client; a client that falls further behind is disconnected")

@@ -41,6 +41,7 @@ from replica.readiness import ApplyBacklog, ReadinessHook, ReplicaSyncStatus
 from replica.state import ReplicaState
 from replica.status import StatusBoard
 from rpc import pages, views
+from rpc.cors import BrowserAccess
 from rpc.limits import RpcLimits
 from rpc.service import RpcService
 from rpc.subscriptions import BackendChain, Hub
@@ -167,7 +168,8 @@ def create_app(settings: Settings) -> ReplicaApp:
 
         emitted = EmittedTable(app, settings)
         app.service(EmitterService(settings, emitted, dead_letter, EmitterMetrics(replica.metrics.registry)))  # type: ignore[arg-type]
-    views.register(app, replica.rpc, replica.hub)
+    views.register(app, replica.rpc, replica.hub,
+                   BrowserAccess.from_settings(settings.rpc_cors_domains, settings.ws_origins))
     pages.register(app, replica.state, replica.metrics, board)
     snapshots.register(app, replica.state, Snapshotter(settings))
     return app

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from eth._utils.address import generate_contract_address
-from eth.abc import BlockHeaderAPI, DatabaseAPI, StateAPI, VirtualMachineAPI
+from eth.abc import BlockHeaderAPI, ComputationAPI, StateAPI, VirtualMachineAPI
 from eth.constants import DEFAULT_SPOOF_R, DEFAULT_SPOOF_S, DEFAULT_SPOOF_Y_PARITY
 from eth.exceptions import Revert
 from eth.vm.execution_context import ExecutionContext
@@ -82,9 +82,13 @@ class CallEnvironment:
 
 
 def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrides | None,
-            state: StateOverride | None, db: DatabaseAPI | None = None) -> CallEnvironment:
-    """The block context of ``header`` (with overrides) and its post-state (with overrides),
-    read through a fresh overlay of ``db`` (default: the replica's database)."""
+            state: StateOverride | None, db: OverlayDB | None = None) -> CallEnvironment:
+    """The block context of ``header`` (with overrides) and its post-state (with overrides).
+
+    ``db`` is the overlay to run on (default: a new one over the backend's database):
+    eth_simulateV1 passes the one its chained blocks share, debug_traceCall the one
+    that replayed the block's transactions before its ``txIndex``.
+    """
     block = block or BlockOverrides()
     number = block.number if block.number is not None else header.block_number
     vm_class = backend.chain.get_vm_class_for_block_number(BlockNumber(number))
@@ -98,7 +102,7 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
         header=header,
         context_fields=_block_context(backend, header, block, vm_class, number),
         state_class=call_classes(vm_class, frozenset(precompiles.items())),
-        db=OverlayDB(backend.db if db is None else db),
+        db=db if db is not None else OverlayDB(backend.db),
         state_root=header.state_root,
         blob_fee=_blob_fee(header, block, vm_class),
         precompiles=frozenset(precompiles),
@@ -262,6 +266,16 @@ def run(env: CallEnvironment, message: CallMessage, deadline: float,
     state.call_deadline = deadline  # type: ignore[attr-defined]
     state.call_tracer = tracer  # type: ignore[attr-defined]
     state.call_pause = pause  # type: ignore[attr-defined]
+    return execute(env, state, message)[0]
+
+
+def execute(env: CallEnvironment, state: StateAPI, message: CallMessage,
+            finalize: bool = False) -> tuple[CallResult, ComputationAPI]:
+    """Run ``message`` on ``state`` after geth's pre-checks: the result and py-evm's computation.
+
+    With ``finalize`` the transaction is settled as in a block (refund, fee to the
+    coinbase, self-destructs), so that the next message sees it: eth_simulateV1.
+    """
     full_intrinsic, charged_later = intrinsic_gas(env, message)
     _pre_check(env, state, message, full_intrinsic)
     transaction = _ExecutorView(message, full_intrinsic - charged_later)
@@ -271,8 +285,11 @@ def run(env: CallEnvironment, message: CallMessage, deadline: float,
     used = message.gas - computation.get_gas_remaining()
     refund = executor.calculate_gas_refund(computation, used)  # type: ignore[attr-defined]
     floor = executor.calc_data_floor_gas(transaction, used, refund)  # type: ignore[attr-defined]
-    return CallResult(computation.output, used - refund + floor, refund, computation.error
-                      if computation.is_error else None)
+    if finalize:
+        executor.finalize_computation(transaction, computation)  # type: ignore[arg-type]
+    result = CallResult(computation.output, used - refund + floor, refund, computation.error
+                        if computation.is_error else None)
+    return result, computation
 
 
 class _ExecutorView:

@@ -132,9 +132,16 @@ def call_state_class(vm_class: type[VirtualMachineAPI], computation_class: type[
     def no_system_contracts(self: Any) -> None:
         """Block building installs system contracts; a call runs on the state as it is."""
 
+    fork_precompiles = base.computation_class.get_precompiles()
+
+    def is_address_warm(self: Any, address: Any) -> bool:
+        """geth warms the fork's precompiles, not the call's overridden or moved set."""
+        return self._account_db.is_address_warm(address) or address in fork_precompiles  # type: ignore[no-any-return]
+
     return type(f"Call{base.__name__}", (base,), {
         "computation_class": computation_class,
         "set_system_contracts": no_system_contracts,
+        "is_address_warm": is_address_warm,
         "blob_base_fee": property(blob_fee),
         "blob_fee_override": None,
         "call_deadline": float("inf"),

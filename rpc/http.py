@@ -14,6 +14,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from rpc.cors import BrowserAccess
 from rpc.dispatch import encode_error
 from rpc.errors import Overloaded
 from rpc.service import RpcService
@@ -106,8 +107,9 @@ def make_handler(service: RpcService) -> Handler:
     return handle_http
 
 
-def make_app(service: RpcService, path: str = "/") -> web.Application:
-    """A bare aiohttp application serving JSON-RPC at ``path``."""
-    app = web.Application(client_max_size=service.limits.max_body_bytes + 1)
+def make_app(service: RpcService, path: str = "/", access: BrowserAccess | None = None) -> web.Application:
+    """A bare aiohttp application serving JSON-RPC at ``path`` (to the browser origins ``access`` allows)."""
+    middlewares = [] if access is None else [access.middleware(path)]
+    app = web.Application(client_max_size=service.limits.max_body_bytes + 1, middlewares=middlewares)
     app.router.add_route("*", path, make_handler(service))
     return app

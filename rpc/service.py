@@ -13,7 +13,7 @@ from typing import Iterable
 from eth.abc import DatabaseAPI
 
 from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool, web3
-from rpc import ethconfig, execution, submit
+from rpc import capabilities, ethconfig, execution, headers, simulate, storagevalues, submit, submitsync
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.limits import RpcLimits
@@ -29,11 +29,16 @@ NAMESPACES: tuple[MethodTable, ...] = (
     transactions.METHODS,
     state.METHODS,
     execution.METHODS,
+    simulate.METHODS,
     fees.METHODS,
     logs.METHODS,
     txpool.METHODS,
     submit.METHODS,
     tracing.METHODS,
+    submitsync.METHODS,
+    headers.METHODS,
+    capabilities.METHODS,
+    storagevalues.METHODS,
 )
 """Every namespace's wire-name table; merged once, duplicates refused."""
 

@@ -13,13 +13,15 @@ import faust
 from aiohttp import web as aiohttp_web
 from faust import web
 
+from rpc.cors import BrowserAccess
 from rpc.http import make_handler
 from rpc.service import RpcService
 from rpc.subscriptions import Hub
 
 
-def register(app: faust.App, service: RpcService, hub: Hub) -> None:
-    """Serve ``service`` on ``POST /`` and ``hub``'s WebSockets on ``GET /`` of the worker's web port."""
+def register(app: faust.App, service: RpcService, hub: Hub, access: BrowserAccess = BrowserAccess()) -> None:
+    """Serve ``service`` on ``POST /`` and ``hub``'s WebSockets on ``GET /`` of the worker's web port,
+    to the browser origins ``access`` allows."""
     handle_http = make_handler(service)
 
     @app.page("/")
@@ -40,7 +42,8 @@ def register(app: faust.App, service: RpcService, hub: Hub) -> None:
         return await handler(request)
 
     # A middleware runs before routing, so the upgrade shares the JSON-RPC path and port without
-    # replacing Faust's GET / index.
+    # replacing Faust's GET / index; the browser rules (CORS, WebSocket origins) run first.
+    app.web.web_app.middlewares.append(access.middleware("/"))  # type: ignore[attr-defined]
     app.web.web_app.middlewares.append(websocket_upgrade)  # type: ignore[attr-defined]
 
     async def feed_subscriptions() -> None:
