@@ -284,7 +284,7 @@ def hex_or_decimal64(value: Any) -> int:
     else:
         parsed = _parse_uint(text, 10)
     if parsed is None:
-        raise ArgumentError(f"invalid hex or decimal integer {_go_quote(text)}")
+        raise ArgumentError(f"invalid hex or decimal integer {go_quote(text)}")
     return parsed
 
 
@@ -297,7 +297,7 @@ def _parse_uint(digits: str, base: int) -> int | None:
     return value if value <= MAX_UINT64 else None
 
 
-def _go_quote(text: str) -> str:
+def go_quote(text: str) -> str:
     """Go's ``%q`` for the ASCII strings that reach it."""
     return orjson.dumps(text).decode()
 

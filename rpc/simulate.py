@@ -210,7 +210,7 @@ def simulated_block_json(backend: ReplicaBackend, simulated: SimulatedBlock, ful
     timestamp = quantity(block.header.timestamp)
     if full:
         fields["transactions"] = [
-            {**transaction_json(tx, simulated.senders[index], block, index), "blockTimestamp": timestamp}
+            transaction_json(tx, simulated.senders[index], block, index)
             for index, tx in enumerate(block.transactions)
         ]
     calls = []

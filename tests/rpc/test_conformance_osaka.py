@@ -32,37 +32,8 @@ UNHURRIED = RpcLimits(call_timeout_seconds=60, request_timeout_seconds=60)
 simulated blocks, or a gas-burning loop) take about 1 s here and must not meet the 5 s
 default time limits on a loaded CI machine."""
 
-PRAGUE_SUITE_DISAGREES = {
-    "eth_getStorageAt/get-storage-invalid-key",
-    "eth_getStorageAt/get-storage-invalid-key-too-large",
-}
-"""Cases where geth 1.16 (this suite) and geth 1.15 (the Prague suite, which must stay
-98/98) answer the same request differently: storage key errors -32602 vs -32000."""
-
-
-PRAGUE_METHODS = {case.method for case in load_suite(SUITE)}
-"""Methods the Prague suite has cases for: only their answers can disagree with it
-(methods new since then, such as eth_simulateV1, answer in geth 1.16's shapes)."""
-
-
-def _prague_suite_disagrees(case: CompatCase) -> bool:
-    """geth 1.16 also added ``blockTimestamp`` to transactions and logs; 1.15 has none
-    (``speconly`` cases check only the result's type, so they agree)."""
-    if case.id in PRAGUE_SUITE_DISAGREES:
-        return True
-    return case.method in PRAGUE_METHODS and not case.speconly and "blockTimestamp" in case.path.read_text()
-
-
 SERVED_CASES = [case for case in load_suite(OSAKA_SUITE) if case.method in SERVED]
-AGREED_CASES = [case for case in SERVED_CASES if not _prague_suite_disagrees(case)]
-"""The served cases both suites agree on: these must pass, here and end to end."""
-
-CASES = [
-    pytest.param(case, id=case.id, marks=pytest.mark.xfail(
-        strict=True, reason="geth 1.16 answer; the Prague suite (geth 1.15) wants another"))
-    if _prague_suite_disagrees(case) else pytest.param(case, id=case.id)
-    for case in SERVED_CASES
-]
+"""Every case of a served method: these must pass strictly, here and end to end."""
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +60,11 @@ def test_osaka_chain_imports_every_block(tmp_path: Path) -> None:
 
 
 def test_served_methods_have_cases() -> None:
-    methods = {param.values[0].method for param in CASES}
+    methods = {case.method for case in SERVED_CASES}
     assert methods >= {"eth_config", "eth_blobBaseFee", "eth_call", "eth_sendRawTransaction"}
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", SERVED_CASES, ids=[case.id for case in SERVED_CASES])
 async def test_osaka_case_answers_as_geth_strictly(case: CompatCase, osaka_url: str) -> None:
     async with aiohttp.ClientSession() as session:
         result = await replay_case(session, osaka_url, case)
