@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from chain.importer import ImportProgress, import_chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from aiohttp import web
 
@@ -41,10 +41,11 @@ async def run_import(settings: Settings, genesis: Path, chain: Path) -> int:
     return 0
 
 
-async def serve_rpc(service: "RpcService", host: str, port: int) -> web.AppRunner:
-    """Serve ``service`` over HTTP at ``http://host:port/``."""
+async def serve_rpc(service: "RpcService", host: str, port: int, routes: Sequence[web.RouteDef] = ()) -> web.AppRunner:
+    """Serve ``service`` over HTTP at ``http://host:port/`` (and any extra ``routes``)."""
     app = web.Application(client_max_size=service.limits.max_body_bytes + 1)
     app.router.add_route("*", "/", service.handle_http)
+    app.add_routes(routes)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

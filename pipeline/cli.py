@@ -26,8 +26,14 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _master(args: argparse.Namespace) -> int:
+    if args.follow and not args.genesis:
+        raise SystemExit("ethercattle master --follow needs --genesis FILE")
     from master.commands import run_master
 
+    if args.follow:
+        from master.follow import run_follow
+
+        return asyncio.run(run_follow(load_settings(), args.follow, Path(args.genesis), args.rpc_host, args.rpc_port, args.max_reorg_depth))
     chain_id = args.chain_id if args.dev else None
     return asyncio.run(run_master(load_settings(), args.rpc_host, args.rpc_port, chain_id, args.block_time))
 
@@ -79,6 +85,9 @@ def parser() -> argparse.ArgumentParser:
     master.add_argument("--dev", action="store_true", help="a development chain with funded accounts that mines on eth_sendRawTransaction")
     master.add_argument("--chain-id", type=int, default=1337)
     master.add_argument("--block-time", type=float, default=5.0, help="seconds between empty blocks (0: only when transactions arrive)")
+    master.add_argument("--follow", metavar="URL", help="follow a trusted node's chain over JSON-RPC (http:// polls, ws:// subscribes to newHeads); needs --genesis")
+    master.add_argument("--genesis", help="the followed chain's go-ethereum genesis.json")
+    master.add_argument("--max-reorg-depth", type=int, default=64, help="deepest reorg --follow rolls back; deeper stops following")
     master.add_argument("--rpc-host", default="127.0.0.1")
     master.add_argument("--rpc-port", type=int, default=8545)
     master.set_defaults(run=_master)

@@ -11,8 +11,6 @@ from chain.errors import InvalidBlock
 from chain.rpcblock import raw_block
 from tests.rpc.conftest import compat_db, compat_service, compat_url  # noqa: F401  (the served rpc-compat chain)
 
-pytestmark = pytest.mark.asyncio
-
 
 async def call(session: ClientSession, url: str, method: str, *params: Any) -> Any:
     async with session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}) as response:
