@@ -34,7 +34,7 @@ from eth_typing import BlockNumber, Hash32
 from eth_utils import ValidationError
 from rlp.exceptions import RLPException
 
-from chain.config import FORK_VMS, ChainConfig, chain_class, write_config
+from chain.config import FORK_NAMES, FORK_VMS, ChainConfig, chain_class, write_config
 from chain.errors import ChainError, ChainMismatch, InvalidBlock, UnsupportedChain
 from chain.forks import MERGE_FORK, BlockSummary, chain_config_for
 from chain.genesis import GenesisSpec, genesis_params
@@ -172,7 +172,7 @@ def config_for_block(config: ChainConfig, genesis: GenesisSpec, parent_score: in
     ``parent_score`` is py-evm's score of the parent, which before the merge is its
     total difficulty.
     """
-    names = {name for _, name in config.forks}
+    current = FORK_NAMES.index(config.fork_at(block.number))
     added: list[tuple[int, str]] = []
     merged = config.merge_block is not None
     ttd = genesis.terminal_total_difficulty
@@ -180,7 +180,7 @@ def config_for_block(config: ChainConfig, genesis: GenesisSpec, parent_score: in
         added.append((block.number, MERGE_FORK))
         merged = True
     for name, fork_time in genesis.time_forks:
-        if name in names or block.timestamp < fork_time:
+        if block.timestamp < fork_time or (name in FORK_VMS and FORK_NAMES.index(name) <= current):
             continue
         if name not in FORK_VMS:
             raise UnsupportedChain(f"block {block.number} activates {name}, which py-evm 0.12 lacks")
@@ -206,9 +206,9 @@ def execute_block(chain: Chain, block: BlockAPI, parent_state_root: Hash32 | Non
     """
     try:
         parent = chain.get_block_header_by_hash(block.header.parent_hash)
-        if parent_state_root is not None:
-            parent = parent.copy(state_root=parent_state_root)
         base = chain.create_header_from_parent(parent).copy(gas_used=block.header.gas_used)
+        if parent_state_root is not None:
+            base = base.copy(state_root=parent_state_root)
         imported = chain.get_vm(base).import_block(block).block
     except _BLOCK_ERRORS as exc:
         raise InvalidBlock(block.number, block.hash, f"{type(exc).__name__}: {exc}") from exc

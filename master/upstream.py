@@ -103,8 +103,9 @@ class Upstream:
             except UpstreamRefused as exc:
                 if exc.code != METHOD_NOT_FOUND:
                     raise
+                if self.raw_blocks_offered is None:
+                    log.info("the upstream has no debug_getRawBlock: blocks are rebuilt from eth_getBlockByNumber")
                 self.raw_blocks_offered = False
-                log.info("the upstream has no debug_getRawBlock: blocks are rebuilt from eth_getBlockByNumber")
             else:
                 self.raw_blocks_offered = True
                 return bytes.fromhex(found[2:]) if isinstance(found, str) and found != "0x" else None
