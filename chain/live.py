@@ -18,16 +18,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import rlp
+from eth._utils.db import apply_state_dict
 from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI
 from eth.chains.base import Chain
 from eth.constants import BLANK_ROOT_HASH
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
+from eth.rlp.sedes import chain_gaps
 from eth.exceptions import PyEVMError
 from eth.rlp.headers import BlockHeader
-from eth._utils.db import apply_state_dict
-from eth.typing import AccountState
+from eth.typing import AccountState, ChainGaps
 from eth.vm.chain_context import ChainContext
 from eth_keys.exceptions import BadSignature
 from eth_typing import BlockNumber, Hash32
@@ -249,5 +251,14 @@ def rewind(db: AtomicDatabaseAPI, fork_number: int) -> list[BlockHeaderAPI]:
         dropped.append(header)
     fork = chaindb.get_canonical_block_hash(BlockNumber(fork_number))
     db[SchemaV1.make_canonical_head_hash_lookup_key()] = fork
+    for key, gaps in ((SchemaV1.make_header_chain_gaps_lookup_key(), chaindb.get_header_chain_gaps()),
+                      (SchemaV1.make_chain_gaps_lookup_key(), chaindb.get_chain_gaps())):
+        db[key] = rlp.encode(_gaps_up_to(gaps, fork_number), sedes=chain_gaps)
     dropped.reverse()
     return dropped
+
+
+def _gaps_up_to(gaps: ChainGaps, last: int) -> ChainGaps:
+    """py-evm's record of which numbers it holds, cut back so that ``last`` is the tip again."""
+    kept = tuple((start, BlockNumber(min(end, last))) for start, end in gaps[0] if start <= last)
+    return kept, BlockNumber(last + 1)

@@ -269,13 +269,13 @@ class Follower:
     async def reorganise(self, head: BlockHeaderAPI, target: int) -> None:
         """Find where the upstream's chain leaves ours, then rewind and import its branch in one record."""
         fork = min(head.block_number, target)
-        while await self._upstream_hash(fork) != self._our_hash(fork):
+        while head.block_number - fork <= self.max_reorg_depth and await self._upstream_hash(fork) != self._our_hash(fork):
             fork -= 1
-            if head.block_number - fork > self.max_reorg_depth:
-                raise FollowStopped(str(ReorgTooDeep(
-                    f"the upstream replaced more than {self.max_reorg_depth} blocks below our head {head.block_number} "
-                    f"(0x{head.hash.hex()}); following stopped (raise --max-reorg-depth, or resync from a snapshot)"
-                )))
+        if head.block_number - fork > self.max_reorg_depth:
+            raise FollowStopped(str(ReorgTooDeep(
+                f"the upstream replaced more than {self.max_reorg_depth} blocks below our head {head.block_number} "
+                f"(0x{head.hash.hex()}); following stopped (raise --max-reorg-depth, or resync from a snapshot)"
+            )))
         last = min(target, fork + self.max_reorg_depth + self.batch)
         raws = await asyncio.gather(*(self.upstream.raw_block(n) for n in range(fork + 1, last + 1)))
         dropped, added = await asyncio.to_thread(self._switch, fork, [raw for raw in raws if raw is not None])

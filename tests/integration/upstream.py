@@ -1,0 +1,104 @@
+"""An anvil upstream for the follow tests and benchmark: started on the dev genesis, fed signed transactions.
+
+Transactions are signed here (the dev keys of ``chain.dev``) and sent raw, so the
+chain holds every kind the follower must rebuild: transfers, a contract deployment,
+calls that emit events, EIP-7702 authorizations and EIP-4844 blob transactions.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rlp
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+
+from chain.dev import dev_accounts
+from deploy.anvil import anvil_rpc, start_anvil, write_dev_genesis
+from tests.contracts import STORE_INIT
+
+CHAIN_ID = 1337
+BLOB_SIZE = 131_072
+FEES = {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
+
+
+@dataclass
+class Anvil:
+    """A running anvil and per-account nonces of what was sent to it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    genesis: Path
+    nonces: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, root: Path, *extra: str) -> "Anvil":
+        genesis = write_dev_genesis(root / "genesis.json", CHAIN_ID)
+        process, port = start_anvil(genesis, root / "anvil.log", *extra)
+        return cls(process, port, genesis)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        return anvil_rpc(self.port, method, *params)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def address(self, account: int) -> str:
+        return to_checksum_address(dev_accounts()[account][0])
+
+    def head(self) -> dict[str, Any]:
+        block: dict[str, Any] = self.rpc("eth_getBlockByNumber", "latest", False)
+        return block
+
+    # -- transactions ----------------------------------------------------------------
+
+    def send(self, account: int, blobs: list[bytes] | None = None, **fields: Any) -> str:
+        """Sign ``fields`` (EIP-1559 unless they say otherwise) from dev account ``account`` and send them."""
+        _, key = dev_accounts()[account]
+        nonce = self.nonces.get(account, 0)
+        tx = {"chainId": CHAIN_ID, "nonce": nonce, "value": 0, "gas": 300_000, "type": 2, **FEES, **fields}
+        signed = Account.sign_transaction(tx, key, blobs=blobs)
+        tx_hash: str = self.rpc("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
+        self.nonces[account] = nonce + 1
+        return tx_hash
+
+    def transfer(self, account: int, to: str, value: int) -> str:
+        return self.send(account, to=to, value=value, gas=21_000)
+
+    def deploy_store(self, account: int) -> str:
+        """Deploy tests.contracts' Store; returns its address."""
+        sender = to_checksum_address(dev_accounts()[account][0])
+        address = to_checksum_address(keccak(_rlp_sender_nonce(sender, self.nonces.get(account, 0)))[12:])
+        self.send(account, data=STORE_INIT)
+        return address
+
+    def store(self, account: int, contract: str, value: int) -> str:
+        """Call Store with 32 bytes: it stores them and emits ``Stored(bytes32)``."""
+        return self.send(account, to=contract, data=value.to_bytes(32, "big"))
+
+    def delegate(self, account: int, authority: int, target: str) -> str:
+        """An EIP-7702 transaction from ``account`` that sets ``authority``'s code to delegate to ``target``."""
+        _, authority_key = dev_accounts()[authority]
+        auth = Account.sign_authorization(
+            {"chainId": CHAIN_ID, "address": target, "nonce": self.nonces.get(authority, 0)}, authority_key)
+        self.nonces[authority] = self.nonces.get(authority, 0) + 1
+        to = to_checksum_address(dev_accounts()[authority][0])
+        return self.send(account, type=4, to=to, authorizationList=[auth])
+
+    def blob(self, account: int) -> str:
+        """An EIP-4844 transaction carrying one blob."""
+        blob = (b"\x00" + b"ethercattle".ljust(31, b"\x00")).ljust(BLOB_SIZE, b"\x00")  # field elements below the modulus
+        return self.send(account, blobs=[blob], type=3, to="0x000000000000000000000000000000000000bEEF",
+                         maxFeePerBlobGas=10**10)
+
+
+def _rlp_sender_nonce(sender: str, nonce: int) -> bytes:
+    return bytes(rlp.encode([bytes.fromhex(sender[2:]), nonce]))
