@@ -24,6 +24,11 @@ log = logging.getLogger("ethercattle.upstream")
 METHOD_NOT_FOUND = -32601
 
 
+def http_url(url: str) -> str:
+    """The HTTP endpoint of a node given by its HTTP or WebSocket URL (clients serve both on one port)."""
+    return url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+
+
 class UpstreamError(Exception):
     """The upstream could not be asked (network, HTTP status) or answered with an error."""
 
@@ -49,7 +54,7 @@ class Upstream:
 
     def __init__(self, url: str, timeout: float = 10.0, poll_interval: float = 0.25) -> None:
         self.url = url
-        self.http_url = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+        self.http_url = http_url(url)
         self.ws_url = url if url.startswith(("ws://", "wss://")) else None
         self.timeout = timeout
         self.poll_interval = poll_interval

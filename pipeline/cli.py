@@ -49,7 +49,10 @@ def _topics(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from deploy.local import run_local
 
-    return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port)
+    if bool(args.follow) != bool(args.genesis):
+        raise SystemExit("ethercattle up: --follow URL and --genesis FILE go together")
+    follow = (args.follow, Path(args.genesis)) if args.follow else None
+    return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port, follow)
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -102,6 +105,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--master-port", type=int, help="the master's RPC port (default: the first replica's port - 1)")
     up.add_argument("--replicas", type=int, default=1)
     up.add_argument("--block-time", type=float, default=2.0)
+    up.add_argument("--follow", metavar="URL", help="the master follows this trusted node instead of mining a dev chain (with --genesis)")
+    up.add_argument("--genesis", help="genesis.json of the chain --follow follows")
     up.set_defaults(run=_up)
 
     snapshot = commands.add_parser("snapshot", help="snapshots of a node's database: create, restore, list")

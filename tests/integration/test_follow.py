@@ -5,13 +5,15 @@ from __future__ import annotations
 import signal
 import sys
 import subprocess
+import urllib.request
 from pathlib import Path
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import pytest
 
 from deploy.localbroker import free_port
-from tests.integration.harness import Cluster, Replica, get_json, post_json, stop, wait_for
+from tests.integration.harness import Cluster, get_json, post_json, stop, wait_for
 from tests.integration.upstream import Anvil
 
 pytestmark = pytest.mark.broker
@@ -37,6 +39,28 @@ def start_follower(cluster: Cluster, anvil: Anvil, *extra: str) -> tuple[subproc
     return process, url
 
 
+@contextmanager
+def up_following(datadir: Path, anvil: Anvil) -> Iterator[str]:
+    """``ethercattle up --follow``: broker, following master, one replica; yields the replica's RPC URL."""
+    rpc_port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "up", "--datadir", str(datadir), "--broker-port", str(free_port()),
+         "--rpc-port", str(rpc_port), "--master-port", str(free_port()), "--follow", anvil.url, "--genesis", str(anvil.genesis)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output = process.stdout
+    assert output is not None
+    try:
+        printed = ""
+        while "Ctrl-C" not in printed and process.poll() is None:  # up prints its endpoints once everything is ready
+            printed += output.readline()
+        assert f"following {anvil.url}" in printed, printed
+        yield f"http://127.0.0.1:{rpc_port}/"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+
+
 def call(url: str, method: str, *params: Any) -> Any:
     answer = post_json(url, {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
     assert "error" not in answer, (method, answer)
@@ -59,22 +83,22 @@ ANVIL_MISREPORTS = {"size"}
 """anvil 1.7.1 reports a block's size one byte short when its base fee is 0 (ours is the RLP's length)."""
 
 
-def assert_same(replica: Replica, anvil: Anvil, method: str, *params: Any) -> Any:
-    ours, theirs = shared(call(replica.url + "/", method, *params), anvil.rpc(method, *params))
+def assert_same(replica: str, anvil: Anvil, method: str, *params: Any) -> Any:
+    ours, theirs = shared(call(replica, method, *params), anvil.rpc(method, *params))
     if isinstance(ours, dict) and "transactions" in ours:
         ours, theirs = ({k: v for k, v in answer.items() if k not in ANVIL_MISREPORTS} for answer in (ours, theirs))
     assert ours == theirs, (method, params)
     return theirs
 
 
-def wait_level(replica: Replica, anvil: Anvil, timeout: float = 30) -> str:
+def wait_level(replica: str, anvil: Anvil, timeout: float = 30) -> str:
     head = anvil.head()["hash"]
-    wait_for(lambda: (replica.rpc("eth_getBlockByNumber", "latest", False).get("result") or {}).get("hash") == head,
-             timeout, f"the replica to reach anvil's head {head}")
+    wait_for(lambda: (post_json(replica, {"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["latest", False]})
+                      .get("result") or {}).get("hash") == head, timeout, f"the replica to reach anvil's head {head}")
     return head
 
 
-def assert_replica_serves_what_anvil_serves(replica: Replica, anvil: Anvil, accounts: list[str]) -> None:
+def assert_replica_serves_what_anvil_serves(replica: str, anvil: Anvil, accounts: list[str]) -> None:
     """Every block (full transactions), receipt, log, and the accounts' balances, nonces and code at the head."""
     head = int(anvil.head()["number"], 16)
     for number in range(head + 1):
@@ -88,35 +112,42 @@ def assert_replica_serves_what_anvil_serves(replica: Replica, anvil: Anvil, acco
             assert_same(replica, anvil, method, account, "latest")
 
 
-def test_a_replica_of_a_followed_anvil_serves_what_anvil_serves_across_reorgs(cluster: Cluster, anvil: Anvil) -> None:
+def test_a_replica_of_a_followed_anvil_serves_what_anvil_serves_across_reorgs(tmp_path: Path, anvil: Anvil) -> None:
+    """Brought up by ``ethercattle up --follow URL --genesis FILE``, as an operator would."""
     anvil.transfer(0, BEEF, 10**18)
     store = anvil.deploy_store(1)
     anvil.store(1, store, 7)
     anvil.delegate(2, 3, store)
-    start_follower(cluster, anvil)
-    replica = cluster.start_replica("r1")
-    replica.wait_ready(60)
+    with up_following(tmp_path / "up", anvil) as replica:
+        follow_reorgs(replica, anvil, store)
+        anvil.stop()  # the upstream goes away: the master keeps serving and retries
+        wait_for(lambda: "retrying in" in (tmp_path / "up" / "master.log").read_text(), 10, "the master to retry")
+        assert call(replica, "eth_blockNumber")
+    assert "block 0 is stored as the upstream reports it" in (tmp_path / "up" / "master.log").read_text()
+
+
+def follow_reorgs(replica: str, anvil: Anvil, store: str) -> None:
     wait_level(replica, anvil)
     accounts = [BEEF, store, *(anvil.address(i) for i in range(4))]
     assert_replica_serves_what_anvil_serves(replica, anvil, accounts)
     assert anvil.rpc("eth_getCode", anvil.address(3), "latest").startswith("0xef0100")  # the 7702 delegation
-    log_filter = call(replica.url + "/", "eth_newFilter", {"address": store})
-    assert call(replica.url + "/", "eth_getFilterChanges", log_filter) == []
+    log_filter = call(replica, "eth_newFilter", {"address": store})
+    assert call(replica, "eth_getFilterChanges", log_filter) == []
 
     # A reorg to a shorter branch: evm_revert drops two blocks, one block replaces them.
     snapshot, nonces = anvil.rpc("evm_snapshot"), dict(anvil.nonces)
     dropped = anvil.store(1, store, 8)
     anvil.transfer(0, BEEF, 1)
     wait_level(replica, anvil)
-    assert call(replica.url + "/", "eth_getTransactionReceipt", dropped)["status"] == "0x1"
-    added = [entry["removed"] for entry in call(replica.url + "/", "eth_getFilterChanges", log_filter)]
+    assert call(replica, "eth_getTransactionReceipt", dropped)["status"] == "0x1"
+    added = [entry["removed"] for entry in call(replica, "eth_getFilterChanges", log_filter)]
     assert added == [False]
     assert anvil.rpc("evm_revert", snapshot)
     anvil.nonces = nonces
     anvil.rpc("evm_mine")
     wait_level(replica, anvil)
-    assert call(replica.url + "/", "eth_getTransactionReceipt", dropped) is None
-    removed = call(replica.url + "/", "eth_getFilterChanges", log_filter)
+    assert call(replica, "eth_getTransactionReceipt", dropped) is None
+    removed = call(replica, "eth_getFilterChanges", log_filter)
     assert [(entry["transactionHash"], entry["removed"]) for entry in removed] == [(dropped, True)]
     assert_replica_serves_what_anvil_serves(replica, anvil, accounts)
 
@@ -124,14 +155,13 @@ def test_a_replica_of_a_followed_anvil_serves_what_anvil_serves_across_reorgs(cl
     nonces = dict(anvil.nonces)
     replaced = anvil.store(1, store, 9)
     wait_level(replica, anvil)
-    assert [e["removed"] for e in call(replica.url + "/", "eth_getFilterChanges", log_filter)] == [False]
+    assert [e["removed"] for e in call(replica, "eth_getFilterChanges", log_filter)] == [False]
     anvil.rpc("anvil_reorg", 1, [])
     anvil.nonces = nonces
     wait_level(replica, anvil)
-    assert call(replica.url + "/", "eth_getTransactionReceipt", replaced) is None
-    assert [(e["transactionHash"], e["removed"]) for e in call(replica.url + "/", "eth_getFilterChanges", log_filter)] == [(replaced, True)]
+    assert call(replica, "eth_getTransactionReceipt", replaced) is None
+    assert [(e["transactionHash"], e["removed"]) for e in call(replica, "eth_getFilterChanges", log_filter)] == [(replaced, True)]
     assert_replica_serves_what_anvil_serves(replica, anvil, accounts)
-    assert "block 0 is stored as the upstream reports it" in cluster.log("master")
 
 
 def test_the_master_resumes_after_kill_9_and_stops_on_a_reorg_deeper_than_its_limit(cluster: Cluster, anvil: Anvil) -> None:
@@ -143,6 +173,9 @@ def test_the_master_resumes_after_kill_9_and_stops_on_a_reorg_deeper_than_its_li
     wait_for(lambda: call(url, "eth_getBlockByNumber", "latest", False)["hash"] == anvil.head()["hash"], 60, "the master to catch up")
     for number in (1, 75, 150):
         assert call(url, "eth_getBlockByNumber", hex(number), False)["hash"] == anvil.rpc("eth_getBlockByNumber", hex(number), False)["hash"]
+    with urllib.request.urlopen(url + "metrics", timeout=5) as response:
+        exposition = response.read().decode()
+    assert "ethercattle_follow_upstream_head 150.0" in exposition and "ethercattle_follow_distance_blocks 0.0" in exposition
 
     snapshot = anvil.rpc("evm_snapshot")
     anvil.rpc("anvil_mine", 4)
@@ -153,3 +186,4 @@ def test_the_master_resumes_after_kill_9_and_stops_on_a_reorg_deeper_than_its_li
     wait_for(lambda: "following stopped" in cluster.log("master"), 30, "following to stop")
     assert "replaced more than 3 blocks below our head 154" in cluster.log("master")
     assert master.poll() is None and int(call(url, "eth_blockNumber"), 16) == 154  # still serving what it has
+
