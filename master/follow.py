@@ -222,11 +222,38 @@ class Follower:
                 continue
             if target == head.block_number:
                 return
-            last = min(target, head.block_number + self.batch)
-            raws = await asyncio.gather(*(self.upstream.raw_block(n) for n in range(head.block_number + 1, last + 1)))
-            present = [raw for raw in raws if raw is not None]
-            await asyncio.to_thread(self._extend, present)
-            self.progress.report(self._head_number(), target)
+            await self._import_range(head.block_number + 1, target)
+
+    async def _import_range(self, first: int, last: int) -> None:
+        """Import blocks ``first``..``last``, fetching the next batch while the current one executes.
+
+        Returns early when a block does not link to the head (the upstream moved on
+        meanwhile): the caller looks at the upstream again.
+        """
+        fetching: asyncio.Future[list[bytes]] | None = asyncio.ensure_future(self._fetch(first, min(last, first + self.batch - 1)))
+        while fetching is not None:
+            raws = await fetching
+            after = first + len(raws)
+            fetching = None
+            if len(raws) == self.batch and after <= last:
+                fetching = asyncio.ensure_future(self._fetch(after, min(last, after + self.batch - 1)))
+            linked = await asyncio.to_thread(self.extend, raws)
+            self.progress.report(self._head_number(), last)
+            if linked < len(raws) or fetching is None:
+                if fetching is not None:
+                    fetching.cancel()
+                return
+            first = after
+
+    async def _fetch(self, first: int, last: int) -> list[bytes]:
+        """Raw blocks ``first``..``last`` in order, up to the first the upstream does not have."""
+        raws = await asyncio.gather(*(self.upstream.raw_block(n) for n in range(first, last + 1)))
+        present: list[bytes] = []
+        for raw in raws:
+            if raw is None:
+                break
+            present.append(raw)
+        return present
 
     async def _upstream_hash(self, number: int) -> bytes | None:
         block = await self.upstream.block(number)
@@ -237,13 +264,17 @@ class Follower:
         self.metrics.upstream_head.set(target)
         self.metrics.distance.set(max(0, target - head))
 
-    def _extend(self, raws: list[bytes]) -> None:
-        """Commit each block that extends the head, one record each; stop at one that does not link."""
-        for raw in raws:
+    def extend(self, raws: list[bytes]) -> int:
+        """Commit each block that extends the head, one record each; stop at one that does not link.
+
+        Returns how many were committed.
+        """
+        for committed, raw in enumerate(raws):
             buffer = BlockBuffer(self.db)
             if self._execute(buffer, raw) is None:
-                return
+                return committed
             buffer.flush()
+        return len(raws)
 
     def _execute(self, buffer: BlockBuffer, raw: bytes) -> BlockAPI | None:
         """Execute one block on ``buffer``'s head; None when it is not the head's child (the upstream moved)."""

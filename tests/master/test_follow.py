@@ -59,7 +59,7 @@ async def test_a_restarted_follower_resumes_from_its_head(compat_url: str, compa
     async with Upstream(compat_url) as upstream:
         follower = Follower(db, upstream, load_genesis(SUITE / "genesis.json"), batch=1)
         await follower.initialise()
-        follower._extend([raw for n in range(1, 11) if (raw := await upstream.raw_block(n))])
+        follower.extend([raw for n in range(1, 11) if (raw := await upstream.raw_block(n))])
         assert follower.head().block_number == 10
         await follow_once(upstream, db)
     assert canonical_hashes(db) == canonical_hashes(compat_db)
