@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
-import sys
 import subprocess
+import sys
 import urllib.request
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from eth.db.atomic import AtomicDB
 
+from chain.genesis import load_genesis
+from chain.live import HeaderMismatch
 from deploy.localbroker import free_port
+from master.follow import Follower
+from master.upstream import Upstream
 from tests.integration.harness import Cluster, get_json, post_json, stop, wait_for
 from tests.integration.upstream import Anvil
 
@@ -41,11 +47,12 @@ def start_follower(cluster: Cluster, anvil: Anvil, *extra: str) -> tuple[subproc
 
 @contextmanager
 def up_following(datadir: Path, anvil: Anvil) -> Iterator[str]:
-    """``ethercattle up --follow``: broker, following master, one replica; yields the replica's RPC URL."""
+    """``ethercattle up --follow ws://...``: broker, master subscribed to newHeads, one replica; yields the replica's RPC URL."""
     rpc_port = free_port()
+    upstream = anvil.url.replace("http://", "ws://")
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "up", "--datadir", str(datadir), "--broker-port", str(free_port()),
-         "--rpc-port", str(rpc_port), "--master-port", str(free_port()), "--follow", anvil.url, "--genesis", str(anvil.genesis)],
+         "--rpc-port", str(rpc_port), "--master-port", str(free_port()), "--follow", upstream, "--genesis", str(anvil.genesis)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     output = process.stdout
@@ -54,7 +61,7 @@ def up_following(datadir: Path, anvil: Anvil) -> Iterator[str]:
         printed = ""
         while "Ctrl-C" not in printed and process.poll() is None:  # up prints its endpoints once everything is ready
             printed += output.readline()
-        assert f"following {anvil.url}" in printed, printed
+        assert f"following {upstream}" in printed, printed
         yield f"http://127.0.0.1:{rpc_port}/"
     finally:
         process.send_signal(signal.SIGINT)
@@ -65,6 +72,12 @@ def call(url: str, method: str, *params: Any) -> Any:
     answer = post_json(url, {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
     assert "error" not in answer, (method, answer)
     return answer["result"]
+
+
+def head_number(url: str) -> int:
+    """The node's eth_blockNumber, -1 while it has no chain yet (a master answers before genesis is written)."""
+    answer = post_json(url, {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})
+    return int(answer["result"], 16) if "result" in answer else -1
 
 
 def shared(ours: Any, theirs: Any) -> tuple[Any, Any]:
@@ -123,7 +136,9 @@ def test_a_replica_of_a_followed_anvil_serves_what_anvil_serves_across_reorgs(tm
         anvil.stop()  # the upstream goes away: the master keeps serving and retries
         wait_for(lambda: "retrying in" in (tmp_path / "up" / "master.log").read_text(), 10, "the master to retry")
         assert call(replica, "eth_blockNumber")
-    assert "block 0 is stored as the upstream reports it" in (tmp_path / "up" / "master.log").read_text()
+    master_log = (tmp_path / "up" / "master.log").read_text()
+    assert "subscribed to the upstream's newHeads over WebSocket" in master_log
+    assert "block 0 is stored as the upstream reports it" in master_log
 
 
 def follow_reorgs(replica: str, anvil: Anvil, store: str) -> None:
@@ -165,25 +180,46 @@ def follow_reorgs(replica: str, anvil: Anvil, store: str) -> None:
 
 
 def test_the_master_resumes_after_kill_9_and_stops_on_a_reorg_deeper_than_its_limit(cluster: Cluster, anvil: Anvil) -> None:
-    anvil.rpc("anvil_mine", 150)
+    anvil.rpc("anvil_mine", 60)
     master, url = start_follower(cluster, anvil, "--max-reorg-depth", "3")
-    wait_for(lambda: int(call(url, "eth_blockNumber"), 16) >= 20, 30, "the master to import some blocks")
+    wait_for(lambda: head_number(url) >= 10, 30, "the master to import some blocks")
     stop(master, signal.SIGKILL)
     master, url = start_follower(cluster, anvil, "--max-reorg-depth", "3")
-    wait_for(lambda: call(url, "eth_getBlockByNumber", "latest", False)["hash"] == anvil.head()["hash"], 60, "the master to catch up")
-    for number in (1, 75, 150):
+    wait_for(lambda: head_number(url) == 60, 60, "the master to catch up")
+    for number in (1, 30, 60):
         assert call(url, "eth_getBlockByNumber", hex(number), False)["hash"] == anvil.rpc("eth_getBlockByNumber", hex(number), False)["hash"]
     with urllib.request.urlopen(url + "metrics", timeout=5) as response:
         exposition = response.read().decode()
-    assert "ethercattle_follow_upstream_head 150.0" in exposition and "ethercattle_follow_distance_blocks 0.0" in exposition
+    assert "ethercattle_follow_upstream_head 60.0" in exposition and "ethercattle_follow_distance_blocks 0.0" in exposition
 
     snapshot = anvil.rpc("evm_snapshot")
     anvil.rpc("anvil_mine", 4)
-    wait_for(lambda: int(call(url, "eth_blockNumber"), 16) == 154, 30, "the master to follow four more blocks")
+    wait_for(lambda: head_number(url) == 64, 30, "the master to follow four more blocks")
     anvil.rpc("evm_revert", snapshot)
     anvil.transfer(0, BEEF, 1)  # the new branch differs from its first block on (empty blocks would repeat the old ones)
     anvil.rpc("anvil_mine", 4)
     wait_for(lambda: "following stopped" in cluster.log("master"), 30, "following to stop")
-    assert "replaced more than 3 blocks below our head 154" in cluster.log("master")
-    assert master.poll() is None and int(call(url, "eth_blockNumber"), 16) == 154  # still serving what it has
+    assert "replaced more than 3 blocks below our head 64" in cluster.log("master")
+    assert master.poll() is None and head_number(url) == 64  # still serving what it has
 
+
+
+def test_a_blob_transaction_on_anvil_stops_following_at_its_transactions_root(anvil: Anvil) -> None:
+    """anvil 1.7.1 roots a block's transactions over blob transactions' network form (sidecars included):
+    the master names the block and the field and writes nothing of it."""
+    anvil.transfer(0, BEEF, 1)
+    anvil.blob(4)
+    wait_for(lambda: int(anvil.head()["number"], 16) == 2, 10, "the blob transaction's block")
+
+    async def follow() -> HeaderMismatch:
+        async with Upstream(anvil.url) as upstream:
+            follower = Follower(AtomicDB(), upstream, load_genesis(anvil.genesis))
+            await follower.initialise()
+            with pytest.raises(HeaderMismatch) as raised:
+                await follower.catch_up()
+            assert follower.head().block_number == 1
+            return raised.value
+
+    mismatch = asyncio.run(follow())
+    assert (mismatch.number, mismatch.field) == (2, "transaction_root")
+    assert mismatch.theirs == bytes.fromhex(anvil.rpc("eth_getBlockByNumber", "0x2", False)["transactionsRoot"][2:])
