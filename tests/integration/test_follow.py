@@ -164,6 +164,8 @@ def follow_reorgs(replica: str, anvil: Anvil, store: str) -> None:
     assert call(replica, "eth_getTransactionReceipt", dropped) is None
     removed = call(replica, "eth_getFilterChanges", log_filter)
     assert [(entry["transactionHash"], entry["removed"]) for entry in removed] == [(dropped, True)]
+    pending = wait_for(lambda: call(replica, "eth_getTransactionByHash", dropped), 10, "the dropped transaction pending again")
+    assert pending["blockHash"] is None and pending["hash"] == dropped
     assert_replica_serves_what_anvil_serves(replica, anvil, accounts)
 
     # A reorg at the same height: anvil_reorg replaces the last block (and the event in it).
