@@ -74,10 +74,6 @@ class HeaderMismatch(ChainError):
         super().__init__(f"block {number}: {field} computed {_shown(ours)}, upstream says {_shown(theirs)}")
 
 
-class ReorgTooDeep(ChainError):
-    """The upstream replaced more blocks than the master may roll back."""
-
-
 def _shown(value: Any) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Callable
 
 from aiohttp import web
-
 from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI
 from eth.db.chain import ChainDB
 from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound
@@ -32,10 +31,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from chain.config import chain_class, has_config, read_config, write_config
 from chain.errors import ChainError, ChainMismatch
+from chain.genesis import GenesisSpec, load_genesis
 from chain.importer import block_summary, decode_block
 from chain.live import (
     BlockBuffer,
-    ReorgTooDeep,
     check_genesis,
     config_for_block,
     execute_block,
@@ -43,7 +42,6 @@ from chain.live import (
     initialize_followed_chain,
     rewind,
 )
-from chain.genesis import GenesisSpec, load_genesis
 from chain.rpcblock import raw_block
 from master.commands import serve_rpc
 from master.node import MasterNode
@@ -303,10 +301,10 @@ class Follower:
         while head.block_number - fork <= self.max_reorg_depth and await self._upstream_hash(fork) != self._our_hash(fork):
             fork -= 1
         if head.block_number - fork > self.max_reorg_depth:
-            raise FollowStopped(str(ReorgTooDeep(
+            raise FollowStopped(
                 f"the upstream replaced more than {self.max_reorg_depth} blocks below our head {head.block_number} "
-                f"(0x{head.hash.hex()}); following stopped (raise --max-reorg-depth, or resync from a snapshot)"
-            )))
+                f"(0x{head.hash.hex()}) (raise --max-reorg-depth, or start from a database of the upstream's chain)"
+            )
         last = min(target, fork + self.max_reorg_depth + self.batch)
         raws = await asyncio.gather(*(self.upstream.raw_block(n) for n in range(fork + 1, last + 1)))
         dropped, added = await asyncio.to_thread(self._switch, fork, [raw for raw in raws if raw is not None])
