@@ -1,1 +1,1 @@
-"""Faust agents of a replica worker; found by the app's autodiscover."""
+"""Faust agents and timers of a replica worker, registered by the composition root (``pipeline.worker``)."""

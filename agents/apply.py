@@ -5,104 +5,46 @@ the stored position against the log (and refuses to start when the log cannot
 continue it), then seeks there. Groups of messages are applied in one LevelDB
 write each. On a message it may not apply the agent halts loudly and for good:
 it logs what and where, the replica turns unready, and it never skips.
+
+``ApplyAgent`` holds that logic over a small consumer interface, so it runs
+(and is tested) without Faust; ``register`` wires it to the worker's app.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
+import faust
 from aiokafka.errors import KafkaError
 from faust.streams import Stream
 from faust.types import TP, EventT, StreamT
 
-from pipeline.transport import last_fetch_time
-from pipeline.worker import app, cdc_topic, settings
+from broker.transport import last_fetch_time
+from cluster.settings import Settings
 from replica.applier import ApplyHalted
-from replica.resume import ResumeRefused, check_resume, probe_log
-from replica.state import replica_state
+from replica.position import Position
+from replica.resume import LogProbe, ResumeRefused, check_resume, probe_log
+from replica.state import ReplicaState
 
 log = logging.getLogger("ethercattle.apply")
 
-
-@app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode's stub demands a keyword-only `signal`
-async def resume_from_stored_position(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
-    replica = replica_state()
-    topic = cdc_topic.get_topic_name()
-    for tp in assigned:
-        if tp.topic != topic:
-            continue
-        position = replica.applier.position
-        try:
-            probe = await probe_log(settings.bootstrap_servers, topic, position)
-        except KafkaError as exc:
-            if not replica.resumed:
-                raise
-            # a running replica re-assigned while the broker flaps: keep the stored position, check the log's end as it comes
-            log.warning("could not check %s on re-assignment (%r); resuming at the stored offset %d", topic, exc, position.next_offset)
-            await app.consumer.seek_wait({tp: position.next_offset})
-            _delivery.reset()
-            continue
-        try:
-            check_resume(position, probe, topic)
-        except ResumeRefused as refused:
-            if replica.resumed:  # a running replica re-assigned (the broker came back): stay up, unready, and say why
-                _log_reset(ApplyHalted("log-reset", position.next_offset, str(refused)))
-                return
-            log.critical("refusing to start: %s", refused)
-            await app.crash(refused)
-            raise
-        _log_reset(replica.observe_log_end(probe.end))
-        # In the consumer's own thread: Faust may already fetch this partition (its recovery can finish
-        # before this probe does), and a seek from this thread races with the fetcher (seen: a KeyError
-        # inside aiokafka that stopped the worker).
-        await app.consumer.seek_wait({tp: position.next_offset})
-        _delivery.reset()
-        replica.resumed = True
-        log.info(
-            "resuming %s at offset %d (record %d); log holds offsets %d..%d",
-            topic, position.next_offset, position.sequence, probe.earliest, probe.end,
-        )
+Prober = Callable[[str, Position], Awaitable[LogProbe]]
+"""``probe(topic, position)``: the log's bounds and the message before the stored offset."""
 
 
-@app.agent(cdc_topic)
-async def apply(stream: StreamT) -> None:
-    replica = replica_state()
-    within = settings.apply_within_ms / 1000
-    assert isinstance(stream, Stream)  # take_events is Stream's, missing from StreamT's stub
-    async for events in stream.take_events(settings.apply_batch_messages, within=within):
-        if replica.halted is not None:
-            continue
-        count = _continuing(events, _delivery.expected(replica.applier.position.next_offset))
-        if count:
-            _apply_group(events[:count])
-        if count == len(events):
-            _delivery.rewound_to = None
-        elif replica.halted is None:
-            await _rewind(events[count].message.tp, events[count].message.offset)
+class CdcConsumer(Protocol):
+    """What the agent asks of the consumer that delivers the CDC topic (Faust's, in a worker)."""
+
+    async def seek_wait(self, partitions: dict[TP, int]) -> None: ...
+
+    def highwater(self, tp: TP) -> int | None: ...
+
+    def assignment(self) -> set[TP]: ...
 
 
-def _apply_group(events: Sequence[EventT]) -> None:
-    replica = replica_state()
-    try:
-        # a message without a value (a tombstone) is not an envelope: the codec refuses it as corrupt
-        outcome = replica.applier.apply([(event.message.offset, event.message.value or b"") for event in events])
-    except ApplyHalted as halted:
-        replica.halted = halted
-        log.critical(
-            "HALTED: %s record at offset %d of %s: %s. This replica applies nothing more and is unready; "
-            "it needs a replacement from a good snapshot, or a corrected log.",
-            halted.reason, halted.offset, cdc_topic.get_topic_name(), halted.detail,
-        )
-        return
-    _delivery.last = max(_delivery.last or 0, events[-1].message.offset)
-    _log_reset(replica.observe_log_end(_log_end(events), last_fetch_time(app.consumer, events[-1].message.tp)))
-    replica.applied(outcome)
-
-
-class _Delivery:
+class Delivery:
     """Where the consumer must deliver next, so a message it drops is noticed, never skipped.
 
     Faust discards messages it already fetched when a rebalance or a flow stop
@@ -130,10 +72,7 @@ class _Delivery:
         return stored_next_offset if self.last is None else max(stored_next_offset, self.last + 1)
 
 
-_delivery = _Delivery()
-
-
-def _continuing(events: Sequence[EventT], expected: int) -> int:
+def continuing(events: Sequence[EventT], expected: int) -> int:
     """How many of ``events`` continue the log from ``expected`` without skipping an offset."""
     for index, event in enumerate(events):
         offset = event.message.offset
@@ -143,65 +82,181 @@ def _continuing(events: Sequence[EventT], expected: int) -> int:
     return len(events)
 
 
-async def _rewind(tp: TP, delivered: int) -> None:
-    """Seek back to the message due (again every few seconds); halt if the log never delivers it."""
-    replica = replica_state()
-    expected = _delivery.expected(replica.applier.position.next_offset)
-    now = time.monotonic()
-    if _delivery.rewound_to != expected:
-        log.warning(
-            "the consumer delivered offset %d of %s where offset %d was due: it dropped %d fetched message(s); "
-            "seeking back to %d, nothing is skipped",
-            delivered, tp.topic, expected, delivered - expected, expected,
-        )
-        _delivery.rewound_to, _delivery.rewound_since = expected, now
-    elif now - _delivery.rewound_since > _delivery.rewind_limit:
-        replica.halted = ApplyHalted(
-            "gap", expected, f"the log delivers offset {delivered} but not offset {expected}, even after seeking back "
-            f"for {_delivery.rewind_limit:.0f}s: the log has a hole",
-        )
-        log.critical("HALTED: gap at offset %d of %s: %s", expected, tp.topic, replica.halted.detail)
-        return
-    elif now - _delivery.rewound_at < _delivery.reseek_every:
-        return  # messages fetched before the seek, still draining
-    _delivery.rewound_at = now
-    # In the consumer's own thread (a seek from this one races with its fetches), and wait for the position.
-    await app.consumer.seek_wait({tp: expected})
+class ApplyAgent:
+    """Applies the CDC topic to the replica's database; halts on what it may not apply.
 
+    Arguments:
+        replica: the replica's state (its applier, position, halt).
+        settings: group size and wait of the apply loop.
+        topic: the CDC topic's name.
+        consumer: returns the consumer delivering the topic (Faust's, once the worker started).
+        probe: reads the log's bounds on assignment (default: a groupless probe of the broker).
+        clock: monotonic seconds (tests pass their own).
+    """
 
-def _log_end(events: Sequence[EventT]) -> int | None:
-    tp = events[-1].message.tp
-    try:
-        return app.consumer.highwater(tp)
-    except Exception:  # the consumer may not know a high watermark yet
-        return None
+    def __init__(self, replica: ReplicaState, settings: Settings, topic: str, consumer: Callable[[], CdcConsumer],
+                 probe: Prober | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.replica = replica
+        self.settings = settings
+        self.topic = topic
+        self.consumer = consumer
+        self.probe = probe or (lambda topic, position: probe_log(settings.bootstrap_servers, topic, position))
+        self.clock = clock
+        self.delivery = Delivery()
 
+    # -- assignment ------------------------------------------------------------------
 
-@app.timer(interval=1.0)
-async def track_log_end() -> None:
-    """Keep the log's end current while idle, so lag and readiness follow the log, not our last group."""
-    replica = replica_state()
-    if not replica.resumed:
-        return
-    for tp in app.consumer.assignment():
-        if tp.topic == cdc_topic.get_topic_name():
+    async def on_assigned(self, assigned: set[TP]) -> None:
+        """Check the stored position against the log and seek there; refuse a log that cannot continue it.
+
+        Raises ``ResumeRefused`` on the first assignment of a process whose log
+        cannot continue its database; a running replica re-assigned to such a
+        log halts instead (it stays up, unready, and says why).
+        """
+        replica = self.replica
+        for tp in assigned:
+            if tp.topic != self.topic:
+                continue
+            position = replica.applier.position
             try:
-                _log_reset(replica.observe_log_end(app.consumer.highwater(tp), last_fetch_time(app.consumer, tp)))
-            except Exception:
-                await asyncio.sleep(0)
+                probe = await self.probe(self.topic, position)
+            except KafkaError as exc:
+                if not replica.resumed:
+                    raise
+                # a running replica re-assigned while the broker flaps: keep the stored position, check the log's end as it comes
+                log.warning("could not check %s on re-assignment (%r); resuming at the stored offset %d",
+                            self.topic, exc, position.next_offset)
+                await self._seek(tp, position.next_offset)
+                continue
+            try:
+                check_resume(position, probe, self.topic)
+            except ResumeRefused as refused:
+                if replica.resumed:  # a running replica re-assigned (the broker came back): stay up, unready, and say why
+                    self.log_reset(ApplyHalted("log-reset", position.next_offset, str(refused)))
+                    return
+                log.critical("refusing to start: %s", refused)
+                raise
+            self.log_reset(replica.observe_log_end(probe.end))
+            await self._seek(tp, position.next_offset)
+            replica.resumed = True
+            log.info("resuming %s at offset %d (record %d); log holds offsets %d..%d",
+                     self.topic, position.next_offset, position.sequence, probe.earliest, probe.end)
+
+    async def _seek(self, tp: TP, offset: int) -> None:
+        # In the consumer's own thread: Faust may already fetch this partition (its recovery can finish
+        # before the probe does), and a seek from this thread races with the fetcher (seen: a KeyError
+        # inside aiokafka that stopped the worker).
+        await self.consumer().seek_wait({tp: offset})
+        self.delivery.reset()
+
+    # -- applying --------------------------------------------------------------------
+
+    async def take(self, events: Sequence[EventT]) -> None:
+        """One group of delivered messages: apply what continues the log; seek back over what was dropped."""
+        replica = self.replica
+        if replica.halted is not None:
+            return
+        count = continuing(events, self.delivery.expected(replica.applier.position.next_offset))
+        if count:
+            self._apply(events[:count])
+        if count == len(events):
+            self.delivery.rewound_to = None
+        elif replica.halted is None:
+            await self._rewind(events[count].message.tp, events[count].message.offset)
+
+    def _apply(self, events: Sequence[EventT]) -> None:
+        replica = self.replica
+        try:
+            # a message without a value (a tombstone) is not an envelope: the codec refuses it as corrupt
+            outcome = replica.applier.apply([(event.message.offset, event.message.value or b"") for event in events])
+        except ApplyHalted as halted:
+            replica.halted = halted
+            log.critical(
+                "HALTED: %s record at offset %d of %s: %s. This replica applies nothing more and is unready; "
+                "it needs a replacement from a good snapshot, or a corrected log.",
+                halted.reason, halted.offset, self.topic, halted.detail,
+            )
+            return
+        self.delivery.last = max(self.delivery.last or 0, events[-1].message.offset)
+        tp = events[-1].message.tp
+        self.log_reset(replica.observe_log_end(self._highwater(tp), last_fetch_time(self.consumer(), tp)))
+        replica.applied(outcome)
+
+    async def _rewind(self, tp: TP, delivered: int) -> None:
+        """Seek back to the message due (again every few seconds); halt if the log never delivers it."""
+        replica, delivery = self.replica, self.delivery
+        expected = delivery.expected(replica.applier.position.next_offset)
+        now = self.clock()
+        if delivery.rewound_to != expected:
+            log.warning(
+                "the consumer delivered offset %d of %s where offset %d was due: it dropped %d fetched message(s); "
+                "seeking back to %d, nothing is skipped",
+                delivered, tp.topic, expected, delivered - expected, expected,
+            )
+            delivery.rewound_to, delivery.rewound_since = expected, now
+        elif now - delivery.rewound_since > delivery.rewind_limit:
+            replica.halted = ApplyHalted(
+                "gap", expected, f"the log delivers offset {delivered} but not offset {expected}, even after seeking back "
+                f"for {delivery.rewind_limit:.0f}s: the log has a hole",
+            )
+            log.critical("HALTED: gap at offset %d of %s: %s", expected, tp.topic, replica.halted.detail)
+            return
+        elif now - delivery.rewound_at < delivery.reseek_every:
+            return  # messages fetched before the seek, still draining
+        delivery.rewound_at = now
+        await self.consumer().seek_wait({tp: expected})
+
+    # -- the log's end ---------------------------------------------------------------
+
+    def _highwater(self, tp: TP) -> int | None:
+        try:
+            return self.consumer().highwater(tp)
+        except Exception:  # the consumer may not know a high watermark yet
+            return None
+
+    async def track_log_end(self) -> None:
+        """Keep the log's end current while idle, so lag and readiness follow the log, not our last group."""
+        if not self.replica.resumed:
+            return
+        consumer = self.consumer()
+        for tp in consumer.assignment():
+            if tp.topic == self.topic:
+                end = self._highwater(tp)
+                if end is not None:
+                    self.log_reset(self.replica.observe_log_end(end, last_fetch_time(consumer, tp)))
+
+    def log_reset(self, halted: ApplyHalted | None) -> None:
+        """Halt for a log that no longer continues this database (lost or reset), loudly and once."""
+        if halted is None:
+            return
+        replica = self.replica
+        if replica.halted is None:
+            replica.halted = halted
+        elif replica.halted is not halted:
+            return
+        log.critical(
+            "HALTED: log-reset at offset %d of %s: %s. This replica applies nothing more and is unready; "
+            "restart it from a snapshot of the current log, or from an empty datadir.",
+            halted.offset, self.topic, halted.detail,
+        )
 
 
-def _log_reset(halted: ApplyHalted | None) -> None:
-    """Halt for a log that no longer continues this database (lost or reset), loudly and once."""
-    if halted is None:
-        return
-    replica = replica_state()
-    if replica.halted is None:
-        replica.halted = halted
-    elif replica.halted is not halted:
-        return
-    log.critical(
-        "HALTED: log-reset at offset %d of %s: %s. This replica applies nothing more and is unready; "
-        "restart it from a snapshot of the current log, or from an empty datadir.",
-        halted.offset, cdc_topic.get_topic_name(), halted.detail,
-    )
+def register(app: faust.App, topic: faust.TopicT, agent: ApplyAgent) -> None:
+    """Run ``agent`` on ``app``: the apply stream, the assignment check, and the idle log-end timer."""
+
+    async def on_partitions_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        try:
+            await agent.on_assigned(assigned)
+        except ResumeRefused as refused:
+            await app.crash(refused)
+            raise
+
+    async def apply(stream: StreamT) -> None:
+        within = agent.settings.apply_within_ms / 1000
+        assert isinstance(stream, Stream)  # take_events is Stream's, missing from StreamT's stub
+        async for events in stream.take_events(agent.settings.apply_batch_messages, within=within):
+            await agent.take(events)
+
+    app.on_partitions_assigned.connect(on_partitions_assigned)  # type: ignore[arg-type]  # mode's stub demands a keyword-only `signal`
+    app.agent(topic, name="ethercattle.apply")(apply)
+    app.timer(interval=1.0, name="ethercattle.apply.track_log_end")(agent.track_log_end)

@@ -6,12 +6,10 @@ starts a snapshot of the live database and answers 202 with a job; ``GET
 ``ETHERCATTLE_SNAPSHOT_INTERVAL`` set, a timer snapshots into
 ``ETHERCATTLE_SNAPSHOT_DIR`` (default ``DATADIR/snapshots``), keeps the newest
 ``ETHERCATTLE_SNAPSHOT_KEEP`` and warns when the newest one nears Kafka's
-retention (``snapshot.service.status`` carries the figures for metrics).
+retention (``Snapshotter.status`` carries the figures).
 
 Both copy a LevelDB snapshot in a thread: the apply agent keeps writing and
-the RPC keeps serving. The ``snapshot`` package is imported inside the
-handlers (and only under a configured interval at import), so a worker never
-fails to start for a feature it does not use.
+the RPC keeps serving.
 """
 
 from __future__ import annotations
@@ -20,53 +18,52 @@ import json
 import logging
 from typing import Any
 
+import faust
 from faust import web
 
-from pipeline.worker import app, settings
-from replica.state import replica_state
+from replica.state import ReplicaState
+from snapshot.manifest import SnapshotError
+from snapshot.remote import HEADER, PATH, verify
+from snapshot.service import Busy, Snapshotter
 
 log = logging.getLogger("ethercattle.snapshot")
 
 
-@app.page("/snapshot")
-class SnapshotView(web.View):
-    """Start a snapshot of this replica (POST) or follow it (GET); both signed with the cluster secret."""
+def register(app: faust.App, replica: ReplicaState, snapshotter: Snapshotter) -> None:
+    """The signed ``/snapshot`` endpoint, and the scheduled snapshots when ``SNAPSHOT_INTERVAL`` is set."""
+    settings = replica.settings
 
-    async def _authentic(self, request: web.Request, method: str, body: bytes) -> bool:
-        from snapshot.remote import HEADER, PATH, verify
-
+    def authentic(request: web.Request, method: str, body: bytes) -> bool:
         return verify(settings.secret, settings.cluster, request.headers.get(HEADER), method, PATH, body)
 
-    async def get(self, request: web.Request) -> web.Response:
-        from snapshot.service import snapshotter, status
+    @app.page(PATH)
+    class SnapshotView(web.View):
+        """Start a snapshot of this replica (POST) or follow it (GET); both signed with the cluster secret."""
 
-        if not await self._authentic(request, "GET", b""):
-            return self.json({"error": "missing or invalid signature"}, status=401)
-        job = snapshotter(settings).job
-        return self.json({"job": None if job is None else job.as_dict(), "status": status.as_dict()})
+        async def get(self, request: web.Request) -> web.Response:
+            if not authentic(request, "GET", b""):
+                return self.json({"error": "missing or invalid signature"}, status=401)
+            job = snapshotter.job
+            return self.json({"job": None if job is None else job.as_dict(), "status": snapshotter.status.as_dict()})
 
-    async def post(self, request: web.Request) -> web.Response:
-        from snapshot.manifest import SnapshotError
-        from snapshot.service import Busy, snapshotter
+        async def post(self, request: web.Request) -> web.Response:
+            body = await request.read()
+            if not authentic(request, "POST", body):
+                return self.json({"error": "missing or invalid signature"}, status=401)
+            try:
+                asked: Any = json.loads(body or b"{}")
+                job = snapshotter.start(replica, str(asked["out"]), str(asked.get("format", "tar.gz")))
+            except Busy as exc:
+                return self.json({"error": str(exc)}, status=409)
+            except (SnapshotError, ValueError, KeyError, TypeError) as exc:
+                return self.json({"error": f"bad snapshot request: {exc}"}, status=400)
+            log.info("snapshot requested into %s (%s)", job.out, job.fmt)
+            return self.json({"job": job.as_dict()}, status=202)
 
-        body = await request.read()
-        if not await self._authentic(request, "POST", body):
-            return self.json({"error": "missing or invalid signature"}, status=401)
-        try:
-            asked: Any = json.loads(body or b"{}")
-            job = snapshotter(settings).start(replica_state(), str(asked["out"]), str(asked.get("format", "tar.gz")))
-        except Busy as exc:
-            return self.json({"error": str(exc)}, status=409)
-        except (SnapshotError, ValueError, KeyError, TypeError) as exc:
-            return self.json({"error": f"bad snapshot request: {exc}"}, status=400)
-        log.info("snapshot requested into %s (%s)", job.out, job.fmt)
-        return self.json({"job": job.as_dict()}, status=202)
+    if settings.snapshot_interval:
 
+        async def scheduled_snapshot() -> None:
+            """Snapshot when the log moved, keep the newest N, check the newest against Kafka's retention."""
+            await snapshotter.tick(replica)
 
-if settings.snapshot_interval:
-    from snapshot.service import snapshotter
-
-    @app.timer(interval=settings.snapshot_interval)
-    async def scheduled_snapshot() -> None:
-        """Snapshot when the log moved, keep the newest N, check the newest against Kafka's retention."""
-        await snapshotter(settings).tick(replica_state())
+        app.timer(interval=settings.snapshot_interval, name="ethercattle.snapshot.scheduled")(scheduled_snapshot)

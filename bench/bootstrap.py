@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deploy.localbroker import LocalBroker  # noqa: E402
 from master.node import MasterNode  # noqa: E402
-from pipeline.settings import Settings  # noqa: E402
+from cluster.settings import Settings  # noqa: E402
 from snapshot.archive import read_manifest  # noqa: E402
-from tests.integration.harness import SECRET, Cluster, wait_for  # noqa: E402
+from tests.integration.harness import SECRET, Cluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -34,9 +34,9 @@ from eth_account import Account  # noqa: E402
 from chain.dev import DevMiner, dev_accounts, init_dev_chain  # noqa: E402
 from deploy.localbroker import LocalBroker, free_port, wait_for_port  # noqa: E402
 from master.node import MasterNode  # noqa: E402
-from pipeline.record import Authenticator, Kind, decode, decode_record  # noqa: E402
-from pipeline.settings import Settings  # noqa: E402
-from pipeline.topics import TopicNames  # noqa: E402
+from cluster.record import Authenticator, Kind, decode, decode_record  # noqa: E402
+from cluster.settings import Settings  # noqa: E402
+from cluster.topics import TopicNames  # noqa: E402
 
 SECRET = "benchmark-secret-0123456789"
 

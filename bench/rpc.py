@@ -358,7 +358,8 @@ def main() -> int:
 
             txs, contract = signed_transactions()
             master_receipts = send_all(master_url, txs)
-            anvil_receipts = send_all(anvil_url, txs) if anvil_url else []
+            if anvil_url:
+                send_all(anvil_url, txs)
             last_hash = master_receipts[-1]["transactionHash"]
             replica_url = replica.url + "/"
             wait_for(lambda: (rpc(replica_url, "eth_getTransactionReceipt", last_hash) or {}).get("result"), 60,

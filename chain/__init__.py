@@ -31,11 +31,6 @@ from chain.errors import (
     InvalidTransaction,
     UnsupportedChain,
 )
-from chain.kzg import patch_point_evaluation
-
-# py-evm reloads the KZG setup (~3 s) on every 0x0a precompile call; see chain.kzg.
-patch_point_evaluation()
-
 __all__ = [
     "CONFIG_KEY",
     "ChainConfig",

@@ -40,6 +40,7 @@ from eth.vm.forks import (
 from eth_typing import BlockNumber
 
 from chain.errors import ChainConfigMissing, InvalidChainConfig, UnsupportedChain
+from chain.kzg import patch_point_evaluation
 
 CONFIG_KEY = b"chain-config"
 """The database key of the JSON configuration (a chain key, not bookkeeping)."""
@@ -77,9 +78,6 @@ PROOF_OF_STAKE_FORKS: frozenset[str] = frozenset(
     vm.fork for vm in _ORDERED_VMS if issubclass(vm, ParisVM)
 )
 """Forks whose blocks carry no proof of work; the first one in a schedule is the merge."""
-
-LATEST_FORK: str = FORK_NAMES[-1]
-
 
 @dataclass(frozen=True)
 class ChainConfig:
@@ -230,8 +228,11 @@ def chain_class(config: ChainConfig) -> type[Chain]:
     """Build (once per distinct config) the py-evm ``Chain`` subclass for ``config``.
 
     Cached because replicas rebuild the chain for every request that needs one, and
-    each ``configure`` call creates new classes.
+    each ``configure`` call creates new classes. Every chain of the project is built
+    here, so this is where py-evm's point evaluation precompile is made to reuse the
+    process's one KZG setup (``chain.kzg``) before any block or call can reach it.
     """
+    patch_point_evaluation()
     vm_configuration = tuple(
         (BlockNumber(start), _vm_class(config, name)) for start, name in config.forks
     )

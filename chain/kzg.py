@@ -4,7 +4,7 @@ Loading the EIP-4844 trusted setup takes about 3 s here, and py-evm 0.12's point
 evaluation precompile (address 0x0a) loads it again on every call, which would make
 each block import, ``eth_call`` or ``eth_estimateGas`` touching 0x0a take seconds.
 ``patch_point_evaluation`` makes that precompile reuse the process-wide setup;
-``chain/__init__.py`` applies it, so any process that uses this package gets it.
+``chain.config.chain_class`` applies it, so every chain this project builds gets it.
 """
 
 from __future__ import annotations

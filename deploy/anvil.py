@@ -1,9 +1,8 @@
 """anvil (npm ``@foundry-rs/anvil``, pinned) as a local upstream node: installed by npm, started on a genesis.json.
 
 The benchmarks and the follow tests run anvil beside the cluster; this is the one
-place that installs it (into ``.bench/cache/anvil``, which git ignores) and writes the
-genesis.json both anvil and ``ethercattle master --follow`` start from: the dev
-accounts and the Prague system contracts, every fork at block 0.
+place that installs it (into ``.bench/cache/anvil``, which git ignores) and starts it
+the way a chain that any client (and ``ethercattle master --follow``) agrees with needs.
 """
 
 from __future__ import annotations
@@ -56,41 +55,6 @@ def ensure_anvil(prefix: Path = ANVIL_CACHE) -> str:
     if done.returncode != 0 or found is None:
         raise AnvilUnavailable(f"npm could not install anvil {ANVIL_VERSION} (exit {done.returncode}): {done.stderr.strip()[-500:]}")
     return found
-
-
-def dev_genesis_json(chain_id: int) -> dict[str, Any]:
-    """A geth genesis.json of the dev chain (chain.dev's accounts and system contracts), Prague from block 0.
-
-The EIP-4788 beacon-roots contract is left out: anvil 1.7.1 does not make that
-system call, so with the contract present its state roots differ from any other
-client's from block 1 on. The genesis base fee is 0: anvil gives block 1 the
-genesis base fee unchanged where EIP-1559 lowers it by 1/8 after an empty genesis,
-and only 0 is the same either way (from block 2 on anvil follows EIP-1559).
-"""
-    from chain.dev import DEV_BALANCE, DEV_GAS_LIMIT, dev_accounts
-    from chain.system_contracts import system_contracts_alloc
-    from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
-
-    alloc: dict[str, Any] = {"0x" + address.hex(): {"balance": hex(DEV_BALANCE)} for address, _ in dev_accounts()}
-    for address, account in system_contracts_alloc().items():
-        if address == BEACON_ROOTS_ADDRESS:
-            continue  # anvil never calls it (EIP-4788), while py-evm would: left out, both agree
-        alloc["0x" + address.hex()] = {
-            "balance": hex(account["balance"]), "nonce": hex(account["nonce"]), "code": "0x" + account["code"].hex(),
-            "storage": {hex(slot): hex(value) for slot, value in account["storage"].items()},
-        }
-    forks = ["homesteadBlock", "eip150Block", "eip155Block", "eip158Block", "byzantiumBlock", "constantinopleBlock",
-             "petersburgBlock", "istanbulBlock", "berlinBlock", "londonBlock", "mergeNetsplitBlock"]
-    config: dict[str, Any] = {"chainId": chain_id, **{fork: 0 for fork in forks}, "terminalTotalDifficulty": 0,
-                              "shanghaiTime": 0, "cancunTime": 0, "pragueTime": 0}
-    return {"config": config, "nonce": "0x0", "timestamp": "0x0", "extraData": "0x", "gasLimit": hex(DEV_GAS_LIMIT),
-            "difficulty": "0x0", "mixHash": "0x" + "00" * 32, "coinbase": "0x" + "00" * 20, "baseFeePerGas": "0x0",
-            "alloc": alloc}
-
-
-def write_dev_genesis(path: Path, chain_id: int = 1337) -> Path:
-    path.write_text(json.dumps(dev_genesis_json(chain_id), indent=1))
-    return path
 
 
 def start_anvil(genesis: Path, log_path: Path, *extra: str, port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:

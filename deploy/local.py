@@ -19,7 +19,6 @@ import urllib.request
 from pathlib import Path
 
 from deploy.localbroker import LocalBroker, wait_for_port
-from master.upstream import http_url
 
 CLUSTER = "local"
 
@@ -57,9 +56,9 @@ def _ready(port: int) -> bool:
 
 
 def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, block_time: float, master_port: int | None = None,
-              follow: tuple[str, Path] | None = None) -> int:
-    """Run everything until Ctrl-C; ``follow`` = (upstream URL, genesis.json) makes the master follow that node
-    instead of mining a dev chain (and the emitters forward transactions to it)."""
+              follow: tuple[str, Path, str] | None = None) -> int:
+    """Run everything until Ctrl-C; ``follow`` = (upstream URL, genesis.json, its HTTP URL) makes the master
+    follow that node instead of mining a dev chain (and the emitters forward transactions to its HTTP URL)."""
     datadir = datadir.resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     secret = _secret(datadir)
@@ -76,7 +75,7 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
             processes.append(_spawn(
                 [sys.executable, "-m", "pipeline", "master", *source, "--rpc-port", str(master_port)], master_env, datadir / "master.log",
             ))
-            emit_target = f"http://127.0.0.1:{master_port}" if follow is None else http_url(follow[0])
+            emit_target = f"http://127.0.0.1:{master_port}" if follow is None else follow[2]
             wait_for_port(master_port, 60)
             for index in range(replicas):
                 port = rpc_port + index

@@ -16,7 +16,7 @@ from eth.abc import AtomicWriteBatchAPI
 from eth.db.backends.base import BaseAtomicDB
 
 from master import journal
-from pipeline.record import Operation, Record, encode_record
+from cluster.record import Operation, Record, encode_record
 from storage import keys
 from storage.leveldb import LevelDB, batch_committed_by
 

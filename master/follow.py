@@ -19,19 +19,17 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
-from aiohttp import web
 from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI
 from eth.db.chain import ChainDB
 from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound
 from eth_typing import BlockNumber, Hash32
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from chain.config import chain_class, has_config, read_config, write_config
 from chain.errors import ChainError, ChainMismatch
-from chain.genesis import GenesisSpec, load_genesis
+from chain.genesis import GenesisSpec
 from chain.importer import block_summary, decode_block
 from chain.live import (
     BlockBuffer,
@@ -43,10 +41,7 @@ from chain.live import (
     rewind,
 )
 from chain.rpcblock import raw_block
-from master.commands import serve_rpc
-from master.node import MasterNode
 from master.upstream import Upstream, UpstreamError
-from pipeline.settings import Settings
 
 log = logging.getLogger("ethercattle.follow")
 
@@ -331,33 +326,3 @@ class Follower:
         buffer.flush()
         return len(dropped), len(raws)
 
-
-async def run_follow(settings: Settings, upstream_url: str, genesis_path: Path, rpc_host: str, rpc_port: int,
-                     max_reorg_depth: int = DEFAULT_MAX_REORG_DEPTH) -> int:
-    """``ethercattle master --follow URL --genesis FILE``: follow, publish, and serve JSON-RPC and /metrics.
-
-    When following stops (another chain, a block that does not reproduce, a reorg too
-    deep) the reason is logged as CRITICAL and the master goes on serving what it
-    has, heartbeats included; replicas' ``MAX_BLOCK_AGE`` readiness tells when the head gets old.
-    """
-    from rpc.service import RpcService
-
-    genesis = load_genesis(genesis_path)
-    metrics = FollowMetrics()
-
-    async def serve_metrics(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async with MasterNode(settings) as node, Upstream(upstream_url) as upstream:
-        assert node.db is not None
-        runner = await serve_rpc(RpcService(node.leveldb), rpc_host, rpc_port, [web.get("/metrics", serve_metrics)])
-        log.info("master %s of cluster %s follows %s; JSON-RPC and /metrics on http://%s:%d/",
-                 settings.master_id, settings.cluster, upstream_url, rpc_host, rpc_port)
-        try:
-            await Follower(node.db, upstream, genesis, max_reorg_depth, metrics).run()
-        except FollowStopped as exc:
-            log.critical("following stopped: %s", exc)
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-    return 0

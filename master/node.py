@@ -11,13 +11,11 @@ import asyncio
 import logging
 from types import TracebackType
 
-from eth.db.chain import ChainDB
-from eth.exceptions import CanonicalHeadNotFound
-
+from broker.admin import ensure_topics
+from chain.head import read_head
+from cluster.settings import Settings
 from master.capture import CaptureDB
 from master.publisher import Publisher, heartbeat_timer
-from pipeline.admin import ensure_topics
-from pipeline.settings import Settings
 from storage.leveldb import LevelDB
 
 log = logging.getLogger("ethercattle.master")
@@ -35,11 +33,8 @@ class MasterNode:
 
     def head(self) -> tuple[int, int, bytes]:
         """(number, timestamp, hash) of the canonical head, zeros before genesis."""
-        try:
-            header = ChainDB(self.leveldb).get_canonical_head()
-        except CanonicalHeadNotFound:
-            return 0, 0, b"\0" * 32
-        return header.block_number, header.timestamp, header.hash
+        head = read_head(self.leveldb)
+        return (0, 0, b"\0" * 32) if head is None else (head.number, head.timestamp, head.hash)
 
     async def __aenter__(self) -> "MasterNode":
         try:

@@ -22,10 +22,11 @@ from typing import Callable
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from broker import clients
 from master import journal
-from pipeline.record import Authenticator, Heartbeat, encode_heartbeat, encode_parts, encode_records, envelope_overhead
-from pipeline.settings import Settings
-from pipeline.topics import TopicNames
+from cluster.record import Authenticator, Heartbeat, encode_heartbeat, encode_parts, encode_records, envelope_overhead
+from cluster.settings import Settings
+from cluster.topics import TopicNames
 from storage.leveldb import LevelDB
 
 log = logging.getLogger("ethercattle.publisher")
@@ -109,14 +110,8 @@ class Publisher:
             await self._idle.wait()
 
     def _producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            acks="all",
-            enable_idempotence=self.settings.producer_idempotence,
-            max_request_size=self.settings.max_message_bytes + 4096,
-            linger_ms=0,
-            request_timeout_ms=10_000,
-        )
+        return clients.producer(self.settings, max_request_size=self.settings.max_message_bytes + 4096,
+                                linger_ms=0, request_timeout_ms=10_000)
 
     async def run(self) -> None:
         """Publish forever; reconnect with backoff when the broker goes away."""

@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from pipeline.logs import quiet_kafka_client_repeats
-from pipeline.settings import SettingsError, load_settings
+from broker.logs import quiet_kafka_client_repeats
+from cluster.settings import SettingsError, load_settings
 
 log = logging.getLogger("ethercattle")
 
 
 def _import(args: argparse.Namespace) -> int:
-    from master.commands import run_import
+    from pipeline.master import run_import
 
     return asyncio.run(run_import(load_settings(), Path(args.genesis), Path(args.chain)))
 
@@ -28,18 +28,16 @@ def _import(args: argparse.Namespace) -> int:
 def _master(args: argparse.Namespace) -> int:
     if args.follow and not args.genesis:
         raise SystemExit("ethercattle master --follow needs --genesis FILE")
-    from master.commands import run_master
+    from pipeline.master import run_follow, run_master
 
     if args.follow:
-        from master.follow import run_follow
-
         return asyncio.run(run_follow(load_settings(), args.follow, Path(args.genesis), args.rpc_host, args.rpc_port, args.max_reorg_depth))
     chain_id = args.chain_id if args.dev else None
     return asyncio.run(run_master(load_settings(), args.rpc_host, args.rpc_port, chain_id, args.block_time))
 
 
 def _topics(args: argparse.Namespace) -> int:
-    from pipeline.admin import ensure_topics
+    from broker.admin import ensure_topics
 
     created = asyncio.run(ensure_topics(load_settings()))
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
@@ -51,7 +49,9 @@ def _up(args: argparse.Namespace) -> int:
 
     if bool(args.follow) != bool(args.genesis):
         raise SystemExit("ethercattle up: --follow URL and --genesis FILE go together")
-    follow = (args.follow, Path(args.genesis)) if args.follow else None
+    from master.upstream import http_url
+
+    follow = (args.follow, Path(args.genesis), http_url(args.follow)) if args.follow else None
     return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port, follow)
 
 

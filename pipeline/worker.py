@@ -1,49 +1,59 @@
-"""The one Faust app of a replica worker: ``faust -A pipeline worker --web-port PORT``.
+"""The composition root of a replica worker: ``faust -A pipeline worker --web-port PORT``.
 
-Agents, tables and web views register on it by decorator and are found by
-``autodiscover``; this module imports none of them. Each replica is its own
-consumer group (the app id names the cluster and the replica), so every replica
-reads the whole CDC log.
+``create_app(settings)`` builds, once and explicitly, every piece a replica
+worker runs (its state and LevelDB, the RPC service and its backend, the filter
+store, the pending view, the transaction sink, the subscription hub, readiness,
+metrics, the status board, the snapshotter, the emitter when configured) and
+hands them to the Faust agents, tables, services and web views it registers on
+the app. Nothing else builds these pieces, and nothing below imports the app.
+
+Each replica is its own consumer group (the app id names the cluster and the
+replica), so every replica reads the whole CDC log.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 
-from pipeline import transport
-from pipeline.admin import ensure_topics
-from pipeline.logs import quiet_kafka_client_repeats
-from pipeline.settings import load_settings
-from pipeline.topics import TopicNames
-
-settings = load_settings()
-replica_id = settings.require_replica_id()
-names = TopicNames(settings.cluster)
-
-transport.install(settings.fetch_max_wait_ms)
-quiet_kafka_client_repeats()
-(settings.datadir / "faust").mkdir(parents=True, exist_ok=True)
-
+from agents import apply, publish_status, snapshots
+from agents.apply import ApplyAgent
+from agents.publish_status import StatusAgent
+from broker import clients, transport
+from broker.admin import ensure_topics
+from broker.logs import quiet_kafka_client_repeats
+from cluster.settings import Settings
+from cluster.topics import TopicNames
+from emitter.forwarder import EmitterMetrics
+from emitter.service import EmitterService
+from filters.methods import FilterLimits, Filters
+from filters.reader import FilterReader
+from filters.store import FilterStore
+from pending.chainview import ChainView
+from pending.pool import PendingPool
+from pending.reader import PendingReader
+from pending.sink import TopicSink
+from replica.metrics import ReplicaMetrics
+from replica.readiness import ReadinessHook, ReplicaSyncStatus
+from replica.state import ReplicaState
+from replica.status import StatusBoard
+from rpc import pages, views
+from rpc.limits import RpcLimits
+from rpc.service import RpcService
+from rpc.subscriptions import BackendChain, Hub
+from snapshot.service import Snapshotter
+from tables.cluster_status import cluster_status_table
+from tables.emitted import EmittedTable
 
 
 class ReplicaApp(faust.App):
-    """Faust's App, but a module that fails to import stops the worker.
+    """Faust's App for one replica worker: its cluster's topics exist before anyone subscribes."""
 
-    Faust's autodiscovery only logs a warning when a module raises on import,
-    and the worker then starts without that module's agents or views: a
-    replica that serves nothing while looking alive. Import them strictly first.
-    """
-
-    def discover(self, *extra_modules: str, **kwargs: Any) -> None:
-        for package in self.conf.autodiscover:  # type: ignore[union-attr]
-            module = importlib.import_module(package)
-            for info in pkgutil.walk_packages(getattr(module, "__path__", []), prefix=f"{package}."):
-                importlib.import_module(info.name)
-        super().discover(*extra_modules, **kwargs)
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(**options)
+        self.settings = settings
 
     async def on_first_start(self) -> None:
         """Create the cluster's topics before any consumer subscribes.
@@ -52,29 +62,101 @@ class ReplicaApp(faust.App):
         its default partition count (Tansu: 4), and a CDC topic of several
         partitions would split the ordered log.
         """
-        await ensure_topics(settings)
+        await ensure_topics(self.settings)
         await super().on_first_start()
 
 
-app = ReplicaApp(
-    f"ethercattle-{settings.cluster}-{replica_id}",
-    broker=settings.broker,
-    autodiscover=["agents", "tables", "rpc"],
-    origin="pipeline",
-    datadir=str(settings.datadir / "faust"),
-    store="rocksdb://",
-    topic_partitions=1,
-    consumer_auto_offset_reset="earliest",
-    broker_session_timeout=settings.broker_session_timeout,
-    broker_heartbeat_interval=settings.broker_heartbeat_interval,
-    broker_rebalance_timeout=settings.broker_rebalance_timeout,
-    broker_max_poll_interval=settings.broker_max_poll_interval,
-    producer_max_request_size=settings.max_message_bytes + 4096,
-    consumer_max_fetch_size=max(settings.max_message_bytes * 4, 4 * 1024 * 1024),
-    stream_buffer_maxsize=4 * settings.apply_batch_messages,
-    web_stats_enabled=True,
-)
+@dataclass(frozen=True)
+class Replica:
+    """Every piece of one replica worker, as ``build_replica`` wired them."""
 
-# The CDC topic: Faust neither tracks nor commits its offsets (acks=False); the
-# replica stores its offset with its data and seeks there on assignment.
-cdc_topic = app.topic(names.cdc, value_type=bytes, value_serializer="raw", key_serializer="raw", acks=False, partitions=1)
+    settings: Settings
+    state: ReplicaState
+    metrics: ReplicaMetrics
+    chain: ChainView
+    pending: PendingPool
+    filter_store: FilterStore
+    sink: TopicSink
+    rpc: RpcService
+    hub: Hub
+
+
+def rpc_limits(settings: Settings) -> RpcLimits:
+    return RpcLimits(
+        max_body_bytes=settings.rpc_max_body_bytes,
+        max_batch_requests=settings.rpc_max_batch_requests,
+        logs_max_block_range=settings.rpc_logs_max_block_range,
+        logs_max_results=settings.rpc_logs_max_results,
+        call_gas_cap=settings.rpc_call_gas_cap,
+        call_timeout_seconds=settings.rpc_call_timeout,
+        offload_threads=settings.rpc_threads,
+    )
+
+
+def build_replica(settings: Settings, app: faust.App) -> Replica:
+    """The replica's pieces, wired to each other (the transaction sink produces with ``app``'s producer)."""
+    names = TopicNames(settings.cluster)
+    state = ReplicaState.open(settings)
+    metrics = ReplicaMetrics(state)
+    chain = ChainView(state.db)
+    pending = PendingPool(settings.pending_ttl)
+    filter_store = FilterStore()
+    state.shared_views.update({"pending view": pending, "filter store": filter_store})
+
+    async def produce(key: bytes, value: bytes) -> None:
+        await app.producer.send_and_wait(names.transactions, key, value, None, None, None)
+
+    sink = TopicSink(produce, pending, chain.decode)
+    filters = Filters(filter_store, FilterLimits(timeout=settings.filter_timeout, max_filters=settings.filter_max,
+                                                 max_results=settings.filter_max_results))
+    rpc = RpcService(state.db, limits=rpc_limits(settings), readiness=ReadinessHook(state),
+                     sync_status=ReplicaSyncStatus(state), tx_sink=sink, pending=pending,
+                     extra_methods=[filters.methods()], on_call=metrics.record_rpc)
+    state.listeners.append(lambda outcome: rpc.invalidate())
+    hub = Hub(BackendChain(rpc.backend), filter_store.transactions,
+              max_subscriptions=settings.ws_max_subscriptions, queue_size=settings.ws_send_queue)
+    state.listeners.append(hub.applied)
+    metrics.export([
+        ("ethercattle_ws_connections", "gauge", "WebSocket clients connected", lambda: len(hub.connections)),
+        ("ethercattle_ws_slow_consumers_dropped", "counter", "WebSocket clients dropped for not reading (WS_SEND_QUEUE)",
+         lambda: hub.dropped_slow),
+    ])
+    return Replica(settings, state, metrics, chain, pending, filter_store, sink, rpc, hub)
+
+
+def create_app(settings: Settings) -> ReplicaApp:
+    """A replica worker's Faust app for ``settings``, with every agent, table, service and view registered."""
+    replica_id = settings.require_replica_id()
+    names = TopicNames(settings.cluster)
+    transport.install(settings.fetch_max_wait_ms)
+    quiet_kafka_client_repeats()
+    (settings.datadir / "faust").mkdir(parents=True, exist_ok=True)
+    app = ReplicaApp(
+        settings,
+        id=f"ethercattle-{settings.cluster}-{replica_id}",
+        origin="pipeline",
+        datadir=str(settings.datadir / "faust"),
+        store="rocksdb://",
+        web_stats_enabled=True,
+        **clients.app_options(settings),
+    )
+    replica = build_replica(settings, app)
+
+    # The CDC topic: Faust neither tracks nor commits its offsets (acks=False); the
+    # replica stores its offset with its data and seeks there on assignment.
+    cdc = app.topic(names.cdc, value_type=bytes, value_serializer="raw", key_serializer="raw", acks=False, partitions=1)
+    apply.register(app, cdc, ApplyAgent(replica.state, settings, names.cdc, lambda: app.consumer))
+    board = StatusBoard(replica.state, cluster_status_table(app, settings), lambda: str(app.conf.canonical_url))
+    publish_status.register(app, StatusAgent(replica.state, board))
+    app.service(PendingReader(settings, replica.pending, replica.chain, replica.state))  # type: ignore[arg-type]
+    app.service(FilterReader(settings, replica.filter_store))  # type: ignore[arg-type]
+    if settings.emit_target_list:
+        async def dead_letter(key: bytes | None, value: bytes) -> None:
+            await app.producer.send_and_wait(names.dead_letters, key, value, None, None, None)
+
+        emitted = EmittedTable(app, settings)
+        app.service(EmitterService(settings, emitted, dead_letter, EmitterMetrics(replica.metrics.registry)))  # type: ignore[arg-type]
+    views.register(app, replica.rpc, replica.hub)
+    pages.register(app, replica.state, replica.metrics, board)
+    snapshots.register(app, replica.state, Snapshotter(settings))
+    return app

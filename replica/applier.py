@@ -12,12 +12,11 @@ stays before the first part until then.
 
 from __future__ import annotations
 
-import builtins
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from pipeline.record import (
+from cluster.record import (
     MAC_SIZE,
     Authenticator,
     CorruptMessage,
@@ -69,7 +68,6 @@ class ApplyOutcome:
     operations: int = 0
     bytes: int = 0
     heartbeat: Heartbeat | None = None
-    written_keys: list[builtins.bytes] = field(default_factory=list)  # builtins: the field above shadows `bytes`
     seconds: float = 0.0  # decoding, checking and the LevelDB write of the group
 
 
@@ -115,7 +113,6 @@ class Applier:
             raise ApplyHalted(error.reason, offset, str(error)) from error
         self._write(operations, position)
         outcome.operations = len(operations)
-        outcome.written_keys = [key for key, _ in operations]
         outcome.seconds = time.perf_counter() - started
         return outcome
 

@@ -20,6 +20,8 @@ from typing import Awaitable, Callable, Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from broker import clients
+
 log = logging.getLogger("ethercattle.catchup")
 
 
@@ -156,10 +158,7 @@ async def open_reader(bootstrap_servers: list[str], fetch_max_wait_ms: int, topi
     Every replica reads these cluster-wide topics whole, so no group: a group
     would share their partitions between replicas.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-        fetch_max_wait_ms=fetch_max_wait_ms, auto_offset_reset="earliest",
-    )
+    consumer = clients.reader(bootstrap_servers, fetch_max_wait_ms=fetch_max_wait_ms)
     await consumer.start()
     try:
         partitions: list[TopicPartition] = []

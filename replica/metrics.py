@@ -4,12 +4,13 @@ Two kinds live here:
 
 - what the apply agent and the RPC observe as they go (apply latency,
   delivery delay of heartbeats, RPC requests by method and status with their
-  latency): histograms and counters fed by ``watch`` and ``record_rpc``;
+  latency): histograms and counters fed by the state's listeners and ``record_rpc``;
 - what the replica's state says at scrape time (records and bytes applied,
   position, lag, head number and age, heartbeat age, readiness and each check):
   read by ``ReplicaCollector`` when ``/metrics`` is scraped, so a gauge is never stale.
 
-``exposition()`` renders the registry in the Prometheus text format.
+Each replica worker has its own registry (``ReplicaMetrics.registry``);
+``exposition()`` renders it in the Prometheus text format.
 """
 
 from __future__ import annotations
@@ -22,93 +23,24 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from chain.head import read_head
 from replica.applier import ApplyOutcome
-from replica.readiness import broker_silence, checks, head, highest_block
+from replica.readiness import broker_silence, checks, highest_block
 from replica.state import ReplicaState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_METHOD_LABELS = 256
 """Distinct RPC method labels kept; any further name counts as ``other`` (clients send anything)."""
 
-REGISTRY = CollectorRegistry(auto_describe=True)
-
-APPLY_SECONDS = Histogram(
-    "ethercattle_apply_seconds",
-    "Seconds the apply agent spent on one group of messages (decode, checks and the LevelDB write)",
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-    registry=REGISTRY,
-)
-APPLY_GROUP_RECORDS = Histogram(
-    "ethercattle_apply_group_records",
-    "Records applied per LevelDB write",
-    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
-    registry=REGISTRY,
-)
-HEARTBEAT_DELAY = Histogram(
-    "ethercattle_heartbeat_delay_seconds",
-    "Seconds from a master heartbeat (master clock) to its apply on this replica: log delivery latency plus clock skew",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
-    registry=REGISTRY,
-)
-RPC_REQUESTS = Counter(
-    "ethercattle_rpc_requests",
-    "JSON-RPC calls answered, by method and status (ok, or the JSON-RPC error code)",
-    ["method", "status"],
-    registry=REGISTRY,
-)
-RPC_SECONDS = Histogram(
-    "ethercattle_rpc_request_seconds",
-    "Seconds to answer one JSON-RPC call, by method and status",
-    ["method", "status"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-    registry=REGISTRY,
-)
-
-_methods: set[str] = set()
-_methods_lock = threading.Lock()
-
-
-def _method_label(method: str) -> str:
-    if method in _methods:
-        return method
-    with _methods_lock:
-        if len(_methods) < MAX_METHOD_LABELS and len(method) <= 64 and method.isprintable():
-            _methods.add(method)
-            return method
-    return "other"
-
-
-def record_rpc(method: str, status: str | int, seconds: float) -> None:
-    """Count one JSON-RPC call: ``status`` is ``"ok"`` or the error code (e.g. -32000).
-
-    Call once per call of a batch, from the RPC view or dispatcher; thread-safe.
-    Method names beyond the first ``MAX_METHOD_LABELS`` distinct ones count as ``other``.
-    """
-    method_label = _method_label(method)
-    status_label = str(status)
-    RPC_REQUESTS.labels(method_label, status_label).inc()
-    RPC_SECONDS.labels(method_label, status_label).observe(seconds)
-
-
-def observe_apply(outcome: ApplyOutcome, now: float | None = None) -> None:
-    """Feed one group's outcome to the apply histograms (a ``ReplicaState`` listener)."""
-    APPLY_SECONDS.observe(outcome.seconds)
-    if outcome.records:
-        APPLY_GROUP_RECORDS.observe(outcome.records)
-    if outcome.heartbeat is not None:
-        HEARTBEAT_DELAY.observe(max((time.time() if now is None else now) - outcome.heartbeat.clock, 0.0))
-
 
 class ReplicaCollector(Collector):
-    """Reads a replica's live state at scrape time (nothing until ``watch`` names the replica)."""
+    """Reads a replica's live state at scrape time, so a gauge is never stale."""
 
-    def __init__(self, replica: ReplicaState | None = None) -> None:
+    def __init__(self, replica: ReplicaState) -> None:
         self.replica = replica
 
     def collect(self) -> Iterator[Metric]:
         replica = self.replica
-        if replica is None:
-            return
         now = time.time()
         settings = replica.settings
 
@@ -127,7 +59,7 @@ class ReplicaCollector(Collector):
         yield from gauge("ethercattle_next_offset", "Kafka offset of the next CDC message to apply", position.next_offset)
         yield from gauge("ethercattle_log_end_offset", "Kafka offset past the CDC log's last message, as last seen", replica.log_end)
         yield from gauge("ethercattle_lag_messages", "CDC messages between the stored position and the log's end", replica.lag)
-        current = head(replica)
+        current = read_head(replica.db)
         if current is not None:
             yield from gauge("ethercattle_head_number", "Number of this replica's head block", current.number)
             yield from gauge("ethercattle_head_age_seconds", "Age of this replica's head block (its timestamp to now)", max(now - current.timestamp, 0.0))
@@ -155,14 +87,10 @@ class ReplicaCollector(Collector):
         yield halted
 
 
-COLLECTOR = ReplicaCollector()
-REGISTRY.register(COLLECTOR)
-
-
 class Readings(Collector):
     """Values read off live objects at scrape time: ``(name, "gauge" | "counter", help, read)``."""
 
-    def __init__(self, readings: list[tuple[str, str, str, Callable[[], float]]]) -> None:
+    def __init__(self, readings: list["Reading"]) -> None:
         self.readings = readings
 
     def collect(self) -> Iterator[Metric]:
@@ -171,20 +99,93 @@ class Readings(Collector):
             yield family(name, documentation, value=read())
 
 
-def export(readings: list[tuple[str, str, str, Callable[[], float]]]) -> Readings:
-    """Put ``readings`` on ``/metrics`` (each name once per process)."""
-    collector = Readings(readings)
-    REGISTRY.register(collector)
-    return collector
+Reading = tuple[str, str, str, Callable[[], float]]
+"""``(name, "gauge" | "counter", help, read)``: a value read off a live object at scrape time."""
 
 
-def watch(replica: ReplicaState) -> None:
-    """Export ``replica`` on the registry and feed its applies to the histograms (idempotent)."""
-    COLLECTOR.replica = replica
-    if observe_apply not in replica.listeners:
-        replica.listeners.append(observe_apply)
+class ReplicaMetrics:
+    """The Prometheus registry of one replica worker, and what feeds it.
 
+    Built by the composition root with the replica's state: the state is read at
+    scrape time (``ReplicaCollector``), each applied group feeds the apply
+    histograms, the dispatcher reports each call to ``record_rpc``, and other
+    pieces (the subscription hub, the emitter) put their readings or counters on
+    ``registry``.
+    """
 
-def exposition() -> bytes:
-    """The registry in the Prometheus text format."""
-    return generate_latest(REGISTRY)
+    def __init__(self, replica: ReplicaState, max_method_labels: int = MAX_METHOD_LABELS) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.max_method_labels = max_method_labels
+        self.apply_seconds = Histogram(
+            "ethercattle_apply_seconds",
+            "Seconds the apply agent spent on one group of messages (decode, checks and the LevelDB write)",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.apply_group_records = Histogram(
+            "ethercattle_apply_group_records",
+            "Records applied per LevelDB write",
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+            registry=self.registry,
+        )
+        self.heartbeat_delay = Histogram(
+            "ethercattle_heartbeat_delay_seconds",
+            "Seconds from a master heartbeat (master clock) to its apply on this replica: log delivery latency plus clock skew",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+            registry=self.registry,
+        )
+        self.rpc_requests = Counter(
+            "ethercattle_rpc_requests",
+            "JSON-RPC calls answered, by method and status (ok, or the JSON-RPC error code)",
+            ["method", "status"],
+            registry=self.registry,
+        )
+        self.rpc_seconds = Histogram(
+            "ethercattle_rpc_request_seconds",
+            "Seconds to answer one JSON-RPC call, by method and status",
+            ["method", "status"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self._methods: set[str] = set()
+        self._methods_lock = threading.Lock()
+        self.registry.register(ReplicaCollector(replica))
+        replica.listeners.append(self.observe_apply)
+
+    def method_label(self, method: str) -> str:
+        if method in self._methods:
+            return method
+        with self._methods_lock:
+            if len(self._methods) < self.max_method_labels and len(method) <= 64 and method.isprintable():
+                self._methods.add(method)
+                return method
+        return "other"
+
+    def record_rpc(self, method: str, status: str | int, seconds: float) -> None:
+        """Count one JSON-RPC call: ``status`` is ``"ok"`` or the error code (e.g. -32000).
+
+        Called once per call of a batch by the dispatcher; thread-safe. Method names
+        beyond the first ``max_method_labels`` distinct ones count as ``other``.
+        """
+        method_label = self.method_label(method)
+        status_label = str(status)
+        self.rpc_requests.labels(method_label, status_label).inc()
+        self.rpc_seconds.labels(method_label, status_label).observe(seconds)
+
+    def observe_apply(self, outcome: ApplyOutcome, now: float | None = None) -> None:
+        """Feed one group's outcome to the apply histograms (a ``ReplicaState`` listener)."""
+        self.apply_seconds.observe(outcome.seconds)
+        if outcome.records:
+            self.apply_group_records.observe(outcome.records)
+        if outcome.heartbeat is not None:
+            self.heartbeat_delay.observe(max((time.time() if now is None else now) - outcome.heartbeat.clock, 0.0))
+
+    def export(self, readings: list[Reading]) -> Readings:
+        """Put ``readings`` on the registry (each name once)."""
+        collector = Readings(readings)
+        self.registry.register(collector)
+        return collector
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)

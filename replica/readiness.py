@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
-from eth.db.chain import ChainDB
-from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound
-
+from chain.head import SyncProgress, read_head
 from replica.state import ReplicaState
 
 
@@ -40,44 +38,6 @@ class Check:
     value: Any
     limit: Any
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class Head:
-    """The replica's canonical head block."""
-
-    number: int
-    timestamp: int
-    hash: bytes
-
-
-@dataclass(frozen=True)
-class SyncProgress:
-    """What ``eth_syncing`` reports while the replica catches up (geth's block fields)."""
-
-    starting_block: int
-    """Head block number when this catch-up started."""
-    current_block: int
-    """Head block number now."""
-    highest_block: int
-    """The master's head as the newest heartbeat seen on the log says."""
-
-    def as_tuple(self) -> tuple[int, int, int]:
-        return self.starting_block, self.current_block, self.highest_block
-
-
-def head(replica: ReplicaState) -> Head | None:
-    """The canonical head of the replica's database (None before genesis arrived)."""
-    try:
-        header = ChainDB(replica.db).get_canonical_head()
-    except (CanonicalHeadNotFound, HeaderNotFound):
-        return None
-    return Head(int(header.block_number), int(header.timestamp), bytes(header.hash))
-
-
-def head_timestamp(replica: ReplicaState) -> int | None:
-    found = head(replica)
-    return None if found is None else found.timestamp
 
 
 def broker_silence(replica: ReplicaState, now: float) -> float | None:
@@ -120,8 +80,8 @@ def checks(replica: ReplicaState, now: float | None = None) -> list[Check]:
               else "the master's heartbeats stopped: master down, or the log is not delivered"),
     ]
     if settings.max_block_age is not None:
-        stamp = head_timestamp(replica)
-        age = None if stamp is None else round(now - stamp, 3)
+        head = read_head(replica.db)
+        age = None if head is None else round(now - head.timestamp, 3)
         result.append(Check("block_age", age is not None and age <= settings.max_block_age, age, settings.max_block_age,
                             "no head block yet" if age is None else ""))
     return result
@@ -137,10 +97,6 @@ def not_ready_reason(replica: ReplicaState, now: float | None = None) -> str | N
     if not failed:
         return None
     return "; ".join(_describe(c) for c in failed)
-
-
-def is_ready(replica: ReplicaState, now: float | None = None) -> bool:
-    return not_ready_reason(replica, now) is None
 
 
 def highest_block(replica: ReplicaState) -> int | None:
@@ -162,7 +118,7 @@ def sync_progress(replica: ReplicaState) -> SyncProgress | None:
     """
     lag = replica.lag
     syncing = not replica.caught_up or lag is None or lag > replica.settings.max_lag
-    current = head(replica)
+    current = read_head(replica.db)
     current_number = 0 if current is None else current.number
     if not syncing:
         replica.sync_started_at_block = None
@@ -186,3 +142,36 @@ def report(replica: ReplicaState, now: float | None = None) -> dict[str, Any]:
             "highestBlock": progress.highest_block,
         },
     }
+
+
+class ReadinessHook:
+    """The RPC's readiness hook: None when the replica may serve, else why not (the failed checks, one line).
+
+    The verdict is reused for ``max_age`` seconds: running every check cost about a
+    tenth of a cheap call's CPU (eth_blockNumber under load), while what the checks
+    read moves in seconds (heartbeat and broker ages) or is final (a halt), so a
+    call may be answered at most ``max_age`` after the replica turned unready.
+    """
+
+    def __init__(self, replica: ReplicaState, max_age: float = 0.1, clock: Callable[[], float] = time.monotonic) -> None:
+        self.replica = replica
+        self.max_age = max_age
+        self.clock = clock
+        self._verdict: str | None = None
+        self._at = float("-inf")
+
+    def __call__(self) -> str | None:
+        now = self.clock()
+        if now - self._at >= self.max_age:
+            self._verdict, self._at = not_ready_reason(self.replica), now
+        return self._verdict
+
+
+class ReplicaSyncStatus:
+    """The RPC's eth_syncing status: false once caught up, else (startingBlock, currentBlock, highestBlock)."""
+
+    def __init__(self, replica: ReplicaState) -> None:
+        self.replica = replica
+
+    def progress(self) -> SyncProgress | None:
+        return sync_progress(self.replica)

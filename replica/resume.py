@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline.record import MAC_SIZE
+from broker import clients
+from cluster.record import MAC_SIZE
 from replica.position import Position
 
 
@@ -69,7 +70,7 @@ async def probe_log(bootstrap_servers: list[str], topic: str, position: Position
     The end comes from a fetch's high watermark where one was made: ListOffsets
     "latest" is wrong on some brokers (Tansu answers a batch's base offset + 1).
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=100)
+    consumer = clients.reader(bootstrap_servers)
     await consumer.start()
     try:
         partitions = len(consumer.partitions_for_topic(topic) or ()) or len(await _partitions(consumer, topic))

@@ -1,5 +1,8 @@
 """The live state of one replica process, shared by its agents and its web views.
 
+Built once per worker by the composition root (``pipeline.worker``) and handed
+to every piece that reads or writes it.
+
 The apply agent is the only writer; views only read. The LevelDB handle, the
 applier, what the last heartbeat said, how far the log reaches, and why the
 replica halted (if it did) all live here, so readiness, metrics and the RPC
@@ -8,13 +11,12 @@ read one consistent picture without importing the agents.
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from pipeline.record import Authenticator, Heartbeat
-from pipeline.settings import Settings
+from cluster.record import Authenticator, Heartbeat
+from cluster.settings import Settings
 from replica.applier import ApplyHalted, ApplyOutcome, Applier
 from replica.catchup import SharedView
 from storage.leveldb import LevelDB
@@ -27,7 +29,6 @@ class ReplicaState:
     settings: Settings
     db: LevelDB
     applier: Applier
-    started_at: float = field(default_factory=time.time)
     log_end: int | None = None  # next offset past the log's last message, as the consumer last saw it
     fetched_at: float | None = None  # wall-clock time the broker last answered a fetch of the CDC log
     applied_at: float | None = None  # wall-clock time the apply agent last wrote a group
@@ -87,14 +88,3 @@ class ReplicaState:
             self.caught_up = True
         return None
 
-
-@functools.cache
-def replica_state() -> ReplicaState:
-    """The state of this process's replica, opened on first use from the app's settings."""
-    from pipeline.worker import settings
-    from replica.filters import filter_store
-    from replica.pending import pending_pool
-
-    state = ReplicaState.open(settings)
-    state.shared_views.update({"pending view": pending_pool(), "filter store": filter_store()})
-    return state

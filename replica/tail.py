@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
-from pipeline.record import Authenticator, Heartbeat, Kind, LogError, decode
+from broker import clients
+from cluster.record import Authenticator, Heartbeat, Kind, LogError, decode
 
 
 async def newest_heartbeat(
@@ -22,10 +23,7 @@ async def newest_heartbeat(
     """The newest authentic heartbeat among the last ``window`` messages before offset ``end``."""
     if end <= 0:
         return None
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=50,
-        request_timeout_ms=int(timeout * 1000) + 1000,
-    )
+    consumer = clients.reader(bootstrap_servers, fetch_max_wait_ms=50, request_timeout_ms=int(timeout * 1000) + 1000)
     await asyncio.wait_for(consumer.start(), timeout)
     try:
         partition = TopicPartition(topic, 0)

@@ -4,8 +4,9 @@ Public API:
 
 - ``RpcService(db, *, limits, sync_status, readiness, tx_sink, extra_methods)``: the
   service over a replica's database; ``invalidate()`` after each applied write;
-  ``handle_http(request)`` is the aiohttp handler; ``handle_body(bytes)`` the raw one.
-- ``make_app(service)``: a bare aiohttp application serving it (tests, standalone).
+  ``handle_body(bytes)`` answers a request body.
+- ``make_handler(service)``: its aiohttp handler; ``make_app(service)``: a bare aiohttp
+  application serving it (the master, tests).
 - ``RpcLimits``: resource limits; ``SyncProgress``/``SyncStatus``, ``Readiness`` and
   ``TransactionSink``: the hooks the replica provides.
 
@@ -14,12 +15,15 @@ Modules: ``dispatch`` (JSON-RPC framing), ``http`` (the aiohttp handler),
 geth's messages), ``backend`` (chain reads and caches), ``statedb`` (trie reads and
 proofs), ``format`` (JSON shapes), one module per namespace (``web3``, ``net``,
 ``chaininfo``, ``blocks``, ``transactions``, ``state``, ``execution``, ``fees``,
-``logs``, ``txpool``, ``submit``), and ``callargs``/``evm``/``evmhooks`` beneath
-``execution``.
+``logs``, ``txpool``, ``submit``), ``callargs``/``evm``/``evmhooks`` beneath
+``execution``, ``subscriptions`` (eth_subscribe over WebSockets), and the replica
+worker's web endpoints: ``views`` (``POST /`` and WebSockets) and ``pages``
+(``/healthz``, ``/readyz``, ``/metrics``, ``/status``).
 """
 
-from rpc.backend import NotSyncing, Readiness, SyncProgress, SyncStatus, TransactionSink
-from rpc.http import handle_http, make_app
+from chain.head import SyncProgress
+from rpc.backend import NotSyncing, Readiness, SyncStatus, TransactionSink
+from rpc.http import make_app, make_handler
 from rpc.limits import RpcLimits
 from rpc.service import RpcService
 
@@ -31,6 +35,6 @@ __all__ = [
     "SyncProgress",
     "SyncStatus",
     "TransactionSink",
-    "handle_http",
     "make_app",
+    "make_handler",
 ]

@@ -18,7 +18,6 @@ import asyncio
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable, Hashable, Iterator, Protocol, Sequence, TypeVar
 
@@ -53,6 +52,7 @@ from eth.vm.forks.prague.constants import (
 
 from chain.config import CONFIG_KEY, open_chain
 from chain.errors import ChainError
+from chain.head import SyncProgress, head_hash
 from rpc.cache import LRU
 from rpc.callcache import SharedReads
 from rpc.errors import HeaderNotFound, NotReady, ServerError
@@ -63,22 +63,8 @@ from storage.readonly import ReadOnlyDB
 
 T = TypeVar("T")
 
-HEAD_KEY = SchemaV1.make_canonical_head_hash_lookup_key()
-
 
 # --- what the replica provides ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SyncProgress:
-    """eth_syncing's answer while the replica is catching up."""
-
-    starting_block: int
-    """Head block number when this catch-up started."""
-    current_block: int
-    """Head block number now."""
-    highest_block: int
-    """Highest block number the log is known to reach (the master's head)."""
 
 
 class SyncStatus(Protocol):
@@ -327,7 +313,7 @@ class ReplicaBackend:
         reason = self.readiness()
         if reason is not None:
             raise NotReady(reason)
-        if self.db.get(HEAD_KEY) is None:
+        if head_hash(self.db) is None:
             raise NotReady("the database holds no chain yet")
 
     @property
@@ -360,8 +346,8 @@ class ReplicaBackend:
 
     def head(self) -> BlockHeaderAPI:
         """The canonical head, as stored now (the apply agent moves it underneath us)."""
-        head_hash = self.db.get(HEAD_KEY)
-        header = None if head_hash is None else self.header_by_hash(head_hash)
+        found = head_hash(self.db)
+        header = None if found is None else self.header_by_hash(found)
         if header is None:
             raise NotReady("the database holds no chain yet")
         return header

@@ -23,7 +23,6 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000
 """geth's default code for any error that does not carry its own."""
-REQUEST_TIMEOUT = -32002
 RESPONSE_TOO_LARGE = -32003
 EXECUTION_REVERTED = 3
 
@@ -118,15 +117,6 @@ class NotReady(ServerError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"replica not ready: {reason}")
-
-
-class RequestTimeout(RpcError):
-    """A whole request ran past its time limit (geth's HTTP handler timeout)."""
-
-    code = REQUEST_TIMEOUT
-
-    def __init__(self, message: str = "request timed out") -> None:
-        super().__init__(message)
 
 
 class ResponseTooLarge(RpcError):

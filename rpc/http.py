@@ -1,24 +1,22 @@
 """The JSON-RPC endpoint over HTTP: one aiohttp handler around the dispatcher.
 
 ``make_handler(service)`` returns ``async def handle_http(request)``; the replica's
-Faust worker mounts that same coroutine on its web server, and ``make_app`` mounts it
-on a bare aiohttp application for tests and standalone use. HTTP-level refusals are
+Faust worker mounts that coroutine on its web server, and ``make_app`` mounts it on a
+bare aiohttp application (the master's RPC, tests). HTTP-level refusals are
 geth's (``rpc/http.go``): 413 for a body over the limit, 415 for a content type that
 is not JSON, 405 for PUT/DELETE, and an empty 200 for a bare GET health probe.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from rpc.service import RpcService
+from rpc.service import RpcService
 
 CONTENT_TYPE = "application/json"
 ACCEPTED_CONTENT_TYPES = frozenset({CONTENT_TYPE, "application/json-rpc", "application/jsonrequest"})
-SERVICE_KEY: web.AppKey["RpcService"] = web.AppKey("ethercattle_rpc_service")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -56,7 +54,7 @@ async def _read_body(request: web.Request, max_body: int) -> bytes | None:
         chunks.append(chunk)
 
 
-def make_handler(service: "RpcService") -> Handler:
+def make_handler(service: RpcService) -> Handler:
     """The aiohttp handler serving JSON-RPC for ``service`` (mount it on POST and GET)."""
     max_body = service.limits.max_body_bytes
 
@@ -75,18 +73,8 @@ def make_handler(service: "RpcService") -> Handler:
     return handle_http
 
 
-async def handle_http(request: web.Request) -> web.StreamResponse:
-    """JSON-RPC for any aiohttp application holding a service under ``SERVICE_KEY``.
-
-    ``make_app`` sets that key; a host application (the replica's Faust web server)
-    sets it once and routes here, or mounts ``service.handle_http`` directly.
-    """
-    return await request.app[SERVICE_KEY].handle_http(request)
-
-
-def make_app(service: "RpcService", path: str = "/") -> web.Application:
+def make_app(service: RpcService, path: str = "/") -> web.Application:
     """A bare aiohttp application serving JSON-RPC at ``path``."""
     app = web.Application(client_max_size=service.limits.max_body_bytes + 1)
-    app[SERVICE_KEY] = service
-    app.router.add_route("*", path, handle_http)
+    app.router.add_route("*", path, make_handler(service))
     return app

@@ -1,23 +1,21 @@
 """The JSON-RPC service: one backend, the merged namespace tables, one dispatcher.
 
-This is what the replica constructs (from its LevelDB, its sync status, readiness
-hook, transaction sink and limits) and what both the standalone aiohttp app and the
-Faust worker's web server serve. The apply agent calls ``invalidate()`` after each
-write it commits.
+This is what the replica's composition root constructs (from its LevelDB, its sync
+status, readiness hook, transaction sink and limits) and what the worker's web server
+and the master's aiohttp app (``rpc.http``) serve. The replica calls ``invalidate()``
+after each write the apply agent commits.
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from aiohttp import web
 from eth.abc import DatabaseAPI
 
 from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool, web3
 from rpc import execution, submit
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
-from rpc.http import make_handler
 from rpc.limits import RpcLimits
 
 NAMESPACES: tuple[MethodTable, ...] = (
@@ -66,7 +64,6 @@ class RpcService:
         self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
         self.dispatcher = Dispatcher(self.backend, self.methods, on_call)
-        self._http_handler = make_handler(self)
 
     def invalidate(self) -> None:
         """The apply agent's hook after each committed write (cheap)."""
@@ -75,7 +72,3 @@ class RpcService:
     async def handle_body(self, body: bytes) -> bytes | None:
         """A JSON-RPC request body to its response body (None: nothing to send)."""
         return await self.dispatcher.handle_body(body)
-
-    async def handle_http(self, request: web.Request) -> web.StreamResponse:
-        """The aiohttp handler (POST JSON-RPC; a bare GET answers 200 for probes)."""
-        return await self._http_handler(request)

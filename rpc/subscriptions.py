@@ -95,7 +95,7 @@ class BackendChain:
 
 
 class PendingFeed(Protocol):
-    """Positions in the transaction topic (``replica.filters.TxIndex``)."""
+    """Positions in the transaction topic (``filters.store.TxIndex``)."""
 
     def since(self, cursor: dict[int, int], limit: int) -> tuple[list[bytes], dict[int, int]]: ...
 
@@ -282,11 +282,13 @@ class Hub:
     def _send_logs(self, header: Header, removed: bool) -> None:
         if not self._wanted("logs"):
             return
-        cache: dict[int, list[JSON]] = {}
+        scanned: dict[LogFilter, list[JSON]] = {}  # subscriptions with equal filters share one scan of the block
 
         def matching(sub: Subscription) -> list[JSON]:
             assert sub.flt is not None
-            found = cache.setdefault(id(sub.flt), self.chain.logs(header, sub.flt))
+            found = scanned.get(sub.flt)
+            if found is None:
+                found = scanned[sub.flt] = self.chain.logs(header, sub.flt)
             return [{**entry, "removed": removed} for entry in found]
 
         for connection in list(self.connections):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.errors import ChainError
-from pipeline.settings import Settings
+from cluster.settings import Settings
 from snapshot.commands import snapshot_local
 from snapshot.manifest import Manifest, SnapshotError
 from snapshot.progress import Progress
@@ -90,7 +90,7 @@ async def _initialize_master(settings: Settings, plan: InitPlan) -> int:
 
 
 def init_cluster(settings: Settings, plan: InitPlan) -> int:
-    from pipeline.admin import ensure_topics
+    from broker.admin import ensure_topics
 
     try:
         _say(1, f"topics of cluster {settings.cluster} on {settings.broker}")

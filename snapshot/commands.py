@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.settings import Settings
+from cluster.settings import Settings
 from snapshot.create import open_database, write_snapshot
 from snapshot.logpos import locate_master_position
 from snapshot.manifest import Manifest, SnapshotError, format_age, parse_manifest

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Protocol
 
 import plyvel
-from eth.db.chain import ChainDB
-from eth.exceptions import CanonicalHeadNotFound
 
+from chain.head import read_head
 from replica.position import Position
 from snapshot.archive import fsync_dir, hash_file, write_archive, write_file
 from snapshot.manifest import (
@@ -216,11 +215,8 @@ def _copy(view: View, target: Path, source: str, position: Position, cluster: st
 
 def _head(chaindb: Path) -> Head | None:
     with LevelDB(chaindb, create=False) as db:
-        try:
-            header = ChainDB(db).get_canonical_head()
-        except CanonicalHeadNotFound:
-            return None
-        return Head(int(header.block_number), "0x" + bytes(header.hash).hex(), int(header.timestamp))
+        head = read_head(db)
+    return None if head is None else Head(head.number, "0x" + head.hash.hex(), head.timestamp)
 
 
 def _hash_files(chaindb: Path, progress: Progress) -> tuple[FileEntry, ...]:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
-from pipeline.record import MAC_SIZE, Authenticator, Kind, LogError, decode
-from pipeline.settings import Settings
-from pipeline.topics import TopicNames
+from broker import clients
+from cluster.record import MAC_SIZE, Authenticator, Kind, LogError, decode
+from cluster.settings import Settings
+from cluster.topics import TopicNames
 from replica.position import Position
 from replica.resume import LogProbe, ResumeRefused, check_resume, probe_log
 from snapshot.manifest import LogMismatch, Manifest, SnapshotError, SnapshotTooOld, format_age
@@ -81,7 +82,7 @@ async def locate_master_position(settings: Settings, sequence: int, progress: Pr
     partition = TopicPartition(topic, 0)
     progress = progress or Progress.null()
     progress.phase("locate", unit="messages")
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=100)
+    consumer = clients.reader(settings.bootstrap_servers)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:

@@ -23,8 +23,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.settings import Settings
-from pipeline.topics import TopicNames
+from cluster.settings import Settings
+from cluster.topics import TopicNames
 from replica.position import read_position
 from snapshot.archive import extract, read_manifest
 from snapshot.logpos import check_snapshot_against_log, manifest_position, probe_for

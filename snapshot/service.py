@@ -4,7 +4,7 @@ The worker's web endpoint and its timer (``agents/snapshots.py``) both go
 through ``Snapshotter``, which copies a LevelDB snapshot of the live database
 in a thread while the apply agent keeps writing and the RPC keeps reading.
 
-``status`` is this process's snapshot state for metrics and status pages:
+``Snapshotter.status`` is this replica's snapshot state for its status endpoint:
 the newest snapshot's offset, how far it stands ahead of the oldest offset
 Kafka still holds (``retention_headroom`` messages, and as a fraction of the
 retained log, ``retention_headroom_ratio``), and ``retention_at_risk`` when
@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings import Settings
+from cluster.settings import Settings
 from replica.state import ReplicaState
 from snapshot.create import write_snapshot
 from snapshot.logpos import earliest_offset
@@ -57,9 +57,6 @@ class SnapshotStatus:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-status = SnapshotStatus()
 
 
 @dataclass(frozen=True)
@@ -131,6 +128,7 @@ class Snapshotter:
         self.settings = settings
         self.directory = settings.snapshot_dir or settings.datadir / "snapshots"
         self.job: Job | None = None
+        self.status = SnapshotStatus()
         self._lock = asyncio.Lock()
 
     def resolve_out(self, out: str) -> Path:
@@ -175,15 +173,15 @@ class Snapshotter:
                     cluster=self.settings.cluster, source_id=self.settings.replica_id or "replica", progress=progress,
                 )
             except Exception as exc:
-                status.failures += 1
-                status.last_error = f"{path}: {exc}"
+                self.status.failures += 1
+                self.status.last_error = f"{path}: {exc}"
                 log.error("snapshot %s failed: %s", path, exc)
                 raise
-            status.snapshots_taken += 1
-            status.last_path, status.last_offset, status.last_sequence = str(path), manifest.next_offset, manifest.sequence
-            status.last_created, status.last_duration = manifest.created, time.monotonic() - started
-            status.last_error = None
-            log.info("snapshot %s written in %.2fs: %s", path, status.last_duration, manifest.summary())
+            self.status.snapshots_taken += 1
+            self.status.last_path, self.status.last_offset, self.status.last_sequence = str(path), manifest.next_offset, manifest.sequence
+            self.status.last_created, self.status.last_duration = manifest.created, time.monotonic() - started
+            self.status.last_error = None
+            log.info("snapshot %s written in %.2fs: %s", path, self.status.last_duration, manifest.summary())
             return manifest
 
     async def tick(self, replica: ReplicaState) -> Manifest | None:
@@ -222,24 +220,14 @@ class Snapshotter:
     async def check_retention(self, replica: ReplicaState) -> RetentionAssessment | None:
         current = await asyncio.to_thread(newest, self.directory, self.settings.cluster)
         if current is None:
-            status.newest_offset = None
+            self.status.newest_offset = None
             return None
         earliest = await earliest_offset(self.settings)
         assessment = assess_retention(current.manifest.next_offset, earliest, replica.log_end, self.settings.snapshot_retention_margin)
-        status.newest_offset, status.earliest_offset, status.log_end = current.manifest.next_offset, earliest, replica.log_end
-        status.retention_headroom, status.retention_headroom_ratio = assessment.headroom, round(assessment.ratio, 4)
-        status.retention_at_risk = assessment.at_risk
+        self.status.newest_offset, self.status.earliest_offset, self.status.log_end = current.manifest.next_offset, earliest, replica.log_end
+        self.status.retention_headroom, self.status.retention_headroom_ratio = assessment.headroom, round(assessment.ratio, 4)
+        self.status.retention_at_risk = assessment.at_risk
         if assessment.at_risk:
             (log.error if assessment.headroom < 0 else log.warning)("%s", assessment.message)
         return assessment
 
-
-_instance: Snapshotter | None = None
-
-
-def snapshotter(settings: Settings) -> Snapshotter:
-    """This process's one snapshotter (the endpoint and the timer share it)."""
-    global _instance
-    if _instance is None:
-        _instance = Snapshotter(settings)
-    return _instance

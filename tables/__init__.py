@@ -1,1 +1,1 @@
-"""Faust tables of a replica worker; found by the app's autodiscover."""
+"""Faust tables of a replica worker, built by the composition root (``pipeline.worker``)."""

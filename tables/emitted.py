@@ -1,6 +1,6 @@
 """The emitter's table of settled transactions: what it forwarded (or dead-lettered), by hash.
 
-Defined only in a worker that runs an emitter (``EMIT_TARGETS`` set). A Faust
+Built only in a worker that runs an emitter (``EMIT_TARGETS`` set). A Faust
 ``GlobalTable`` whose changelog is the emitter's own compacted topic
 (``TopicNames.emitted(EMITTER_NAME)``), shared by every worker of that emitter:
 partitions of the transaction topic move between them on a rebalance, and the
@@ -27,132 +27,119 @@ import logging
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+import faust
+from aiokafka import TopicPartition
 from faust.types import TP
 
-from pipeline.worker import app, names, settings
-from tables.status import SharedGlobalTable
+from broker import clients
+from cluster.settings import Settings
+from cluster.topics import TopicNames
+from tables.cluster_status import SharedGlobalTable, shared_global_table
 
 log = logging.getLogger("ethercattle.emitter")
-
-ENABLED = bool(settings.emit_target_list)
-TOPIC = names.emitted(settings.emitter_name)
-
-recovered = asyncio.Event()
-"""Set once the table holds the whole changelog (the emitter starts consuming then)."""
-
-if ENABLED:
-    emitted_topic = app.topic(TOPIC, key_serializer="json", value_serializer="json", partitions=1, compacting=True, acks=True)
-    emitted = SharedGlobalTable(
-        app,
-        name=f"emitted-{settings.emitter_name}",
-        default=None,
-        partitions=1,
-        changelog_topic=emitted_topic,
-        beacon=app.tables.beacon,
-        is_global=True,
-        standby_buffer_size=1,
-        recovery_buffer_size=1,
-        use_partitioner=True,  # rows are written by the emitter service, outside any stream
-        store="memory://emitted",  # rocksdb stores need a stream event per write; a bare "memory://" is falsy to Faust
-        help="Transactions this emitter settled (forwarded or dead-lettered), by hash",
-    )
-    app.tables.add(emitted)
-
-    @emitted.on_recover
-    async def on_recovered() -> None:
-        """Complete the recovery in the background (Faust waits for this callback before the worker is ready)."""
-        task = asyncio.ensure_future(complete_recovery())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-    @app.timer(interval=3600.0)
-    async def forget_old_rows() -> None:
-        """Delete rows older than EMIT_DEDUP_TTL (their offsets were committed long ago)."""
-        if not recovered.is_set():
-            return
-        horizon = time.time() - settings.emit_dedup_ttl
-        old = [key for key, row in list(emitted.items()) if isinstance(row, dict) and float(row.get("time", 0)) < horizon]
-        for key in old:
-            await write(key, None)
-        if old:
-            log.info("emitter table: forgot %d rows older than %.0fs", len(old), settings.emit_dedup_ttl)
-
-
-_background: set[asyncio.Future[None]] = set()
 
 
 def key_of(tx_hash: bytes) -> str:
     return "0x" + tx_hash.hex()
 
 
-class TableDedup:
-    """The emitter's ``Dedup`` over the table."""
+class EmittedTable:
+    """The emitter's table of settled transactions, complete after ``recovered`` is set; the emitter's ``Dedup``."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.topic_name = TopicNames(settings.cluster).emitted(settings.emitter_name)
+        topic = app.topic(self.topic_name, key_serializer="json", value_serializer="json", partitions=1,
+                          compacting=True, acks=True)
+        self.table: SharedGlobalTable = shared_global_table(
+            app, f"emitted-{settings.emitter_name}", topic,
+            store="memory://emitted",  # rocksdb stores need a stream event per write; a bare "memory://" is falsy to Faust
+            help="Transactions this emitter settled (forwarded or dead-lettered), by hash",
+        )
+        self.recovered = asyncio.Event()
+        """Set once the table holds the whole changelog (the emitter starts consuming then)."""
+        self._background: set[asyncio.Future[None]] = set()
+        self.table.on_recover(self._on_recovered)
+        app.timer(interval=3600.0, name="ethercattle.emitter.forget_old_rows")(self.forget_old_rows)
+
+    async def _on_recovered(self) -> None:
+        """Complete the recovery in the background (Faust waits for this callback before the worker is ready)."""
+        task = asyncio.ensure_future(self.complete_recovery())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def settled(self, tx_hash: bytes) -> bool:
-        return emitted.get(key_of(tx_hash)) is not None
+        return self.table.get(key_of(tx_hash)) is not None
 
     async def remember(self, tx_hash: bytes, outcome: dict[str, Any]) -> None:
-        await write(key_of(tx_hash), outcome)
+        await self.write(key_of(tx_hash), outcome)
 
+    async def forget_old_rows(self) -> None:
+        """Delete rows older than EMIT_DEDUP_TTL (their offsets were committed long ago)."""
+        if not self.recovered.is_set():
+            return
+        horizon = time.time() - self.settings.emit_dedup_ttl
+        old = [key for key, row in list(self.table.items()) if isinstance(row, dict) and float(row.get("time", 0)) < horizon]
+        for key in old:
+            await self.write(key, None)
+        if old:
+            log.info("emitter table: forgot %d rows older than %.0fs", len(old), self.settings.emit_dedup_ttl)
 
-async def write(key: str, row: dict[str, Any] | None) -> None:
-    """Set (or, with None, delete) a row, and return once its changelog record is acknowledged.
+    async def write(self, key: str, row: dict[str, Any] | None) -> None:
+        """Set (or, with None, delete) a row, and return once its changelog record is acknowledged.
 
-    Faust's own table writes need a current stream event and are buffered
-    without a future to await; the emitter writes outside any stream and must
-    know the row is on the broker before it commits past the transaction. So
-    the row goes into the local store and straight onto the changelog, from
-    which every other worker of this emitter applies it like any other row.
-    """
-    if row is None:
-        emitted.data.pop(key, None)
-    else:
-        emitted.data[key] = row
-    value = None if row is None else json.dumps(row).encode()
-    await app.producer.send_and_wait(TOPIC, json.dumps(key).encode(), value, 0, None, None)
+        Faust's own table writes need a current stream event and are buffered
+        without a future to await; the emitter writes outside any stream and must
+        know the row is on the broker before it commits past the transaction. So
+        the row goes into the local store and straight onto the changelog, from
+        which every other worker of this emitter applies it like any other row.
+        """
+        if row is None:
+            self.table.data.pop(key, None)
+        else:
+            self.table.data[key] = row
+        value = None if row is None else json.dumps(row).encode()
+        await self.app.producer.send_and_wait(self.topic_name, json.dumps(key).encode(), value, 0, None, None)
 
+    async def complete_recovery(self, timeout: float = 30.0) -> None:
+        """Read the changelog from where Faust's recovery stopped to its true end; then set ``recovered``."""
+        recovery: Any = self.app.tables.recovery  # type: ignore[attr-defined]  # TableManager's, not on its interface
+        faust_last = recovery.active_highwaters.get(TP(self.topic_name, 0))
+        start = 0 if faust_last is None or faust_last < 0 else int(faust_last) + 1
+        try:
+            added = await asyncio.wait_for(self._read_tail(start), timeout)
+        except Exception as exc:  # noqa: BLE001 - the broker may be away: start anyway, the targets' answers still dedup
+            log.warning("emitter table: could not check the changelog's end (%r); starting with %d rows", exc, len(self.table))
+        else:
+            if added:
+                log.warning("emitter table: Faust's recovery stopped at offset %s of %s; read %d more row(s) to its end",
+                            faust_last, self.topic_name, added)
+            log.info("emitter table recovered: %d rows", len(self.table))
+        self.recovered.set()
 
-async def complete_recovery(timeout: float = 30.0) -> None:
-    """Read the changelog from where Faust's recovery stopped to its true end; then set ``recovered``."""
-    tp = TP(TOPIC, 0)
-    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]  # TableManager's, not on its interface
-    faust_last = recovery.active_highwaters.get(tp)
-    start = 0 if faust_last is None or faust_last < 0 else int(faust_last) + 1
-    try:
-        added = await asyncio.wait_for(_read_tail(start), timeout)
-    except Exception as exc:  # noqa: BLE001 - the broker may be away: start anyway, the targets' answers still dedup
-        log.warning("emitter table: could not check the changelog's end (%r); starting with %d rows", exc, len(emitted))
-    else:
-        if added:
-            log.warning("emitter table: Faust's recovery stopped at offset %s of %s; read %d more row(s) to its end",
-                        faust_last, TOPIC, added)
-        log.info("emitter table recovered: %d rows", len(emitted))
-    recovered.set()
-
-
-async def _read_tail(start: int) -> int:
-    """Apply changelog records from ``start`` to the high watermark; returns how many were read."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=50)
-    await consumer.start()
-    try:
-        partition = TopicPartition(TOPIC, 0)
-        consumer.assign([partition])
-        consumer.seek(partition, start)
-        read = 0
-        while True:
-            batches = await consumer.getmany(partition, timeout_ms=300)
-            for record in batches.get(partition, []):
-                read += 1
-                key = json.loads(record.key) if record.key is not None else None
-                if key is None:
-                    continue
-                if record.value is None:
-                    emitted.data.pop(key, None)
-                else:
-                    emitted.data[key] = json.loads(record.value)
-            end = consumer.highwater(partition)
-            if end is not None and await consumer.position(partition) >= end:
-                return read
-    finally:
-        await consumer.stop()
+    async def _read_tail(self, start: int) -> int:
+        """Apply changelog records from ``start`` to the high watermark; returns how many were read."""
+        consumer = clients.reader(self.settings.bootstrap_servers, fetch_max_wait_ms=50)
+        await consumer.start()
+        try:
+            partition = TopicPartition(self.topic_name, 0)
+            consumer.assign([partition])
+            consumer.seek(partition, start)
+            read = 0
+            while True:
+                batches = await consumer.getmany(partition, timeout_ms=300)
+                for record in batches.get(partition, []):
+                    read += 1
+                    key = json.loads(record.key) if record.key is not None else None
+                    if key is None:
+                        continue
+                    if record.value is None:
+                        self.table.data.pop(key, None)
+                    else:
+                        self.table.data[key] = json.loads(record.value)
+                end = consumer.highwater(partition)
+                if end is not None and await consumer.position(partition) >= end:
+                    return read
+        finally:
+            await consumer.stop()

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from pipeline.cli import parser
-from pipeline.settings import ENV_PREFIX, Settings
+from cluster.settings import ENV_PREFIX, Settings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

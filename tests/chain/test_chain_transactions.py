@@ -83,8 +83,11 @@ def test_cell_proof_sidecar_is_refused_before_osaka(imported: Any, rpc_compat: A
 
 def test_point_evaluation_precompile_reuses_one_trusted_setup() -> None:
     import eth.precompiles.point_evaluation as point_evaluation
+    from eth.db.atomic import AtomicDB
 
-    import chain  # noqa: F401  (importing the package applies the patch)
+    from chain.dev import init_dev_chain
+
+    init_dev_chain(AtomicDB())  # building any chain applies the patch
 
     path = point_evaluation.TRUSTED_SETUP_PATH
     assert point_evaluation.load_trusted_setup(path, 0) is point_evaluation.load_trusted_setup(path, 0)

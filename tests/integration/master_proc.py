@@ -20,7 +20,7 @@ import signal
 
 from chain.dev import DevMiner, init_dev_chain
 from master.node import MasterNode
-from pipeline.settings import load_settings
+from cluster.settings import load_settings
 
 log = logging.getLogger("ethercattle.testmaster")
 

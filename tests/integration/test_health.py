@@ -25,8 +25,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from deploy.localbroker import LocalBroker, free_port
-from pipeline.record import Authenticator, Record, encode_record, encode_records
-from pipeline.topics import TopicNames
+from cluster.record import Authenticator, Record, encode_record, encode_records
+from cluster.topics import TopicNames
 from tests.integration.harness import SECRET, Cluster, Replica, TcpProxy, assert_identical, get_json, master_sequence, metrics, stop
 
 pytestmark = pytest.mark.broker

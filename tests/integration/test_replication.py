@@ -13,9 +13,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from master.node import MasterNode
-from pipeline.record import Authenticator, Record, encode_record, encode_records
-from pipeline.settings import Settings
-from pipeline.topics import TopicNames
+from cluster.record import Authenticator, Record, encode_record, encode_records
+from cluster.settings import Settings
+from cluster.topics import TopicNames
 from deploy.localbroker import free_port
 from tests.integration.harness import COMPAT, SECRET, Cluster, assert_identical, master_sequence, stop, wait_for
 

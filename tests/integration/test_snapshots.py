@@ -9,12 +9,11 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from master.node import MasterNode
-from pipeline.settings import Settings
+from cluster.settings import Settings
 from snapshot import restore as restore_module
 from snapshot.archive import read_manifest
 from snapshot.manifest import SnapshotTooOld

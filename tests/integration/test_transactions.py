@@ -28,7 +28,7 @@ from web3.middleware import SignAndSendRawMiddlewareBuilder
 
 from chain.dev import DEV_PRIVATE_KEYS
 from deploy.localbroker import LocalBroker, free_port
-from pipeline.topics import TopicNames
+from cluster.topics import TopicNames
 from tests.integration.harness import Cluster, Replica, wait_for
 
 pytestmark = pytest.mark.broker

@@ -7,6 +7,7 @@ calls that emit events, EIP-7702 authorizations and EIP-4844 blob transactions.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,19 +15,52 @@ from typing import Any
 
 import ckzg
 import rlp
+from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from chain.dev import dev_accounts
+from chain.dev import DEV_BALANCE, DEV_GAS_LIMIT, dev_accounts
 from chain.kzg import trusted_setup
+from chain.system_contracts import system_contracts_alloc
 from chain.transactions import kzg_to_versioned_hash
-from deploy.anvil import anvil_rpc, start_anvil, write_dev_genesis
+from deploy.anvil import anvil_rpc, start_anvil
 from tests.contracts import STORE_INIT
 
 CHAIN_ID = 1337
 BLOB_SIZE = 131_072
 BEEF = "0x000000000000000000000000000000000000bEEF"
 FEES = {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
+
+
+def dev_genesis_json(chain_id: int) -> dict[str, Any]:
+    """A geth genesis.json of the dev chain (chain.dev's accounts and system contracts), Prague from block 0.
+
+The EIP-4788 beacon-roots contract is left out: anvil 1.7.1 does not make that
+system call, so with the contract present its state roots differ from any other
+client's from block 1 on. The genesis base fee is 0: anvil gives block 1 the
+genesis base fee unchanged where EIP-1559 lowers it by 1/8 after an empty genesis,
+and only 0 is the same either way (from block 2 on anvil follows EIP-1559).
+"""
+    alloc: dict[str, Any] = {"0x" + address.hex(): {"balance": hex(DEV_BALANCE)} for address, _ in dev_accounts()}
+    for address, account in system_contracts_alloc().items():
+        if address == BEACON_ROOTS_ADDRESS:
+            continue  # anvil never calls it (EIP-4788), while py-evm would: left out, both agree
+        alloc["0x" + address.hex()] = {
+            "balance": hex(account["balance"]), "nonce": hex(account["nonce"]), "code": "0x" + account["code"].hex(),
+            "storage": {hex(slot): hex(value) for slot, value in account["storage"].items()},
+        }
+    forks = ["homesteadBlock", "eip150Block", "eip155Block", "eip158Block", "byzantiumBlock", "constantinopleBlock",
+             "petersburgBlock", "istanbulBlock", "berlinBlock", "londonBlock", "mergeNetsplitBlock"]
+    config: dict[str, Any] = {"chainId": chain_id, **{fork: 0 for fork in forks}, "terminalTotalDifficulty": 0,
+                              "shanghaiTime": 0, "cancunTime": 0, "pragueTime": 0}
+    return {"config": config, "nonce": "0x0", "timestamp": "0x0", "extraData": "0x", "gasLimit": hex(DEV_GAS_LIMIT),
+            "difficulty": "0x0", "mixHash": "0x" + "00" * 32, "coinbase": "0x" + "00" * 20, "baseFeePerGas": "0x0",
+            "alloc": alloc}
+
+
+def write_dev_genesis(path: Path, chain_id: int = CHAIN_ID) -> Path:
+    path.write_text(json.dumps(dev_genesis_json(chain_id), indent=1))
+    return path
 
 
 @dataclass

@@ -9,7 +9,7 @@ from eth.tools.db.base import DatabaseAPITestSuite
 from master import journal
 from master.capture import CaptureDB
 from master.publisher import pack
-from pipeline.record import Authenticator, Kind, Record, decode, decode_record, encode_record
+from cluster.record import Authenticator, Kind, Record, decode, decode_record, encode_record
 from storage.leveldb import LevelDB
 
 AUTH = Authenticator.for_cluster("a-cluster-secret-0123", "main")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.record import Authenticator, Heartbeat, Record, encode_heartbeat, encode_parts, encode_record, encode_records
+from cluster.record import Authenticator, Heartbeat, Record, encode_heartbeat, encode_parts, encode_record, encode_records
 from replica.applier import Applier, ApplyHalted
 from replica.position import read_position
 from storage.leveldb import LevelDB

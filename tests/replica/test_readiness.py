@@ -9,16 +9,16 @@ from typing import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.record import Authenticator, Heartbeat, Record, encode_heartbeat, encode_record, encode_records
-from pipeline.settings import Settings
-from replica import metrics
-from replica.filters import FilterStore
+from cluster.record import Authenticator, Heartbeat, Record, encode_heartbeat, encode_record, encode_records
+from cluster.settings import Settings
+from replica.metrics import ReplicaMetrics
+from filters.store import FilterStore
 from replica.history import History, Sample
-from replica.pending import PendingPool
+from pending.pool import PendingPool
 from replica.applier import ApplyHalted
-from replica.readiness import checks, not_ready_reason, report, sync_progress
+from chain.head import SyncProgress
+from replica.readiness import ReadinessHook, checks, not_ready_reason, report, sync_progress
 from replica.state import ReplicaState
-from rpc.replica_hooks import ReadinessHook
 
 SECRET = "a-cluster-secret-0123"
 AUTH = Authenticator.for_cluster(SECRET, "main")
@@ -127,16 +127,16 @@ def test_sync_progress_runs_from_the_head_at_start_to_the_masters_head(replica: 
     replica.observe_log_end(100, fetched_at=NOW)
     replica.tail_heartbeat = beat(sequence=500, head=42)
     progress = sync_progress(replica)
-    assert progress is not None and progress.as_tuple() == (0, 0, 42)
+    assert progress == SyncProgress(0, 0, 42)
     replica.heartbeat = beat(sequence=10, head=3)  # an older heartbeat, applied on the way
-    assert sync_progress(replica).as_tuple() == (0, 0, 42)  # type: ignore[union-attr]
+    assert sync_progress(replica) == SyncProgress(0, 0, 42)
     ready(replica)
     assert sync_progress(replica) is None
     assert replica.sync_started_at_block is None
 
 
 def test_metrics_parse_and_follow_the_replica_state(replica: ReplicaState) -> None:
-    metrics.watch(replica)
+    metrics = ReplicaMetrics(replica)
     ready(replica)
     message = encode_records(AUTH, "m", [encode_record(Record(1, ((b"k", b"v" * 100),)))])
     replica.applied(replica.applier.apply([(0, message)]))
@@ -160,23 +160,19 @@ def test_metrics_parse_and_follow_the_replica_state(replica: ReplicaState) -> No
     assert samples[("ethercattle_apply_seconds_count", ())] >= 1
 
 
-def test_exported_readings_are_read_at_scrape_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metrics.COLLECTOR, "replica", None)
+def test_exported_readings_are_read_at_scrape_time(replica: ReplicaState) -> None:
+    metrics = ReplicaMetrics(replica)
     clients = [3]
-    exported = metrics.export([("ethercattle_test_clients", "gauge", "clients now", lambda: clients[0]),
-                               ("ethercattle_test_dropped", "counter", "dropped so far", lambda: 7)])
+    metrics.export([("ethercattle_test_clients", "gauge", "clients now", lambda: clients[0]),
+                    ("ethercattle_test_dropped", "counter", "dropped so far", lambda: 7)])
     clients[0] = 5
-    try:
-        text = metrics.exposition().decode()
-    finally:
-        metrics.REGISTRY.unregister(exported)
+    text = metrics.exposition().decode()
     assert "ethercattle_test_clients 5.0" in text and "ethercattle_test_dropped_total 7.0" in text
 
 
-def test_rpc_method_labels_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metrics, "_methods", set())
-    monkeypatch.setattr(metrics, "MAX_METHOD_LABELS", 2)
-    assert [metrics._method_label(name) for name in ("a", "b", "c", "a", "x" * 100)] == ["a", "b", "other", "a", "other"]
+def test_rpc_method_labels_are_bounded(replica: ReplicaState) -> None:
+    metrics = ReplicaMetrics(replica, max_method_labels=2)
+    assert [metrics.method_label(name) for name in ("a", "b", "c", "a", "x" * 100)] == ["a", "b", "other", "a", "other"]
 
 
 def test_history_keeps_one_window_of_newer_samples_per_replica() -> None:

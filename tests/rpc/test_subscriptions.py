@@ -91,6 +91,25 @@ def test_each_head_once_in_order_and_removed_logs_when_the_head_moves_back() -> 
     asyncio.run(scenario())
 
 
+def test_log_subscriptions_with_equal_filters_share_one_scan_of_each_block() -> None:
+    async def scenario() -> None:
+        chain = FakeChain()
+        scans: list[int] = []
+        scan = chain.logs
+        chain.logs = lambda header, flt: scans.append(header.block_number) or scan(header, flt)  # type: ignore[method-assign]
+        hub = Hub(chain)
+        first, second = Connection(1000), Connection(1000)
+        hub.connections.update({first, second})
+        hub.subscribe(first, ["logs", {}])
+        hub.subscribe(second, ["logs", {}])
+        chain.tip = Header(3)
+        hub.advance()
+        assert len(drain(first)) == len(drain(second)) == 3
+        assert scans == [1, 2, 3]
+
+    asyncio.run(scenario())
+
+
 def test_a_client_that_does_not_read_is_disconnected() -> None:
     async def scenario() -> None:
         chain = FakeChain()
@@ -130,7 +149,7 @@ def test_subscriptions_per_connection_are_limited_and_unsubscribe_stops_them() -
 
 
 def test_new_pending_transactions_get_each_hash_sent_after_subscribing_once() -> None:
-    from replica.filters import TxIndex
+    from filters.store import TxIndex
 
     async def scenario() -> None:
         index = TxIndex()

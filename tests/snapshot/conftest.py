@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.record import Authenticator, Record, encode_record, encode_records
-from pipeline.settings import Settings
+from cluster.record import Authenticator, Record, encode_record, encode_records
+from cluster.settings import Settings
 from replica.applier import Applier
 from storage.keys import is_bookkeeping
 from storage.leveldb import LevelDB

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import yaml
 
+from cluster.settings import ENV_PREFIX, Settings
 from pipeline.cli import parser
-from pipeline.settings import ENV_PREFIX, Settings
-from tests.snapshot.yamlsubset import YamlError, load_all
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
@@ -50,22 +50,14 @@ def check_settings(names: Iterator[str]) -> None:
             assert name[len(ENV_PREFIX):].lower() in Settings.model_fields, f"{name} is not a setting"
 
 
+def load_all(text: str) -> list[Any]:
+    """Every document of a YAML stream (empty ones left out)."""
+    return [document for document in yaml.safe_load_all(text) if document is not None]
+
+
 def compose() -> dict[str, Any]:
     (document,) = load_all(COMPOSE.read_text())
     return document
-
-
-def test_yaml_subset_reader_refuses_what_it_does_not_understand() -> None:
-    assert load_all("a: 1\nb:\n  - x: \"y\"\n    z: [1, 'two']\n---\n- c\n") == [{"a": 1, "b": [{"x": "y", "z": [1, "two"]}]}, ["c"]]
-    for bad in ("a: 1\n  b: 2\n", "a: {x: 1}\n", "a: |\n  text\n", "a: 1\na: 2\n"):
-        with pytest.raises(YamlError):
-            load_all(bad)
-
-
-def test_deploy_yaml_reads_the_same_with_pyyaml_when_it_is_installed() -> None:
-    yaml = pytest.importorskip("yaml")
-    for path in [COMPOSE, *K8S]:
-        assert load_all(path.read_text()) == [d for d in yaml.safe_load_all(path.read_text()) if d is not None], path
 
 
 def test_compose_runs_apache_kafka_in_kraft_mode_and_every_role_of_a_cluster() -> None:

@@ -52,14 +52,14 @@ def test_scheduled_snapshots_follow_the_log_keep_the_newest_and_warn_near_retent
         return earliest["offset"]
 
     monkeypatch.setattr(service, "earliest_offset", earliest_offset)
-    monkeypatch.setattr(service, "status", service.SnapshotStatus())
     settings = settings_for(tmp_path, replica_id="r1", snapshot_interval=1, snapshot_keep=2, snapshot_format="dir")
+
+    snapshotter = Snapshotter(settings)
 
     async def scenario() -> list[list[int]]:
         with LevelDB(tmp_path / "chaindb") as db:
             applier = Applier(db, log.auth)
             replica = StandInReplica(db, applier, log_end=len(log.messages))
-            snapshotter = Snapshotter(settings)
             kept = []
             for upto in (10, 10, 20, 30):  # the second tick sees no new message: no snapshot
                 applier.apply([(offset, log.messages[offset]) for offset in range(upto) if offset >= applier.position.next_offset])
@@ -68,7 +68,7 @@ def test_scheduled_snapshots_follow_the_log_keep_the_newest_and_warn_near_retent
             earliest["offset"] = 26
             with caplog.at_level(logging.WARNING, "ethercattle.snapshot"):
                 await snapshotter.tick(replica)  # nothing new to snapshot; the newest (30) is 4 of 4 messages ahead
-            assert not service.status.retention_at_risk
+            assert not snapshotter.status.retention_at_risk
             replica.log_end = 100
             with caplog.at_level(logging.WARNING, "ethercattle.snapshot"):
                 await snapshotter.tick(replica)
@@ -76,9 +76,9 @@ def test_scheduled_snapshots_follow_the_log_keep_the_newest_and_warn_near_retent
 
     kept = asyncio.run(scenario())
     assert kept == [[10], [10], [10, 20], [20, 30]]
-    assert service.status.snapshots_taken == 3 and service.status.last_offset == 30
-    assert service.status.newest_offset == 30 and service.status.earliest_offset == 26
-    assert service.status.retention_headroom == 4 and service.status.retention_at_risk is True
+    assert snapshotter.status.snapshots_taken == 3 and snapshotter.status.last_offset == 30
+    assert snapshotter.status.newest_offset == 30 and snapshotter.status.earliest_offset == 26
+    assert snapshotter.status.retention_headroom == 4 and snapshotter.status.retention_at_risk is True
     assert any("only 4 messages ahead of Kafka's earliest offset 26" in r.message for r in caplog.records)
 
 

@@ -1,0 +1,82 @@
+"""eth_sendRawTransaction's sink on a replica: the cluster's transaction topic.
+
+A transaction the RPC accepted goes onto the topic keyed by its sender, so one
+sender's transactions land in one partition, in the order they were sent; the
+client gets its hash once the broker acknowledged the record. The record's
+value is the raw transaction exactly as the client sent it (a blob transaction
+keeps its sidecar, which the emitters' targets need).
+
+A transaction already pending in the cluster (this replica read it off the
+topic, or is producing it right now) is answered with its hash again and
+produces no second record. Two replicas that receive the same new transaction
+at the same instant may both produce it; the emitters' table of forwarded
+hashes sends it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable
+
+from pending.pool import Decoder, PendingPool, parse
+
+log = logging.getLogger("ethercattle.txsink")
+
+Produce = Callable[[bytes, bytes], Awaitable[None]]
+"""``produce(key, value)``: put one record on the transaction topic and wait for the broker's acknowledgement."""
+
+
+class SubmissionFailed(Exception):
+    """The transaction could not be put on the topic (the broker is unreachable); the client may retry."""
+
+
+class TopicSink:
+    """The replica's ``TransactionSink``: the transaction topic, keyed by sender.
+
+    Arguments:
+        produce: writes one record and returns once the broker acknowledged it.
+        pending: the replica's pending view (consulted for "already known", fed on success).
+        decode: decodes a canonical raw transaction under the chain's current rules.
+        timeout: seconds to wait for the broker before answering the client with an error.
+    """
+
+    def __init__(self, produce: Produce, pending: PendingPool, decode: Decoder, timeout: float = 10.0) -> None:
+        self._produce = produce
+        self.pending = pending
+        self._decode = decode
+        self.timeout = timeout
+        self._inflight: dict[bytes, asyncio.Future[None]] = {}
+        self.produced = 0
+        self.already_known = 0
+
+    async def submit(self, raw_transaction: bytes, tx_hash: bytes, sender: bytes) -> None:
+        if self.pending.known(tx_hash):
+            self.already_known += 1
+            return
+        inflight = self._inflight.get(tx_hash)
+        if inflight is not None:  # the same transaction, sent again while its record is on its way
+            self.already_known += 1
+            await asyncio.shield(inflight)
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._inflight[tx_hash] = done
+        try:
+            await asyncio.wait_for(self._produce(sender, raw_transaction), self.timeout)
+        except Exception as exc:
+            failure = SubmissionFailed(f"transaction not accepted: the cluster's transaction log is unavailable ({exc or type(exc).__name__})")
+            done.set_exception(failure)
+            done.exception()  # retrieved: a lone sender must not log "exception never retrieved"
+            log.warning("could not produce transaction 0x%s: %r", tx_hash.hex(), exc)
+            raise failure from None
+        else:
+            done.set_result(None)
+            self.produced += 1
+        finally:
+            del self._inflight[tx_hash]
+        try:  # this replica's view has it at once; the others when they read the record
+            self.pending.add(parse(raw_transaction, time.time(), self._decode, sender))
+        except Exception:  # noqa: BLE001 - the RPC decoded it already; the topic's copy will be read anyway
+            log.debug("transaction 0x%s not added to the local pending view", tx_hash.hex(), exc_info=True)
+

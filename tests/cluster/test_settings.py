@@ -1,0 +1,23 @@
+"""Settings from the environment: a bad or inconsistent value stops the process, naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster.settings import SettingsError, load_settings
+
+REQUIRED = {"broker": "kafka://127.0.0.1:9092", "cluster": "main", "secret": "a-cluster-secret-0123", "datadir": "/nonexistent"}
+
+
+def test_a_bad_value_names_its_variable() -> None:
+    with pytest.raises(SettingsError, match=r"ETHERCATTLE_BROKER: 'http://x:1' is not kafka://HOST:PORT"):
+        load_settings(**{**REQUIRED, "broker": "http://x:1"})
+
+
+def test_a_transaction_retention_shorter_than_the_pending_ttl_is_refused_naming_both() -> None:
+    with pytest.raises(SettingsError, match=r"ETHERCATTLE_TRANSACTION_RETENTION \(600s\) is shorter than .*PENDING_TTL"):
+        load_settings(**REQUIRED, transaction_retention=600, pending_ttl=900)
+
+
+def test_consistent_settings_load() -> None:
+    assert load_settings(**REQUIRED, transaction_retention=900, pending_ttl=900).transaction_retention == 900
