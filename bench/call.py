@@ -46,9 +46,9 @@ GWEI = 10**9
 STORED = (1234).to_bytes(32, "big")
 
 
-def build_chain(db: LevelDB, accounts: int) -> str:
+def build_chain(db: LevelDB, accounts: int, fork: str) -> str:
     """Fund ``accounts`` recipients, deploy Store and set its value; returns its address."""
-    init_dev_chain(db)
+    init_dev_chain(db, fork=fork)
     miner = DevMiner(db)
     key = DEV_PRIVATE_KEYS[0]
     sender = Account.from_key(key)
@@ -93,13 +93,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="requests per row (default 2000)")
     parser.add_argument("--accounts", type=int, default=500, help="funded accounts in the state (default 500)")
+    parser.add_argument("--fork", default="osaka", help="the dev chain's rules (default osaka; prague to compare)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ethercattle-bench-call-") as root:
         db = LevelDB(Path(root) / "chaindb")
         try:
             started = time.monotonic()
-            contract = build_chain(db, args.accounts)
+            contract = build_chain(db, args.accounts, args.fork)
             print(f"chain: {args.accounts} funded accounts and the Store contract at {contract}, "
                   f"built in {time.monotonic() - started:.1f}s", file=sys.stderr)
             service = RpcService(db)

@@ -2,7 +2,8 @@
 
 This is what ``deploy/dev.sh up`` (``ethercattle up``) runs. Each process logs
 to DATADIR/<name>.log; the master's RPC, each replica's RPC and status page are
-printed once the replicas are ready.
+printed once the replicas are ready. A child that exits after that is reported
+and everything stops (``deploy.supervise``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from deploy.localbroker import LocalBroker, wait_for_port
+from deploy.supervise import Child, death_notice, wait_for_stop_or_exit
 
 CLUSTER = "local"
 
@@ -43,8 +45,10 @@ def _secret(datadir: Path) -> str:
     return path.read_text().strip()
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+def _spawn(name: str, args: list[str], env: dict[str, str], datadir: Path) -> Child:
+    log = datadir / f"{name}.log"
+    process = subprocess.Popen(args, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return Child(name, process, log)
 
 
 def _ready(port: int) -> bool:
@@ -56,14 +60,14 @@ def _ready(port: int) -> bool:
 
 
 def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, block_time: float, master_port: int | None = None,
-              follow: tuple[str, Path, str] | None = None) -> int:
+              fork: str = "osaka", follow: tuple[str, Path, str] | None = None) -> int:
     """Run everything until Ctrl-C; ``follow`` = (upstream URL, genesis.json, its HTTP URL) makes the master
-    follow that node instead of mining a dev chain (and the emitters forward transactions to its HTTP URL)."""
+    follow that node instead of mining a ``fork`` dev chain (and the emitters forward transactions to its HTTP URL)."""
     datadir = datadir.resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     secret = _secret(datadir)
     bin_dir = Path(sys.executable).parent
-    processes: list[subprocess.Popen[bytes]] = []
+    children: list[Child] = []
     master_port = master_port or rpc_port - 1
     # The local broker keeps its log in memory: start from empty databases every time.
     for stale in [datadir / "master", *(datadir / f"replica-{i}" for i in range(replicas))]:
@@ -71,9 +75,10 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
     with LocalBroker(broker_port, log_path=datadir / "broker.log") as broker:
         try:
             master_env = _env(broker.url, datadir / "master", secret)
-            source = ["--dev", "--block-time", str(block_time)] if follow is None else ["--follow", follow[0], "--genesis", str(follow[1].resolve())]
-            processes.append(_spawn(
-                [sys.executable, "-m", "pipeline", "master", *source, "--rpc-port", str(master_port)], master_env, datadir / "master.log",
+            source = (["--dev", "--block-time", str(block_time), "--fork", fork] if follow is None
+                      else ["--follow", follow[0], "--genesis", str(follow[1].resolve())])
+            children.append(_spawn(
+                "master", [sys.executable, "-m", "pipeline", "master", *source, "--rpc-port", str(master_port)], master_env, datadir,
             ))
             emit_target = f"http://127.0.0.1:{master_port}" if follow is None else follow[2]
             wait_for_port(master_port, 60)
@@ -81,14 +86,17 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
                 port = rpc_port + index
                 env = _env(broker.url, datadir / f"replica-{index}", secret, replica_id=f"replica-{index}",
                            emit_targets=emit_target)
-                processes.append(_spawn(
-                    [str(bin_dir / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1"],
-                    env, datadir / f"replica-{index}.log",
+                children.append(_spawn(
+                    f"replica-{index}",
+                    [str(bin_dir / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "--web-bind", "127.0.0.1"],
+                    env, datadir,
                 ))
             deadline = time.monotonic() + 120
             while not all(_ready(rpc_port + i) for i in range(replicas)):
-                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                    print(f"ethercattle: a process failed to come up; see the logs in {datadir}", file=sys.stderr)
+                dead = next((child for child in children if child.process.poll() is not None), None)
+                if dead is not None or time.monotonic() > deadline:
+                    print(death_notice(dead) if dead else f"ethercattle: the replicas were not ready within 120 s; see the logs in {datadir}",
+                          file=sys.stderr)
                     return 1
                 time.sleep(0.5)
             print(f"broker        {broker.url}  (memory: the log is lost when it stops)")
@@ -98,15 +106,18 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
                 port = rpc_port + index
                 print(f"replica-{index}     RPC http://127.0.0.1:{port}/   status http://127.0.0.1:{port}/status")
             print(f"logs          {datadir}/*.log     Ctrl-C stops everything", flush=True)
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-            return 0
+            assert broker.process is not None
+            dead = wait_for_stop_or_exit([Child("broker", broker.process, datadir / "broker.log"), *children])
+            if dead is None:
+                return 0
+            print(death_notice(dead), file=sys.stderr, flush=True)
+            return 1
         finally:
-            for process in reversed(processes):
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
-            for process in processes:
+            for child in reversed(children):
+                if child.process.poll() is None:
+                    os.killpg(child.process.pid, signal.SIGTERM)
+            for child in children:
                 try:
-                    process.wait(15)
+                    child.process.wait(15)
                 except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
+                    os.killpg(child.process.pid, signal.SIGKILL)

@@ -18,13 +18,13 @@ the chain are added back; a timer drops expired ones.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 
 import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from cluster import boundedjson
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from pending.chainview import ChainView
@@ -113,7 +113,7 @@ class PendingReader(mode.Service):
             return
         if topic == self.names.dead_letters:
             try:
-                pool.drop(bytes.fromhex(str(json.loads(value)["hash"])[2:]))
+                pool.drop(bytes.fromhex(str(boundedjson.loads(value)["hash"])[2:]))
             except (ValueError, KeyError, TypeError):
                 pass
             return

@@ -58,16 +58,17 @@ async def serve_rpc(service: RpcService, host: str, port: int, routes: Sequence[
     return runner
 
 
-async def run_master(settings: Settings, rpc_host: str, rpc_port: int, dev_chain_id: int | None, block_time: float) -> int:
+async def run_master(settings: Settings, rpc_host: str, rpc_port: int, dev_chain_id: int | None, block_time: float,
+                     dev_fork: str = "osaka") -> int:
     """Run a master until stopped: publisher, heartbeats, and JSON-RPC over its own database.
 
     With ``dev_chain_id`` it is a dev chain that mines on ``eth_sendRawTransaction``
-    and every ``block_time`` seconds; without, it serves the chain that
+    and every ``block_time`` seconds, under ``dev_fork``'s rules; without, it serves the chain that
     ``ethercattle import`` built (and keeps heartbeats flowing, so replicas can
     tell an idle master from a gone one).
     """
     async with MasterNode(settings) as node:
-        dev = None if dev_chain_id is None else DevMaster(node, dev_chain_id, block_time)
+        dev = None if dev_chain_id is None else DevMaster(node, dev_chain_id, block_time, dev_fork)
         service = RpcService(node.leveldb, tx_sink=dev)
         runner = await serve_rpc(service, rpc_host, rpc_port)
         log.info("master %s of cluster %s: JSON-RPC on http://%s:%d%s", settings.master_id, settings.cluster, rpc_host, rpc_port,

@@ -16,7 +16,7 @@ opcode hook records accessed addresses and slots for eth_createAccessList.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from eth._utils.address import generate_contract_address
 from eth.abc import BlockHeaderAPI, StateAPI, VirtualMachineAPI
@@ -247,11 +247,12 @@ def floor_data_gas(data: bytes) -> int:
 
 
 def run(env: CallEnvironment, message: CallMessage, deadline: float,
-        tracer: AccessTracer | None = None) -> CallResult:
+        tracer: AccessTracer | None = None, pause: Callable[[], None] | None = None) -> CallResult:
     """Execute ``message`` once on a fresh copy of the environment's state.
 
     Raises ``CallFailure`` with geth's text when geth would refuse the message before
     executing it, and ``CallTimeout`` past ``deadline`` (a ``time.monotonic`` value).
+    ``pause`` is called every few milliseconds of execution (to yield to the apply agent).
     """
     zero_fee = message.gas_price == 0
     blob_zero = message.max_fee_per_blob_gas == 0
@@ -259,6 +260,7 @@ def run(env: CallEnvironment, message: CallMessage, deadline: float,
                       blob_fee=0 if blob_zero else None)
     state.call_deadline = deadline  # type: ignore[attr-defined]
     state.call_tracer = tracer  # type: ignore[attr-defined]
+    state.call_pause = pause  # type: ignore[attr-defined]
     full_intrinsic, charged_later = intrinsic_gas(env, message)
     _pre_check(env, state, message, full_intrinsic)
     transaction = _ExecutorView(message, full_intrinsic - charged_later)

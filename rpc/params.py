@@ -348,6 +348,8 @@ class Param(Generic[T]):
     decode: Callable[[Any], T]
     optional: bool = False
     """A pointer argument: may be absent (None). Required ones must be present."""
+    default: Any = None
+    """What an absent optional argument means (geth 1.16: a left-out block is "latest")."""
 
 
 def required(decode: Callable[[Any], T]) -> Param[T]:
@@ -382,5 +384,5 @@ def parse_positional(params: Any, specs: Sequence[Param[Any]]) -> list[Any]:
     for index in range(len(values), len(specs)):
         if not specs[index].optional:
             raise InvalidParams(f"missing value for required argument {index}")
-        args.append(None)
+        args.append(specs[index].default)
     return args

@@ -13,15 +13,17 @@ from typing import Iterable
 from eth.abc import DatabaseAPI
 
 from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool, web3
-from rpc import execution, submit
+from rpc import ethconfig, execution, submit
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.limits import RpcLimits
+from rpc.shedding import Admission, Behind, never_behind
 
 NAMESPACES: tuple[MethodTable, ...] = (
     web3.METHODS,
     net.METHODS,
     chaininfo.METHODS,
+    ethconfig.METHODS,
     blocks.METHODS,
     transactions.METHODS,
     state.METHODS,
@@ -46,6 +48,8 @@ class RpcService:
         pending: the cluster's pending transactions, for "pending" nonces, lookups and txpool_* (default: none).
         extra_methods: more wire-name tables (e.g. the replica's own), merged the same way.
         on_call: told of every call answered (method, "ok" or error code, seconds), e.g. for metrics.
+        behind: says why the RPC should step aside while the apply agent falls behind: HTTP requests are
+            shed and executions pause (default: never).
     """
 
     def __init__(
@@ -59,11 +63,14 @@ class RpcService:
         pending: PendingView | None = None,
         extra_methods: Iterable[MethodTable] = (),
         on_call: CallObserver | None = None,
+        behind: Behind | None = None,
     ) -> None:
         self.limits = limits or RpcLimits()
-        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending)
+        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending, behind)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
         self.dispatcher = Dispatcher(self.backend, self.methods, on_call)
+        self.admission = Admission(self.limits.max_in_flight, behind or never_behind)
+        """Which HTTP requests are served, and how many were shed."""
 
     def invalidate(self) -> None:
         """The apply agent's hook after each committed write (cheap)."""

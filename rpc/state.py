@@ -11,7 +11,7 @@ from rpc.backend import ReplicaBackend
 from rpc.dispatch import Method, MethodTable
 from rpc.errors import ServerError
 from rpc.format import JSON, data, quantity
-from rpc.blockref import BlockRef, BlockTag, block_ref
+from rpc.blockref import LATEST, BlockRef, BlockTag, block_ref
 from rpc.statedb import AccountState, prove
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
@@ -101,7 +101,8 @@ def _storage_result(backend: ReplicaBackend, account: AccountState, slot: bytes,
 
 
 ADDRESS = p.required(p.address)
-BLOCK_REF = p.required(block_ref)
+BLOCK_REF = p.Param(block_ref, optional=True, default=LATEST)
+"""geth 1.16: the block may be left out and then means "latest"."""
 
 METHODS: MethodTable = {
     "eth_getBalance": Method(eth_get_balance, (ADDRESS, BLOCK_REF)),

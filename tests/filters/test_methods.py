@@ -6,12 +6,16 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import orjson
 import pytest
+from eth.db.atomic import AtomicDB
 
+from chain.dev import init_dev_chain
 from filters.methods import FilterLimits, Filters
 from filters.store import FilterStore, TxIndex, decode, encode
 from rpc.errors import LimitExceeded, ServerError
 from rpc.limits import RpcLimits
+from rpc.service import RpcService
 
 FORK_AFTER = {1: 6}
 """Fork 1 branches off fork 0 after block 6."""
@@ -239,3 +243,20 @@ def test_log_filter_returns_the_dropped_blocks_logs_as_removed_when_the_new_bran
             [(h, True) for h in hashes(7, 8)] + [(h, False) for h in hashes(7, fork=1)])
 
     run(scenario())
+
+
+@pytest.mark.parametrize("criteria", ["", 5, [], {"address": 5}, {"topics": [5]}, {"fromBlock": "1"}])
+async def test_bad_filter_criteria_are_invalid_params_not_a_crash(criteria: Any) -> None:
+    db = AtomicDB()
+    init_dev_chain(db)
+    store, published = store_with_log(Clock())
+    service = RpcService(db, extra_methods=[Filters(store).methods()])
+    response = orjson.loads(await service.handle_body(orjson.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_newFilter", "params": [criteria]})) or b"null")
+    assert response["error"]["code"] == -32602 and response["error"]["message"].startswith("invalid argument 0: ")
+    assert published == []
+
+
+def test_a_deeply_nested_filter_record_is_refused_before_any_recursive_parse() -> None:
+    with pytest.raises(ValueError, match="nested deeper"):
+        decode(b"[" * 70_000)

@@ -1,0 +1,29 @@
+"""The Osaka chain end to end: ethercattle import -> Kafka -> a replica serving the Osaka suite."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from deploy.localbroker import free_port
+from tests.integration.harness import Cluster, post_json
+from tests.rpc.compat import replay_suite
+from tests.rpc.test_conformance_osaka import AGREED_CASES, OSAKA_SUITE
+
+pytestmark = pytest.mark.broker
+
+
+def test_a_replica_fed_over_kafka_serves_the_osaka_suite(cluster: Cluster) -> None:
+    cluster.import_compat_chain(OSAKA_SUITE)
+    master_port = free_port()
+    cluster.start_dev_master(master_port, dev=False)
+    replica = cluster.start_replica("r1")
+    replica.wait_ready()
+
+    results = asyncio.run(replay_suite(replica.url + "/", AGREED_CASES))
+
+    failed = [f"{r.case.id}: {r.detail}" for r in results if not (r.passed and r.strict)]
+    assert not failed and len(results) == len(AGREED_CASES) >= 90
+    config_request = {"jsonrpc": "2.0", "id": 1, "method": "eth_config", "params": []}
+    assert replica.rpc("eth_config") == post_json(f"http://127.0.0.1:{master_port}/", config_request)
