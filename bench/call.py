@@ -14,7 +14,10 @@ rows, measured in the same run:
 - ``eth_call`` as a replica runs it (caches warm after the first call);
 - ``eth_call`` with its caches emptied before every call (the call-state classes
   and the shared account and slot reads): what each call cost before they existed;
-- ``eth_blockNumber``: the dispatch path alone, the floor under any method.
+- ``eth_blockNumber``: the dispatch path alone, the floor under any method;
+- the same call traced by ``debug_traceCall`` (callTracer, and the struct logger
+  that records every opcode), and the Store transaction traced by
+  ``debug_traceTransaction`` (which replays its block from the parent's state).
 """
 
 from __future__ import annotations
@@ -115,20 +118,30 @@ def main() -> int:
                 service.backend.call_reads.accounts.clear()
                 service.backend.call_reads.slots.clear()
 
+            backend = service.backend
+            stored_tx = "0x" + backend.block(backend.head()).transactions[0].hash.hex()
+            call_tracer = {"tracer": "callTracer"}
+            traces = [
+                ("debug_traceCall, callTracer", request("debug_traceCall", [{"to": contract, "data": "0x00"}, "latest", call_tracer])),
+                ("debug_traceCall, struct logger", request("debug_traceCall", [{"to": contract, "data": "0x00"}, "latest"])),
+                ("debug_traceTransaction, callTracer", request("debug_traceTransaction", [stored_tx, call_tracer])),
+                ("debug_traceTransaction, struct logger", request("debug_traceTransaction", [stored_tx])),
+            ]
             rows = [
                 ("eth_call, warm caches", asyncio.run(measure(service, call, args.calls, lambda: None))),
                 ("eth_call, caches emptied per call", asyncio.run(measure(service, call, args.calls, cold))),
                 ("eth_blockNumber (dispatch floor)", asyncio.run(measure(service, request("eth_blockNumber", []), args.calls, lambda: None))),
+                *((name, asyncio.run(measure(service, body, args.calls, lambda: None))) for name, body in traces),
             ]
         finally:
             db.close()
 
     warm = statistics.median(rows[0][1])
     print(f"\neth_call in process, {args.calls} sequential requests per row through RpcService.handle_body (LevelDB, one core)")
-    print(f"{'request':36} {'per s':>8} {'p50 us':>8} {'p99 us':>8} {'vs warm eth_call':>17}")
+    print(f"{'request':38} {'per s':>8} {'p50 us':>8} {'p99 us':>8} {'vs warm eth_call':>17}")
     for name, seconds in rows:
         p50 = statistics.median(seconds)
-        print(f"{name:36} {len(seconds) / sum(seconds):8,.0f} {p50 * 1e6:8,.0f} {percentile(seconds, 0.99) * 1e6:8,.0f} "
+        print(f"{name:38} {len(seconds) / sum(seconds):8,.0f} {p50 * 1e6:8,.0f} {percentile(seconds, 0.99) * 1e6:8,.0f} "
               f"{p50 / warm:16.2f}x")
     return 0
 

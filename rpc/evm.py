@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from eth._utils.address import generate_contract_address
-from eth.abc import BlockHeaderAPI, StateAPI, VirtualMachineAPI
+from eth.abc import BlockHeaderAPI, DatabaseAPI, StateAPI, VirtualMachineAPI
 from eth.constants import DEFAULT_SPOOF_R, DEFAULT_SPOOF_S, DEFAULT_SPOOF_Y_PARITY
 from eth.exceptions import Revert
 from eth.vm.execution_context import ExecutionContext
@@ -82,8 +82,9 @@ class CallEnvironment:
 
 
 def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrides | None,
-            state: StateOverride | None) -> CallEnvironment:
-    """The block context of ``header`` (with overrides) and its post-state (with overrides)."""
+            state: StateOverride | None, db: DatabaseAPI | None = None) -> CallEnvironment:
+    """The block context of ``header`` (with overrides) and its post-state (with overrides),
+    read through a fresh overlay of ``db`` (default: the replica's database)."""
     block = block or BlockOverrides()
     number = block.number if block.number is not None else header.block_number
     vm_class = backend.chain.get_vm_class_for_block_number(BlockNumber(number))
@@ -97,7 +98,7 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
         header=header,
         context_fields=_block_context(backend, header, block, vm_class, number),
         state_class=call_classes(vm_class, frozenset(precompiles.items())),
-        db=OverlayDB(backend.db),
+        db=OverlayDB(backend.db if db is None else db),
         state_root=header.state_root,
         blob_fee=_blob_fee(header, block, vm_class),
         precompiles=frozenset(precompiles),

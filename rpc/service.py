@@ -18,6 +18,7 @@ from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, Tran
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.limits import RpcLimits
 from rpc.shedding import Admission, Behind, never_behind
+from rpc.tracing import api as tracing
 
 NAMESPACES: tuple[MethodTable, ...] = (
     web3.METHODS,
@@ -32,6 +33,7 @@ NAMESPACES: tuple[MethodTable, ...] = (
     logs.METHODS,
     txpool.METHODS,
     submit.METHODS,
+    tracing.METHODS,
 )
 """Every namespace's wire-name table; merged once, duplicates refused."""
 

@@ -69,6 +69,10 @@ def test_web3_reads_a_replica_of_the_dev_master(cluster: Cluster) -> None:
     with pytest.raises(ContractLogicError) as reverted:
         w3.eth.call({"to": contract, "from": sender_address})
     assert reverted.value.data == "0x" + REVERT_DATA.hex()
+    trace_args = ["0x" + store_hash.hex(), {"tracer": "callTracer", "tracerConfig": {"withLog": True}}]
+    trace = w3.provider.make_request("debug_traceTransaction", trace_args)["result"]
+    assert trace == master.provider.make_request("debug_traceTransaction", trace_args)["result"]
+    assert (trace["to"], trace["logs"][0]["data"]) == (contract.lower(), "0x" + "2a" * 32)
 
 
 def test_replica_matches_a_dev_master_mining_fifty_blocks_of_transactions(cluster: Cluster) -> None:

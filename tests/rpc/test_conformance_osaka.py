@@ -23,8 +23,8 @@ from tests.rpc.conftest import RecordingSink, serve
 OSAKA_SUITE = SUITE.parent / "osaka-2026-07"
 
 SERVED = merge_tables(*NAMESPACES)
-"""The methods ethercattle serves; the suite's cases for others (eth_simulateV1,
-debug_trace*, eth_capabilities ...) belong to the work that adds them."""
+"""The methods ethercattle serves (debug_trace* included); the suite's cases for others
+(eth_simulateV1, eth_capabilities ...) belong to the work that adds them."""
 
 PRAGUE_SUITE_DISAGREES = {
     "eth_getStorageAt/get-storage-invalid-key",
