@@ -60,7 +60,9 @@ def _ready(port: int) -> bool:
 
 
 def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, block_time: float, master_port: int | None = None,
-              fork: str = "osaka") -> int:
+              fork: str = "osaka", follow: tuple[str, Path, str] | None = None) -> int:
+    """Run everything until Ctrl-C; ``follow`` = (upstream URL, genesis.json, its HTTP URL) makes the master
+    follow that node instead of mining a ``fork`` dev chain (and the emitters forward transactions to its HTTP URL)."""
     datadir = datadir.resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     secret = _secret(datadir)
@@ -73,17 +75,17 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
     with LocalBroker(broker_port, log_path=datadir / "broker.log") as broker:
         try:
             master_env = _env(broker.url, datadir / "master", secret)
+            source = (["--dev", "--block-time", str(block_time), "--fork", fork] if follow is None
+                      else ["--follow", follow[0], "--genesis", str(follow[1].resolve())])
             children.append(_spawn(
-                "master",
-                [sys.executable, "-m", "pipeline", "master", "--dev", "--rpc-port", str(master_port), "--block-time", str(block_time),
-                 "--fork", fork],
-                master_env, datadir,
+                "master", [sys.executable, "-m", "pipeline", "master", *source, "--rpc-port", str(master_port)], master_env, datadir,
             ))
+            emit_target = f"http://127.0.0.1:{master_port}" if follow is None else follow[2]
             wait_for_port(master_port, 60)
             for index in range(replicas):
                 port = rpc_port + index
                 env = _env(broker.url, datadir / f"replica-{index}", secret, replica_id=f"replica-{index}",
-                           emit_targets=f"http://127.0.0.1:{master_port}")
+                           emit_targets=emit_target)
                 children.append(_spawn(
                     f"replica-{index}",
                     [str(bin_dir / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "--web-bind", "127.0.0.1"],
@@ -98,7 +100,8 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
                     return 1
                 time.sleep(0.5)
             print(f"broker        {broker.url}  (memory: the log is lost when it stops)")
-            print(f"master RPC    http://127.0.0.1:{master_port}  (dev chain 1337, funded accounts: see README)")
+            chain = "dev chain 1337, funded accounts: see README" if follow is None else f"following {follow[0]}"
+            print(f"master RPC    http://127.0.0.1:{master_port}  ({chain})")
             for index in range(replicas):
                 port = rpc_port + index
                 print(f"replica-{index}     RPC http://127.0.0.1:{port}/   status http://127.0.0.1:{port}/status")

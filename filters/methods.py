@@ -253,7 +253,10 @@ def _fork_point(backend: ReplicaBackend, cursor: int, cursor_hash: Any) -> tuple
     if not isinstance(cursor_hash, str) or len(cursor_hash) != 66:
         return cursor, []
     block_hash = bytes.fromhex(cursor_hash[2:])
-    if backend.canonical_hash(cursor) in (block_hash, None):  # still canonical, or this replica is behind the cursor
+    canonical = backend.canonical_hash(cursor)
+    if canonical == block_hash:  # still canonical
+        return cursor, []
+    if canonical is None and backend.header_by_hash(block_hash) is None:  # this replica is behind the cursor
         return cursor, []
     dropped: list[Any] = []
     header = backend.header_by_hash(block_hash)

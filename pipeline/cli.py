@@ -32,8 +32,12 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _master(args: argparse.Namespace) -> int:
-    from pipeline.master import run_master
+    if args.follow and not args.genesis:
+        raise SystemExit("ethercattle master --follow needs --genesis FILE")
+    from pipeline.master import run_follow, run_master
 
+    if args.follow:
+        return asyncio.run(run_follow(load_settings(), args.follow, Path(args.genesis), args.rpc_host, args.rpc_port, args.max_reorg_depth))
     chain_id = args.chain_id if args.dev else None
     return asyncio.run(run_master(load_settings(), args.rpc_host, args.rpc_port, chain_id, args.block_time, args.fork))
 
@@ -50,7 +54,13 @@ def _topics(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from deploy.local import run_local
 
-    return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port, args.fork)
+    if bool(args.follow) != bool(args.genesis):
+        raise SystemExit("ethercattle up: --follow URL and --genesis FILE go together")
+    from master.upstream import http_url
+
+    follow = (args.follow, Path(args.genesis), http_url(args.follow)) if args.follow else None
+    return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port,
+                     args.fork, follow)
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -87,6 +97,9 @@ def parser() -> argparse.ArgumentParser:
     master.add_argument("--chain-id", type=int, default=1337)
     master.add_argument("--fork", choices=DEV_FORKS, default="osaka", help="the dev chain's rules from genesis (default: the newest)")
     master.add_argument("--block-time", type=float, default=5.0, help="seconds between empty blocks (0: only when transactions arrive)")
+    master.add_argument("--follow", metavar="URL", help="follow a trusted node's chain over JSON-RPC (http:// polls, ws:// subscribes to newHeads); needs --genesis")
+    master.add_argument("--genesis", help="the followed chain's go-ethereum genesis.json")
+    master.add_argument("--max-reorg-depth", type=int, default=64, help="deepest reorg --follow rolls back; deeper stops following")
     master.add_argument("--rpc-host", default="127.0.0.1")
     master.add_argument("--rpc-port", type=int, default=8545)
     master.set_defaults(run=_master)
@@ -102,6 +115,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--replicas", type=int, default=1)
     up.add_argument("--block-time", type=float, default=2.0)
     up.add_argument("--fork", choices=DEV_FORKS, default="osaka", help="the dev master's rules (default: the newest)")
+    up.add_argument("--follow", metavar="URL", help="the master follows this trusted node instead of mining a dev chain (with --genesis)")
+    up.add_argument("--genesis", help="genesis.json of the chain --follow follows")
     up.set_defaults(run=_up)
 
     snapshot = commands.add_parser("snapshot", help="snapshots of a node's database: create, restore, list")

@@ -56,7 +56,10 @@ class FakeBackend:
 
     def header_by_hash(self, block_hash: bytes) -> Header | None:
         value = int.from_bytes(block_hash, "big")
-        return Header(value % 1000, value // 1000)
+        header = Header(value % 1000, value // 1000)
+        if header.block_number > self.number and header == self._canonical(header.block_number):
+            return None  # a block of this branch above the head: this replica has not applied it yet
+        return header
 
     async def offload(self, work: Callable[..., Any], *args: Any) -> Any:
         return work(*args)
@@ -217,6 +220,27 @@ def test_log_filter_returns_the_dropped_blocks_logs_as_removed_after_a_reorg(mon
         changes = await filters.get_filter_changes(chain, fid)
         assert [(log["blockHash"], log["removed"]) for log in changes] == (
             [(h, True) for h in hashes(7, 8)] + [(h, False) for h in hashes(7, 8, 9, fork=1)])
+
+    run(scenario())
+
+
+def test_log_filter_returns_the_dropped_blocks_logs_as_removed_when_the_new_branch_is_shorter(monkeypatch: pytest.MonkeyPatch) -> None:
+    import filters.methods
+
+    monkeypatch.setattr(filters.methods, "_block_logs", lambda backend, header, number, flt: iter(
+        [{"blockNumber": hex(number), "blockHash": "0x" + header.hash.hex(), "removed": False}]))
+    clock = Clock()
+    store, _ = store_with_log(clock)
+    filters, chain = Filters(store, FilterLimits(), clock), FakeBackend(5)
+
+    async def scenario() -> None:
+        fid = await filters.new_filter(chain, {})
+        chain.number = 8
+        await filters.get_filter_changes(chain, fid)
+        chain.fork, chain.number = 1, 7  # blocks 7 and 8 left; the new branch has only 7
+        changes = await filters.get_filter_changes(chain, fid)
+        assert [(log["blockHash"], log["removed"]) for log in changes] == (
+            [(h, True) for h in hashes(7, 8)] + [(h, False) for h in hashes(7, fork=1)])
 
     run(scenario())
 
