@@ -203,14 +203,19 @@ def test_block_filter_follows_a_reorg_from_the_fork_point() -> None:
     run(scenario())
 
 
-def test_log_filter_returns_the_dropped_blocks_logs_as_removed_after_a_reorg(monkeypatch: pytest.MonkeyPatch) -> None:
+def one_log_per_block(monkeypatch: pytest.MonkeyPatch) -> tuple[Filters, FakeBackend]:
+    """Log filters over a fake chain at block 5 whose every block holds one log."""
     import filters.methods
 
     monkeypatch.setattr(filters.methods, "_block_logs", lambda backend, header, number, flt: iter(
         [{"blockNumber": hex(number), "blockHash": "0x" + header.hash.hex(), "removed": False}]))
     clock = Clock()
     store, _ = store_with_log(clock)
-    filters, chain = Filters(store, FilterLimits(), clock), FakeBackend(5)
+    return Filters(store, FilterLimits(), clock), FakeBackend(5)
+
+
+def test_log_filter_returns_the_dropped_blocks_logs_as_removed_after_a_reorg(monkeypatch: pytest.MonkeyPatch) -> None:
+    filters, chain = one_log_per_block(monkeypatch)
 
     async def scenario() -> None:
         fid = await filters.new_filter(chain, {})
@@ -225,13 +230,7 @@ def test_log_filter_returns_the_dropped_blocks_logs_as_removed_after_a_reorg(mon
 
 
 def test_log_filter_returns_the_dropped_blocks_logs_as_removed_when_the_new_branch_is_shorter(monkeypatch: pytest.MonkeyPatch) -> None:
-    import filters.methods
-
-    monkeypatch.setattr(filters.methods, "_block_logs", lambda backend, header, number, flt: iter(
-        [{"blockNumber": hex(number), "blockHash": "0x" + header.hash.hex(), "removed": False}]))
-    clock = Clock()
-    store, _ = store_with_log(clock)
-    filters, chain = Filters(store, FilterLimits(), clock), FakeBackend(5)
+    filters, chain = one_log_per_block(monkeypatch)
 
     async def scenario() -> None:
         fid = await filters.new_filter(chain, {})
