@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from chain.config import chain_class, has_config, read_config, write_config
 from chain.errors import ChainError, ChainMismatch
 from chain.genesis import GenesisSpec
+from chain.head import SETTLED_KEYS, settled_hash
 from chain.importer import block_summary, decode_block
 from chain.live import (
     BlockBuffer,
@@ -41,7 +42,7 @@ from chain.live import (
     rewind,
 )
 from chain.rpcblock import raw_block
-from master.upstream import Upstream, UpstreamError
+from master.upstream import Upstream, UpstreamError, UpstreamRefused
 
 log = logging.getLogger("ethercattle.follow")
 
@@ -214,6 +215,7 @@ class Follower:
                 await self.reorganise(head, target)
                 continue
             if target == head.block_number:
+                await self.mark_settled()
                 return
             await self._import_range(head.block_number + 1, target)
 
@@ -247,6 +249,28 @@ class Follower:
                 break
             present.append(raw)
         return present
+
+    async def mark_settled(self) -> None:
+        """Store which of our blocks the upstream calls safe and finalized, in one record when either moved.
+
+        An upstream without them (before the merge, or a client that has no
+        consensus view) refuses the tag; its replicas then answer the head.
+        """
+        moved: dict[bytes, bytes] = {}
+        for tag, key in SETTLED_KEYS.items():
+            try:
+                block = await self.upstream.block(tag)
+            except UpstreamRefused:
+                continue
+            if block is None:
+                continue
+            block_hash = bytes.fromhex(block["hash"][2:])
+            if self._our_hash(int(block["number"], 16)) == block_hash and settled_hash(self.db, tag) != block_hash:
+                moved[key] = block_hash
+        if moved:
+            with self.db.atomic_batch() as batch:
+                for key, block_hash in moved.items():
+                    batch[key] = block_hash
 
     async def _upstream_hash(self, number: int) -> bytes | None:
         block = await self.upstream.block(number)

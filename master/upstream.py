@@ -92,9 +92,9 @@ class Upstream:
     async def head_number(self) -> int:
         return int(await self.call("eth_blockNumber"), 16)
 
-    async def block(self, number: int, full: bool = False) -> dict[str, Any] | None:
-        """The canonical block at ``number`` as JSON, or None beyond the upstream's head."""
-        found = await self.call("eth_getBlockByNumber", hex(number), full)
+    async def block(self, number: int | str, full: bool = False) -> dict[str, Any] | None:
+        """The canonical block at ``number`` (or a tag: "safe", "finalized") as JSON, or None where there is none."""
+        found = await self.call("eth_getBlockByNumber", hex(number) if isinstance(number, int) else number, full)
         return found if isinstance(found, dict) else None
 
     async def chain_id(self) -> int:

@@ -40,7 +40,7 @@ from eth.vm.forks.cancun import CancunVM
 
 from chain.config import CONFIG_KEY, open_chain
 from chain.errors import ChainError
-from chain.head import SyncProgress, head_hash
+from chain.head import SyncProgress, head_hash, settled_hash
 from chain.osaka import blob_parameters_of, excess_blob_gas_after
 from rpc.cache import LRU
 from rpc.callcache import SharedReads
@@ -367,12 +367,21 @@ class ReplicaBackend:
     def resolve_number(self, number: BlockNumber) -> BlockHeaderAPI | None:
         """A block number or tag to its canonical header (None if there is none).
 
-        pending, safe and finalized answer the head: a replica has no pending block,
-        and the master's chain is final for us as soon as we hold it.
+        safe and finalized are the blocks the master last stored as such (a followed
+        upstream reports them) while they are canonical; where nobody said, they
+        answer the head, as pending does: a replica has no pending block, and the
+        master's chain is final for us as soon as we hold it.
         """
+        if number is BlockTag.SAFE or number is BlockTag.FINALIZED:
+            return self._settled(number.value) or self.head()
         if isinstance(number, BlockTag):
             return self.head()
         return self.header_by_number(number)
+
+    def _settled(self, tag: str) -> BlockHeaderAPI | None:
+        block_hash = settled_hash(self.db, tag)
+        header = None if block_hash is None else self.header_by_hash(block_hash)
+        return header if header is not None and self.is_canonical(header) else None
 
     def resolve_ref(self, ref: BlockRef) -> BlockHeaderAPI:
         """An EIP-1898 block reference to a header, with geth's errors when there is none."""

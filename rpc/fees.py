@@ -194,7 +194,8 @@ def _check_percentiles(percentiles: list[float], limit: int) -> None:
 def _last_block(backend: ReplicaBackend, newest: BlockNumber) -> int:
     head = backend.head().block_number
     if isinstance(newest, BlockTag):
-        return head
+        settled = backend.resolve_number(newest)
+        return head if settled is None else int(settled.block_number)
     if newest > head:
         raise ServerError(f"request beyond head block: requested {newest}, head {head}")
     return newest

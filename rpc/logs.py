@@ -182,9 +182,12 @@ def block_logs(block: BlockData, flt: LogFilter) -> Iterator[JSON]:
 
 
 def _resolve(backend: ReplicaBackend, number: BlockNumber | None, head: int) -> int:
+    if number is BlockTag.PENDING:
+        raise ServerError("pending logs are not supported")
+    if number is BlockTag.SAFE or number is BlockTag.FINALIZED:
+        header = backend.resolve_number(number)
+        return head if header is None else int(header.block_number)
     if number is None or isinstance(number, BlockTag):
-        if number is BlockTag.PENDING:
-            raise ServerError("pending logs are not supported")
         return head
     return number
 

@@ -123,6 +123,9 @@ def assert_replica_serves_what_anvil_serves(replica: str, anvil: Anvil, accounts
     for account in accounts:
         for method in ("eth_getBalance", "eth_getTransactionCount", "eth_getCode"):
             assert_same(replica, anvil, method, account, "latest")
+    for tag in ("safe", "finalized"):  # the master stores them once level with anvil: wait for that record
+        wait_for(lambda: call(replica, "eth_getBlockByNumber", tag, False)["hash"] == anvil.rpc("eth_getBlockByNumber", tag, False)["hash"],
+                 10, f"the replica's {tag} block to be anvil's")
 
 
 def test_a_replica_of_a_followed_anvil_serves_what_anvil_serves_across_reorgs(tmp_path: Path, anvil: Anvil) -> None:

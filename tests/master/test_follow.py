@@ -17,6 +17,7 @@ from eth_typing import BlockNumber
 
 from chain.config import read_config
 from chain.genesis import load_genesis
+from chain.head import settled_hash
 from chain.live import HeaderMismatch
 from master.follow import Follower, FollowStopped, progress_line
 from master.upstream import Upstream
@@ -44,6 +45,16 @@ async def test_following_raw_blocks_reproduces_the_upstream_chain(compat_url: st
         assert upstream.raw_blocks_offered is True
     assert canonical_hashes(db) == canonical_hashes(compat_db)
     assert read_config(db) == read_config(compat_db)
+
+
+async def test_the_blocks_the_upstream_calls_safe_and_finalized_are_stored_for_replicas(compat_url: str) -> None:
+    db = AtomicDB()
+    async with Upstream(compat_url) as upstream:
+        follower = await follow_once(upstream, db)
+        finalized = await upstream.block("finalized")
+    assert finalized is not None
+    assert settled_hash(db, "finalized") == bytes.fromhex(finalized["hash"][2:]) == follower.head().hash
+    assert settled_hash(db, "safe") == follower.head().hash
 
 
 async def test_following_rebuilt_blocks_reproduces_the_upstream_chain(compat_url: str, compat_db: AtomicDB) -> None:
