@@ -58,12 +58,14 @@ class Delivery:
 
     rewind_limit = 30.0  # seconds of seeking back without getting the message due: a hole in the log
     reseek_every = 2.0  # seconds between seeks back while the message due does not come
+    stall_after = 5.0  # seconds without any delivery while behind the log's end before seeking again
 
     def __init__(self) -> None:
         self.last: int | None = None  # offset of the last message handed to the applier since the last seek
         self.rewound_to: int | None = None  # the offset sought back to, until a group continues from it
         self.rewound_since = 0.0
         self.rewound_at = 0.0
+        self.delivered_at = 0.0  # when the consumer last delivered a group or was sought, monotonic seconds
 
     def reset(self) -> None:
         self.last, self.rewound_to = None, None
@@ -151,12 +153,14 @@ class ApplyAgent:
         # inside aiokafka that stopped the worker).
         await self.consumer().seek_wait({tp: offset})
         self.delivery.reset()
+        self.delivery.delivered_at = self.clock()
 
     # -- applying --------------------------------------------------------------------
 
     async def take(self, events: Sequence[EventT]) -> None:
         """One group of delivered messages: apply what continues the log; seek back over what was dropped."""
         replica = self.replica
+        self.delivery.delivered_at = self.clock()
         if replica.halted is not None:
             return
         count = continuing(events, self.delivery.expected(replica.applier.position.next_offset))
@@ -228,6 +232,26 @@ class ApplyAgent:
                 end = self._highwater(tp)
                 if end is not None:
                     self.log_reset(self.replica.observe_log_end(end, last_fetch_time(consumer, tp)))
+                await self._unstall(tp)
+
+    async def _unstall(self, tp: TP) -> None:
+        """Seek to the message due when the consumer delivers nothing while the log holds more.
+
+        Seen here: a replica starting while another of its cluster ran got nothing
+        after its resume seek (Faust's own seek to committed offsets ran after it,
+        and the CDC topic has none), and sat behind the log's end for good, silent.
+        """
+        replica, delivery = self.replica, self.delivery
+        if replica.halted is not None or not replica.lag:
+            return
+        now = self.clock()
+        if now - delivery.delivered_at < delivery.stall_after:
+            return
+        expected = delivery.expected(replica.applier.position.next_offset)
+        log.warning("nothing of %s delivered for %.0fs while %d message(s) behind its end; seeking to offset %d again",
+                    tp.topic, now - delivery.delivered_at, replica.lag, expected)
+        delivery.delivered_at = now
+        await self.consumer().seek_wait({tp: expected})
 
     async def continue_on_rebased_log(self, tp: TP) -> bool:
         """Continue on a log the master re-based, when this database holds every record the lost one did."""

@@ -174,3 +174,19 @@ def test_a_log_whose_end_falls_below_what_was_applied_halts_as_reset(replica: Re
     consumer.end = 0
     asyncio.run(agent.track_log_end())
     assert replica.halted is not None and replica.halted.reason == "log-reset"
+
+
+def test_a_consumer_that_delivers_nothing_while_the_log_holds_more_is_sought_again(replica: ReplicaState) -> None:
+    consumer, clock = Consumer(end=2), Clock()
+    agent = agent_for(replica, consumer, clock, probe=LogProbe(partitions=1, earliest=0, end=2, previous=None))
+    asyncio.run(agent.on_assigned({PARTITION}))
+    clock.now += agent.delivery.stall_after - 1
+    asyncio.run(agent.track_log_end())
+    assert consumer.seeks == [0]  # resumed, not yet stalled
+    clock.now += 2
+    asyncio.run(agent.track_log_end())
+    assert consumer.seeks == [0, 0]
+    asyncio.run(agent.take(events(0, 1)))
+    clock.now += agent.delivery.stall_after + 1
+    asyncio.run(agent.track_log_end())
+    assert consumer.seeks == [0, 0]  # caught up: nothing is due
