@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     rpc_logs_max_results: int = Field(default=10_000, ge=1, description="most logs one eth_getLogs may return")
     rpc_call_gas_cap: int = Field(default=50_000_000, ge=21_000, description="gas cap of eth_call / eth_estimateGas / eth_createAccessList")
     rpc_call_timeout: float = Field(default=5.0, gt=0, description="seconds one eth_call-like execution may run")
+    rpc_response_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="most bytes of encoded JSON-RPC answers kept in memory, keyed by the head they were read at (0: no cache)")
+    rpc_block_wait_blocks: int = Field(default=5, ge=0, description="a call naming a block at most this many past the head waits for it (0: never)")
+    rpc_block_wait: float = Field(default=0.5, ge=0, description="longest a call naming a block just past the head waits for it, seconds")
     rpc_threads: int = Field(default=2, ge=1, le=64, description="threads running the costly JSON-RPC methods (eth_call and kin, eth_getLogs, filter log scans); more only contend for Python's GIL")
 
     filter_timeout: float = Field(default=300.0, gt=0, description="seconds a JSON-RPC filter lives without a poll (geth: 5 minutes)")

@@ -90,6 +90,9 @@ def rpc_limits(settings: Settings) -> RpcLimits:
         call_gas_cap=settings.rpc_call_gas_cap,
         call_timeout_seconds=settings.rpc_call_timeout,
         offload_threads=settings.rpc_threads,
+        response_cache_bytes=settings.rpc_response_cache_bytes,
+        block_wait_blocks=settings.rpc_block_wait_blocks,
+        block_wait_seconds=settings.rpc_block_wait,
     )
 
 

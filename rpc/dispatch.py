@@ -19,7 +19,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import orjson
 
+from chain.head import head_hash
 from rpc.backend import ReplicaBackend
+from rpc.blockwait import BlockWait
 from rpc.errors import (
     INTERNAL_ERROR,
     InvalidRequest,
@@ -30,6 +32,7 @@ from rpc.errors import (
     from_exception,
 )
 from rpc.params import Param, parse_positional
+from rpc.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +137,6 @@ def _envelope(request_id: Any, member: bytes, payload: bytes) -> bytes:
     return b'{"jsonrpc":"2.0","id":' + encode_id(request_id) + b',"' + member + b'":' + payload + b"}"
 
 
-def encode_result(request_id: Any, result: Any) -> bytes:
-    return _envelope(request_id, b"result", orjson.dumps(result))
-
-
 def encode_error(request_id: Any, error: RpcError) -> bytes:
     return _envelope(request_id, b"error", orjson.dumps(error.to_json()))
 
@@ -176,11 +175,14 @@ def _has_inexact_id(value: Any) -> bool:
 class Dispatcher:
     """Turns request bodies into response bodies over one backend and method table."""
 
-    def __init__(self, backend: ReplicaBackend, methods: MethodTable, on_call: CallObserver | None = None) -> None:
+    def __init__(self, backend: ReplicaBackend, methods: MethodTable, on_call: CallObserver | None = None,
+                 responses: ResponseCache | None = None, block_wait: BlockWait | None = None) -> None:
         self.backend = backend
         self.methods = dict(methods)
         self.limits = backend.limits
         self.on_call = on_call
+        self.responses = responses if responses is not None else ResponseCache(0)
+        self.block_wait = block_wait or BlockWait(0, 0.0)
 
     async def handle_body(self, body: bytes) -> bytes | None:
         """The response body for a request body; None when nothing is to be sent
@@ -245,7 +247,7 @@ class Dispatcher:
     async def _respond(self, message: Message) -> tuple[bytes, str]:
         """Run one call; every failure becomes an error object, never an exception."""
         try:
-            result = await self._run(message)
+            payload = await self._result(message)
         except RpcError as error:
             return encode_error(message.response_id, error), str(error.code)
         except Exception as error:  # noqa: BLE001 - the one place that must catch all
@@ -253,15 +255,29 @@ class Dispatcher:
             if mapped.code == INTERNAL_ERROR:
                 log.exception("JSON-RPC %s (id %r) crashed", message.method, message.response_id)
             return encode_error(message.response_id, mapped), str(mapped.code)
+        return _envelope(message.response_id, b"result", payload), "ok"
+
+    async def _result(self, message: Message) -> bytes:
+        """The call's encoded result: from the response cache when this head already answered it."""
+        self.backend.check_ready()
+        await self.block_wait.until_named_block(self.backend, message.method, message.params)
+        head = head_hash(self.backend.db)
+        key = None if head is None else self.responses.key(head, message.method, message.params)
+        payload = None if key is None else self.responses.get(key)
+        if payload is not None:
+            return payload
+        result = await self._run(message)
         try:
-            return encode_result(message.response_id, result), "ok"
+            payload = orjson.dumps(result)
         except TypeError:
             log.exception("JSON-RPC %s (id %r) returned an unencodable result",
                           message.method, message.response_id)
-            return encode_error(message.response_id, from_exception(RuntimeError())), str(INTERNAL_ERROR)
+            raise from_exception(RuntimeError()) from None
+        if key is not None and head == head_hash(self.backend.db):
+            self.responses.put(key, payload)
+        return payload
 
     async def _run(self, message: Message) -> Any:
-        self.backend.check_ready()
         if message.method.endswith("_subscribe"):
             raise RpcError("notifications not supported", code=-32601)
         method = self.methods.get(message.method)
