@@ -102,7 +102,7 @@ for ((i = 0; i < REPLICAS; i++)); do
     echo "[replica-$i] http://127.0.0.1:$PORT/ (status page /status)"
     ETHERCATTLE_DATADIR="$DATADIR/replica-$i" ETHERCATTLE_REPLICA_ID="replica-$i" \
         ETHERCATTLE_EMIT_TARGETS="http://127.0.0.1:$MASTER_PORT" \
-        spawn "replica-$i" "$VENV_BIN/faust" -A pipeline worker --web-port "$PORT" --web-host 127.0.0.1
+        spawn "replica-$i" "$VENV_BIN/faust" -L uvloop -A pipeline worker --web-port "$PORT" --web-host 127.0.0.1
     wait_port "replica-$i" "$PORT"
 done
 for ((i = 0; i < REPLICAS; i++)); do

@@ -78,7 +78,7 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
                 env = _env(broker.url, datadir / f"replica-{index}", secret, replica_id=f"replica-{index}",
                            emit_targets=f"http://127.0.0.1:{master_port}")
                 processes.append(_spawn(
-                    [str(bin_dir / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1"],
+                    [str(bin_dir / "faust"), "-L", "uvloop", "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1"],
                     env, datadir / f"replica-{index}.log",
                 ))
             deadline = time.monotonic() + 120

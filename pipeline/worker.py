@@ -123,6 +123,13 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
         ("ethercattle_ws_connections", "gauge", "WebSocket clients connected", lambda: len(hub.connections)),
         ("ethercattle_ws_slow_consumers_dropped", "counter", "WebSocket clients dropped for not reading (WS_SEND_QUEUE)",
          lambda: hub.dropped_slow),
+        ("ethercattle_rpc_cache_hits", "counter", "JSON-RPC answers served from the response cache", lambda: rpc.responses.hits),
+        ("ethercattle_rpc_cache_misses", "counter", "cacheable JSON-RPC calls the response cache did not hold",
+         lambda: rpc.responses.misses),
+        ("ethercattle_rpc_cache_bytes", "gauge", "bytes held by the response cache (RPC_RESPONSE_CACHE_BYTES bounds it)",
+         lambda: rpc.responses.size),
+        ("ethercattle_rpc_block_waits", "counter", "JSON-RPC calls that waited for a block just past the head",
+         lambda: rpc.block_wait.waited),
     ])
     return Replica(settings, state, metrics, chain, pending, filter_store, sink, rpc, hub)
 

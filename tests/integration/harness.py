@@ -134,7 +134,7 @@ class Cluster:
     def start_replica(self, replica_id: str, **extra: str) -> "Replica":
         port = free_port()
         env = self.env(self.replica_dir(replica_id), replica_id=replica_id, **extra)
-        args = [str(BIN / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "-l", "info"]
+        args = [str(BIN / "faust"), "-L", "uvloop", "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "-l", "info"]
         replica = Replica(self, replica_id, port, self.spawn(args, env, replica_id))
         wait_for(lambda: replica.health() is not None or replica.process.poll() is not None, 60, f"replica {replica_id} web server")
         return replica
