@@ -18,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from deploy.balancer import start_balancer
+from deploy.haproxy import HAProxy
 from deploy.localbroker import LocalBroker, wait_for_port
 
 CLUSTER = "local"
@@ -55,13 +57,16 @@ def _ready(port: int) -> bool:
         return False
 
 
-def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, block_time: float, master_port: int | None = None) -> int:
+def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, block_time: float, master_port: int | None = None,
+              lb_port: int | None = None) -> int:
     datadir = datadir.resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     secret = _secret(datadir)
     bin_dir = Path(sys.executable).parent
     processes: list[subprocess.Popen[bytes]] = []
+    balancer: HAProxy | None = None
     master_port = master_port or rpc_port - 1
+    lb_port = lb_port or rpc_port + replicas
     # The local broker keeps its log in memory: start from empty databases every time.
     for stale in [datadir / "master", *(datadir / f"replica-{i}" for i in range(replicas))]:
         shutil.rmtree(stale, ignore_errors=True)
@@ -92,11 +97,19 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
             for index in range(replicas):
                 port = rpc_port + index
                 print(f"replica-{index}     RPC http://127.0.0.1:{port}/   status http://127.0.0.1:{port}/status")
+            balancer = start_balancer(datadir, lb_port, [rpc_port + i for i in range(replicas)])
+            if balancer is None:
+                print("cluster       no haproxy installed (apt-get install haproxy): use each replica's URL")
+            else:
+                print(f"cluster RPC   http://127.0.0.1:{lb_port}/   WebSocket ws://127.0.0.1:{lb_port}/  "
+                      f"(HAProxy over {replicas} replica(s) that /readyz says are ready)")
             print(f"logs          {datadir}/*.log     Ctrl-C stops everything", flush=True)
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
             return 0
         finally:
+            if balancer is not None:
+                balancer.stop()
             for process in reversed(processes):
                 if process.poll() is None:
                     os.killpg(process.pid, signal.SIGTERM)

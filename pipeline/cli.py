@@ -43,7 +43,8 @@ def _topics(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from deploy.local import run_local
 
-    return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port)
+    return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port,
+                     args.lb_port)
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -92,6 +93,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--rpc-port", type=int, default=8546, help="first replica's RPC port (the next ones follow)")
     up.add_argument("--master-port", type=int, help="the master's RPC port (default: the first replica's port - 1)")
     up.add_argument("--replicas", type=int, default=1)
+    up.add_argument("--lb-port", type=int, help="the cluster's one URL: HAProxy over the replicas (default: after the last replica's port)")
     up.add_argument("--block-time", type=float, default=2.0)
     up.set_defaults(run=_up)
 
