@@ -18,6 +18,7 @@ from cluster.settings import Settings
 from master.dev import DevMaster
 from master.node import MasterNode
 from rpc.http import make_app
+from rpc.limits import RpcLimits
 from rpc.service import RpcService
 
 log = logging.getLogger("ethercattle.master")
@@ -61,7 +62,8 @@ async def run_master(settings: Settings, rpc_host: str, rpc_port: int, dev_chain
     """
     async with MasterNode(settings) as node:
         dev = None if dev_chain_id is None else DevMaster(node, dev_chain_id, block_time)
-        service = RpcService(node.leveldb, tx_sink=dev)
+        # The master writes every block itself: nothing is ever a block ahead of it to wait for.
+        service = RpcService(node.leveldb, tx_sink=dev, limits=RpcLimits(block_wait_blocks=0))
         runner = await serve_rpc(service, rpc_host, rpc_port)
         log.info("master %s of cluster %s: JSON-RPC on http://%s:%d%s", settings.master_id, settings.cluster, rpc_host, rpc_port,
                  "" if dev is None else f" (dev chain {dev_chain_id}, head {dev.head_number()})")

@@ -182,7 +182,7 @@ class Dispatcher:
         self.limits = backend.limits
         self.on_call = on_call
         self.responses = responses if responses is not None else ResponseCache(0)
-        self.block_wait = block_wait or BlockWait(0, 0.0)
+        self.block_wait = block_wait if block_wait is not None else BlockWait(0, 0.0)
 
     async def handle_body(self, body: bytes) -> bytes | None:
         """The response body for a request body; None when nothing is to be sent
