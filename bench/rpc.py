@@ -380,7 +380,7 @@ def main() -> int:
             processes.append(noop)
             cluster = Cluster(broker.url, root, name="benchrpc")
             master_port = free_port()
-            log("starting the dev master and one replica")
+            log("starting the dev master and two replicas (one with its response cache, one without)")
             cluster.start_dev_master(master_port, block_time=0)
             master_url = f"http://127.0.0.1:{master_port}/"
             replica = cluster.start_replica("r1")

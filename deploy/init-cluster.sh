@@ -9,7 +9,7 @@
 #    --genesis/--chain), the master's snapshot into DIR/snapshots, restored into each
 #    replica's datadir
 # 3. the master (`ethercattle master --dev`, or `ethercattle master` serving an imported chain)
-# 4. the replicas (`faust -A pipeline worker`), each followed by `ethercattle cluster wait`
+# 4. the replicas (`faust -L uvloop -A pipeline worker`), each followed by `ethercattle cluster wait`
 #    until it is ready
 # Then it waits; Ctrl-C stops every process it started. Logs: DIR/*.log.
 set -euo pipefail
