@@ -263,19 +263,19 @@ class Dispatcher:
         await self.block_wait.until_named_block(self.backend, message.method, message.params)
         head = head_hash(self.backend.db)
         key = None if head is None else self.responses.key(head, message.method, message.params)
-        payload = None if key is None else self.responses.get(key)
-        if payload is not None:
-            return payload
+        if key is None:
+            return await self._encoded(message)
+        return await self.responses.answer(key, lambda: self._encoded(message),
+                                           keep=lambda: head == head_hash(self.backend.db))
+
+    async def _encoded(self, message: Message) -> bytes:
         result = await self._run(message)
         try:
-            payload = orjson.dumps(result)
+            return orjson.dumps(result)
         except TypeError:
             log.exception("JSON-RPC %s (id %r) returned an unencodable result",
                           message.method, message.response_id)
             raise from_exception(RuntimeError()) from None
-        if key is not None and head == head_hash(self.backend.db):
-            self.responses.put(key, payload)
-        return payload
 
     async def _run(self, message: Message) -> Any:
         if message.method.endswith("_subscribe"):

@@ -20,8 +20,9 @@ The cache holds the encoded ``result`` member, so a hit is served without re-enc
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import orjson
 
@@ -60,6 +61,12 @@ txpool_*, filters, eth_syncing, eth_sendRawTransaction."""
 CacheKey = tuple[bytes, str, bytes]
 
 
+def _cancelling() -> bool:
+    """Whether the running task itself is being cancelled."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class ResponseCache:
     """Encoded results by (head hash, method, parameters), bounded in bytes.
 
@@ -77,6 +84,7 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[CacheKey, bytes] = OrderedDict()
+        self._computing: dict[CacheKey, asyncio.Future[bytes]] = {}
 
     def key(self, head: bytes, method: str, params: Any) -> CacheKey | None:
         """The key of a call at ``head``, or None when its answer must not be cached."""
@@ -86,6 +94,43 @@ class ResponseCache:
             return head, method, orjson.dumps(params, option=orjson.OPT_SORT_KEYS)
         except TypeError:  # an integer beyond 64 bits: rare enough to always compute
             return None
+
+    async def answer(self, key: CacheKey, compute: Callable[[], Awaitable[bytes]], keep: Callable[[], bool]) -> bytes:
+        """The encoded result under ``key``: from memory, from a computation of it already under way,
+        or computed now and kept if ``keep()`` still says so (the head did not move meanwhile).
+
+        When a block lands, every polling client asks its question again at once; the first one
+        computes and the rest await it, so an eth_call runs once per head, not once per client.
+        A failure (a revert, a timeout) reaches every caller that awaited it and is not kept."""
+        payload = self.get(key)
+        if payload is not None:
+            return payload
+        running = self._computing.get(key)
+        if running is not None:
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if not running.cancelled() or _cancelling():
+                    raise
+                # the caller computing it went away (its client hung up): compute it here
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._computing[key] = future
+        try:
+            payload = await compute()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: nobody awaiting it is no error worth a log line
+            raise
+        finally:
+            if self._computing.get(key) is future:
+                del self._computing[key]
+        future.set_result(payload)
+        if keep():
+            self.put(key, payload)
+        return payload
 
     def get(self, key: CacheKey) -> bytes | None:
         """The encoded result stored under ``key`` (counted as a hit or a miss)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -9,6 +10,8 @@ from eth.db.atomic import AtomicDB
 from eth_account import Account
 
 from chain.dev import DEV_CHAIN_ID, DEV_PRIVATE_KEYS, DevMiner, init_dev_chain
+from rpc.dispatch import Method
+from rpc.errors import RpcError
 from rpc.limits import RpcLimits
 from rpc.response_cache import ResponseCache
 from rpc.service import RpcService
@@ -154,3 +157,35 @@ def test_object_parameters_key_alike_whatever_their_member_order() -> None:
     cache = ResponseCache(1_000_000)
     assert (cache.key(HEAD, "eth_call", [{"to": "0x1", "data": "0x2"}, "latest"])
             == cache.key(HEAD, "eth_call", [{"data": "0x2", "to": "0x1"}, "latest"]))
+
+
+def counting_chain_id(service: RpcService, calls: list[int], fail: bool = False) -> None:
+    """Replace eth_chainId with a slow handler that counts its runs (and fails when asked)."""
+
+    async def chain_id(backend: object) -> str:
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        if fail:
+            raise RpcError("execution reverted", code=3)
+        return "0x539"
+
+    service.dispatcher.methods["eth_chainId"] = Method(chain_id)
+
+
+async def test_the_same_question_asked_at_once_is_computed_once() -> None:
+    service, calls = RpcService(dev_chain()), list[int]()
+    counting_chain_id(service, calls)
+    call = caller(service)
+    answers = await asyncio.gather(*(call("eth_chainId", request_id=i) for i in range(5)))
+    assert [answer["result"] for answer in answers] == ["0x539"] * 5
+    assert [answer["id"] for answer in answers] == list(range(5))
+    assert len(calls) == 1
+
+
+async def test_a_failure_computed_once_reaches_every_caller_and_is_not_kept() -> None:
+    service, calls = RpcService(dev_chain()), list[int]()
+    counting_chain_id(service, calls, fail=True)
+    call = caller(service)
+    answers = await asyncio.gather(*(call("eth_chainId") for _ in range(3)))
+    assert all(answer["error"]["code"] == 3 for answer in answers)
+    assert len(calls) == 1 and len(service.responses) == 0
