@@ -23,8 +23,9 @@ from faust.types import TP, EventT, StreamT
 
 from broker.transport import last_fetch_time
 from cluster.settings import Settings
-from replica.applier import ApplyHalted
+from replica.applier import ApplyHalted, remedy
 from replica.position import Position
+from replica.rebase import continued_position, find_rebase
 from replica.resume import LogProbe, ResumeRefused, check_resume, probe_log
 from replica.state import ReplicaState
 
@@ -131,6 +132,8 @@ class ApplyAgent:
             try:
                 check_resume(position, probe, self.topic)
             except ResumeRefused as refused:
+                if await self.continue_on_rebased_log(tp):
+                    continue
                 if replica.resumed:  # a running replica re-assigned (the broker came back): stay up, unready, and say why
                     self.log_reset(ApplyHalted("log-reset", position.next_offset, str(refused)))
                     return
@@ -172,9 +175,8 @@ class ApplyAgent:
         except ApplyHalted as halted:
             replica.halted = halted
             log.critical(
-                "HALTED: %s record at offset %d of %s: %s. This replica applies nothing more and is unready; "
-                "it needs a replacement from a good snapshot, or a corrected log.",
-                halted.reason, halted.offset, self.topic, halted.detail,
+                "HALTED: %s record at offset %d of %s: %s. This replica applies nothing more and is unready. What to do: %s.",
+                halted.reason, halted.offset, self.topic, halted.detail, remedy(halted.reason),
             )
             return
         self.delivery.last = max(self.delivery.last or 0, events[-1].message.offset)
@@ -221,9 +223,26 @@ class ApplyAgent:
         consumer = self.consumer()
         for tp in consumer.assignment():
             if tp.topic == self.topic:
+                if self.replica.halted is not None and self.replica.halted.reason == "log-reset" and await self.continue_on_rebased_log(tp):
+                    continue
                 end = self._highwater(tp)
                 if end is not None:
                     self.log_reset(self.replica.observe_log_end(end, last_fetch_time(consumer, tp)))
+
+    async def continue_on_rebased_log(self, tp: TP) -> bool:
+        """Continue on a log the master re-based, when this database holds every record the lost one did."""
+        replica = self.replica
+        found = await find_rebase(self.settings.bootstrap_servers, tp.topic, replica.applier.auth)
+        position = continued_position(replica.applier.position, found)
+        if position is None:
+            return False
+        replica.applier.rebase(position)
+        replica.halted, replica.log_end = None, None
+        await self._seek(tp, position.next_offset)
+        replica.resumed = True
+        log.warning("the master re-based %s on a new log; this replica holds record %d and continues from offset %d, "
+                    "without a snapshot", tp.topic, position.sequence, position.next_offset)
+        return True
 
     def log_reset(self, halted: ApplyHalted | None) -> None:
         """Halt for a log that no longer continues this database (lost or reset), loudly and once."""
@@ -235,9 +254,9 @@ class ApplyAgent:
         elif replica.halted is not halted:
             return
         log.critical(
-            "HALTED: log-reset at offset %d of %s: %s. This replica applies nothing more and is unready; "
-            "restart it from a snapshot of the current log, or from an empty datadir.",
-            halted.offset, self.topic, halted.detail,
+            "HALTED: log-reset at offset %d of %s: %s. This replica is unready until the master re-bases the cluster on a "
+            "new log (it continues then, by itself, if it holds the record the new log starts after). What to do: %s.",
+            halted.offset, self.topic, halted.detail, remedy("log-reset"),
         )
 
 

@@ -14,13 +14,13 @@ the RPC keeps serving.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import faust
 from faust import web
 
+from cluster import boundedjson
 from replica.state import ReplicaState
 from snapshot.manifest import SnapshotError
 from snapshot.remote import HEADER, PATH, verify
@@ -51,7 +51,7 @@ def register(app: faust.App, replica: ReplicaState, snapshotter: Snapshotter) ->
             if not authentic(request, "POST", body):
                 return self.json({"error": "missing or invalid signature"}, status=401)
             try:
-                asked: Any = json.loads(body or b"{}")
+                asked: Any = boundedjson.loads(body or b"{}")
                 job = snapshotter.start(replica, str(asked["out"]), str(asked.get("format", "tar.gz")))
             except Busy as exc:
                 return self.json({"error": str(exc)}, status=409)

@@ -14,7 +14,13 @@ rows, measured in the same run:
 - ``eth_call`` as a replica runs it (caches warm after the first call);
 - ``eth_call`` with its caches emptied before every call (the call-state classes
   and the shared account and slot reads): what each call cost before they existed;
-- ``eth_blockNumber``: the dispatch path alone, the floor under any method.
+- ``eth_blockNumber``: the dispatch path alone, the floor under any method;
+- the same call traced by ``debug_traceCall`` (callTracer, and the struct logger
+  that records every opcode), and the Store transaction traced by
+  ``debug_traceTransaction`` (which replays its block from the parent's state);
+- ``eth_simulateV1`` of the same call (one block of one call), and of a block of ten
+  transfers with ``traceTransfers``: a simulated block's own cost (header, roots,
+  settlement) on top of the execution.
 """
 
 from __future__ import annotations
@@ -46,9 +52,9 @@ GWEI = 10**9
 STORED = (1234).to_bytes(32, "big")
 
 
-def build_chain(db: LevelDB, accounts: int) -> str:
+def build_chain(db: LevelDB, accounts: int, fork: str) -> str:
     """Fund ``accounts`` recipients, deploy Store and set its value; returns its address."""
-    init_dev_chain(db)
+    init_dev_chain(db, fork=fork)
     miner = DevMiner(db)
     key = DEV_PRIVATE_KEYS[0]
     sender = Account.from_key(key)
@@ -93,13 +99,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="requests per row (default 2000)")
     parser.add_argument("--accounts", type=int, default=500, help="funded accounts in the state (default 500)")
+    parser.add_argument("--simulations", type=int, default=300, help="requests per eth_simulateV1 row (default 300)")
+    parser.add_argument("--fork", default="osaka", help="the dev chain's rules (default osaka; prague to compare)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ethercattle-bench-call-") as root:
         db = LevelDB(Path(root) / "chaindb")
         try:
             started = time.monotonic()
-            contract = build_chain(db, args.accounts)
+            contract = build_chain(db, args.accounts, args.fork)
             print(f"chain: {args.accounts} funded accounts and the Store contract at {contract}, "
                   f"built in {time.monotonic() - started:.1f}s", file=sys.stderr)
             service = RpcService(db)
@@ -109,25 +117,49 @@ def main() -> int:
 
             call = request("eth_call", [{"to": contract, "data": "0x00"}, "latest"])
 
+            def simulate(calls: list[dict[str, object]], **options: object) -> bytes:
+                return request("eth_simulateV1", [{"blockStateCalls": [{"calls": calls}], **options}, "latest"])
+
+            funded = Account.from_key(DEV_PRIVATE_KEYS[0]).address
+            transfers: list[dict[str, object]] = [
+                {"from": funded, "to": to_checksum_address((0x1000 + i).to_bytes(20, "big")), "value": "0x1"}
+                for i in range(10)
+            ]
+
             def cold() -> None:
                 call_classes.cache_clear()
                 service.backend.call_reads.accounts.clear()
                 service.backend.call_reads.slots.clear()
 
+            backend = service.backend
+            stored_tx = "0x" + backend.block(backend.head()).transactions[0].hash.hex()
+            call_tracer = {"tracer": "callTracer"}
+            traces = [
+                ("debug_traceCall, callTracer", request("debug_traceCall", [{"to": contract, "data": "0x00"}, "latest", call_tracer])),
+                ("debug_traceCall, struct logger", request("debug_traceCall", [{"to": contract, "data": "0x00"}, "latest"])),
+                ("debug_traceTransaction, callTracer", request("debug_traceTransaction", [stored_tx, call_tracer])),
+                ("debug_traceTransaction, struct logger", request("debug_traceTransaction", [stored_tx])),
+            ]
             rows = [
                 ("eth_call, warm caches", asyncio.run(measure(service, call, args.calls, lambda: None))),
                 ("eth_call, caches emptied per call", asyncio.run(measure(service, call, args.calls, cold))),
                 ("eth_blockNumber (dispatch floor)", asyncio.run(measure(service, request("eth_blockNumber", []), args.calls, lambda: None))),
+                *((name, asyncio.run(measure(service, body, args.calls, lambda: None))) for name, body in traces),
+                ("eth_simulateV1, 1 block of that call", asyncio.run(measure(service, simulate([{"to": contract, "data": "0x00"}]),
+                                                                            args.simulations, lambda: None))),
+                ("eth_simulateV1, 10 transfers, traced", asyncio.run(measure(service, simulate(transfers, traceTransfers=True),
+                                                                            args.simulations, lambda: None))),
             ]
         finally:
             db.close()
 
     warm = statistics.median(rows[0][1])
-    print(f"\neth_call in process, {args.calls} sequential requests per row through RpcService.handle_body (LevelDB, one core)")
-    print(f"{'request':36} {'per s':>8} {'p50 us':>8} {'p99 us':>8} {'vs warm eth_call':>17}")
+    print(f"\neth_call in process, {args.calls} sequential requests per row ({args.simulations} for eth_simulateV1) "
+          "through RpcService.handle_body (LevelDB, one core)")
+    print(f"{'request':38} {'per s':>8} {'p50 us':>8} {'p99 us':>8} {'vs warm eth_call':>17}")
     for name, seconds in rows:
         p50 = statistics.median(seconds)
-        print(f"{name:36} {len(seconds) / sum(seconds):8,.0f} {p50 * 1e6:8,.0f} {percentile(seconds, 0.99) * 1e6:8,.0f} "
+        print(f"{name:38} {len(seconds) / sum(seconds):8,.0f} {p50 * 1e6:8,.0f} {percentile(seconds, 0.99) * 1e6:8,.0f} "
               f"{p50 / warm:16.2f}x")
     return 0
 

@@ -71,10 +71,10 @@ async def health(session: aiohttp.ClientSession, url: str) -> dict | None:
         return None
 
 
-async def build_backlog(settings: Settings, records: int) -> tuple[int, float]:
+async def build_backlog(settings: Settings, records: int, fork: str) -> tuple[int, float]:
     async with MasterNode(settings) as node:
         assert node.db is not None
-        init_dev_chain(node.db, 1337)
+        init_dev_chain(node.db, 1337, fork)
         miner, mix = DevMiner(node.db), TransferMix()
         started = time.perf_counter()
         while node.db.sequence < records:
@@ -183,11 +183,12 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--blocks-per-second", type=float, default=20.0)
+    parser.add_argument("--fork", default="osaka", help="the dev chain's rules (default osaka; prague to compare)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ethercattle-bench-"))
     with LocalBroker(log_path=root / "broker.log") as broker:
         settings = Settings(broker=broker.url, cluster="bench", secret=SECRET, datadir=root / "master", heartbeat_interval=0.5)
-        total, mining = asyncio.run(build_backlog(settings, args.records))
+        total, mining = asyncio.run(build_backlog(settings, args.records, args.fork))
         print(f"backlog: {total} records from py-evm mining blocks of 10 transfers ({total / mining:,.0f} records/s committed by the master)")
 
         port = free_port()

@@ -30,17 +30,15 @@ answered fast (e.g. a replica that turned unready under load) inflates req/s.
 Load generator and servers share the same cores (2 on the project's machines),
 so every figure includes wrk's own CPU; numbers are noisy when anything else
 runs on the box. Needs wrk (Debian package ``wrk``, installed when missing and
-running as root) and npm for anvil (installed once into ``.bench/cache/anvil``,
+running as root) and npm for anvil (``deploy/anvil.py`` installs it once into ``.bench/cache/anvil``,
 which git ignores); without npm the anvil columns are left out.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -54,13 +52,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import deploy.anvil  # noqa: E402
 from deploy.localbroker import LocalBroker, free_port, wait_for_port  # noqa: E402
 from tests.integration.harness import wait_for  # noqa: E402
 
 CHAIN_ID = 1337
 MNEMONIC = "test test test test test test test test test test test junk"
-ANVIL_VERSION = "1.7.1"
-ANVIL_CACHE = ROOT / ".bench" / "cache" / "anvil"
 RECIPIENT = "0x000000000000000000000000000000000000bEEF"
 GWEI = 10**9
 STORED = 1234
@@ -147,35 +144,14 @@ def ensure_wrk() -> str:
     sys.exit("bench/rpc.py needs wrk, the load generator: `apt-get install -y wrk` (as root), then run again")
 
 
-def anvil_binary_in(prefix: Path) -> str | None:
-    """The native binary that the platform package (@foundry-rs/anvil-<os>-<arch>) ships."""
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(), "")
-    for path in sorted(glob.glob(str(prefix / "node_modules" / "@foundry-rs" / f"anvil-{sys.platform}-{arch}" / "bin" / "anvil"))):
-        if os.access(path, os.X_OK):
-            return path
-    wrapper = prefix / "node_modules" / ".bin" / "anvil"  # node wrapper that spawns the same binary
-    return str(wrapper) if wrapper.exists() else None
-
-
 def ensure_anvil(explicit: str | None) -> str | None:
     if explicit:
         return explicit
-    found = anvil_binary_in(ANVIL_CACHE)
-    if found:
-        return found
-    npm = shutil.which("npm")
-    if npm is None:
-        log("npm is missing, so anvil can't be installed: the anvil columns are left out (Debian: apt-get install -y npm)")
+    try:
+        return deploy.anvil.ensure_anvil()
+    except deploy.anvil.AnvilUnavailable as exc:
+        log(f"{exc}: the anvil columns are left out")
         return None
-    log(f"installing anvil {ANVIL_VERSION} from npm into {ANVIL_CACHE}")
-    ANVIL_CACHE.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([npm, "install", "--prefix", str(ANVIL_CACHE), "--no-audit", "--no-fund", f"@foundry-rs/anvil@{ANVIL_VERSION}"],
-                          capture_output=True, text=True)
-    found = anvil_binary_in(ANVIL_CACHE)
-    if done.returncode != 0 or found is None:
-        log(f"npm could not install anvil (exit {done.returncode}): {done.stderr.strip()[-500:]}; the anvil columns are left out")
-        return None
-    return found
 
 
 # --- the no-op ceiling --------------------------------------------------------------------

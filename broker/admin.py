@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
@@ -28,10 +29,10 @@ def cluster_topics(settings: Settings) -> list[TopicSpec]:
         settings.transaction_partitions, settings.cdc_retention, settings.transaction_retention)
 
 
-async def ensure_topics(settings: Settings) -> list[str]:
+async def ensure_topics(settings: Settings, check_retention: bool = True) -> list[str]:
     """Create whichever of the cluster's topics are missing; returns the names created.
 
-    Logs a warning for each topic whose retention the broker does not hold as configured.
+    With ``check_retention``, logs a warning for each topic whose retention the broker does not hold as configured.
     """
     specs = cluster_topics(settings)
     admin = clients.admin(settings)
@@ -46,11 +47,49 @@ async def ensure_topics(settings: Settings) -> list[str]:
             except TopicAlreadyExistsError:
                 continue
             log.info("created topic %s (%d partitions, %s)", spec.name, spec.partitions, spec.configs() or "broker defaults")
-        for warning in await retention_mismatches(admin, specs):
+        for warning in await retention_mismatches(admin, specs) if check_retention else []:
             log.warning("%s", warning)
         return [spec.name for spec in missing]
     finally:
         await admin.close()
+
+
+async def recreate_topic(settings: Settings, name: str) -> None:
+    """Delete one of the cluster's topics and create it again as specified (empty).
+
+    For a log the broker lost and then re-created on a produce with its own
+    partition count (Tansu creates a topic on Produce, whatever the metadata
+    request said); nothing on it is worth keeping.
+    """
+    (spec,) = [spec for spec in cluster_topics(settings) if spec.name == name]
+    admin = clients.admin(settings)
+    await admin.start()
+    try:
+        if name in set(await admin.list_topics()) or await _described(admin, name):
+            await admin.delete_topics([name])
+        await admin.create_topics([NewTopic(spec.name, spec.partitions, settings.topic_replication, topic_configs=spec.configs())])
+    finally:
+        await admin.close()
+
+
+async def _described(admin: AIOKafkaAdminClient, name: str) -> bool:
+    """Whether the broker knows the topic (Tansu lists no topic it auto-created, but describes it)."""
+    try:
+        (described,) = await admin.describe_topics([name])
+    except Exception:  # noqa: BLE001 - unknown either way
+        return False
+    return described.get("error_code") == 0 and bool(described.get("partitions"))
+
+
+async def log_is_empty(settings: Settings, topic: str) -> bool:
+    """Whether partition 0 of ``topic`` holds no message (ListOffsets is exact for an empty log, even on Tansu)."""
+    consumer = clients.reader(settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        partition = TopicPartition(topic, 0)
+        return (await consumer.end_offsets([partition]))[partition] == 0
+    finally:
+        await consumer.stop()
 
 
 async def retention_mismatches(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> list[str]:

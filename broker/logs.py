@@ -14,8 +14,7 @@ import logging
 import time
 from typing import Callable
 
-REPEAT_WINDOW = 10.0
-"""Seconds between two lines of the same kind."""
+from cluster.repeats import REPEAT_WINDOW, Repeats
 
 
 class RepeatFilter(logging.Filter):
@@ -23,21 +22,14 @@ class RepeatFilter(logging.Filter):
 
     def __init__(self, window: float = REPEAT_WINDOW, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
-        self.window = window
-        self.clock = clock
-        self._runs: dict[tuple[str, int, str], tuple[float, int]] = {}
-        """(logger, level, template) -> (when the last passed, how many dropped since)."""
+        self.repeats = Repeats(window, clock)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        kind = (record.name, record.levelno, str(record.msg))
-        now = self.clock()
-        passed_at, dropped = self._runs.get(kind, (None, 0))
-        if passed_at is not None and now - passed_at < self.window:
-            self._runs[kind] = (passed_at, dropped + 1)
+        suffix = self.repeats.admit((record.name, record.levelno, str(record.msg)))
+        if suffix is None:
             return False
-        self._runs[kind] = (now, 0)
-        if dropped:
-            record.msg = f"{record.msg} [{dropped} more like this in the last {now - passed_at:.0f}s]"  # type: ignore[operator]
+        if suffix:
+            record.msg = f"{record.msg}{suffix}"
         return True
 
 

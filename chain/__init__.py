@@ -11,8 +11,10 @@ Modules, one concern each:
   ``open_chain``.
 - ``genesis``: geth genesis.json → genesis header parameters and state.
 - ``forks``: geth fork rules (blocks, TTD, timestamps) → py-evm's block schedule.
+- ``forkid``: EIP-2124 fork ids (for ``eth_config``).
+- ``osaka``: the Osaka VM and BPO forks on py-evm's Prague VM (py-evm 0.12 ends at Prague).
 - ``importer``: chain.rlp → validated blocks in the database.
-- ``dev``: the Prague dev chain, its funded accounts and ``DevMiner``.
+- ``dev``: the dev chain (Osaka, or an older fork), its funded accounts and ``DevMiner``.
 - ``transactions``: raw transactions (all types, blob network form) → py-evm, checked.
 - ``system_contracts``: the predeploys a Cancun/Prague genesis needs.
 - ``difficulty``: total difficulty from py-evm's score.

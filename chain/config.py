@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from eth.abc import AtomicDatabaseAPI, DatabaseAPI, VirtualMachineAPI
+from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI, DatabaseAPI, VirtualMachineAPI
 from eth.chains.base import Chain
 from eth.chains.mainnet import MainnetDAOValidatorVM
 from eth.consensus.noproof import NoProofConsensus
@@ -41,6 +41,7 @@ from eth_typing import BlockNumber
 
 from chain.errors import ChainConfigMissing, InvalidChainConfig, UnsupportedChain
 from chain.kzg import patch_point_evaluation
+from chain.osaka import CANCUN_BLOBS, PRAGUE_BLOBS, BlobParameters, OsakaVM, osaka_vm
 
 CONFIG_KEY = b"chain-config"
 """The database key of the JSON configuration (a chain key, not bookkeeping)."""
@@ -66,18 +67,34 @@ _ORDERED_VMS: tuple[type[VirtualMachineAPI], ...] = (
     ShanghaiVM,
     CancunVM,
     PragueVM,
+    OsakaVM,
 )
 
-FORK_NAMES: tuple[str, ...] = tuple(vm.fork for vm in _ORDERED_VMS)
-"""py-evm's fork names (its ``VM.fork``), oldest first: the vocabulary of ``forks``."""
+BPO_FORKS: tuple[str, ...] = ("bpo1", "bpo2", "bpo3", "bpo4", "bpo5")
+"""geth's blob-parameter-only forks: Osaka's rules with their own blob schedule entry."""
 
-FORK_VMS: Mapping[str, type[VirtualMachineAPI]] = {vm.fork: vm for vm in _ORDERED_VMS}
-"""Stock py-evm VM class per fork name."""
+OSAKA_RULES_FORKS: frozenset[str] = frozenset((OsakaVM.fork, *BPO_FORKS))
+"""Forks that run ``OsakaVM`` configured with the fork's blob parameters."""
+
+FORK_NAMES: tuple[str, ...] = tuple(vm.fork for vm in _ORDERED_VMS) + BPO_FORKS
+"""py-evm's fork names (its ``VM.fork``), then the BPO forks, oldest first: the
+vocabulary of ``forks``."""
+
+FORK_VMS: Mapping[str, type[VirtualMachineAPI]] = {
+    **{vm.fork: vm for vm in _ORDERED_VMS},
+    **{name: OsakaVM for name in BPO_FORKS},
+}
+"""VM class per fork name (py-evm's, and ours from Osaka on; ``chain_class`` gives the
+Osaka-rules forks their blob parameters)."""
 
 PROOF_OF_STAKE_FORKS: frozenset[str] = frozenset(
-    vm.fork for vm in _ORDERED_VMS if issubclass(vm, ParisVM)
+    name for name, vm in FORK_VMS.items() if issubclass(vm, ParisVM)
 )
 """Forks whose blocks carry no proof of work; the first one in a schedule is the merge."""
+
+LATEST_FORK: str = OsakaVM.fork
+"""The newest fork with new rules (BPO forks change parameters only): the dev chain's default."""
+
 
 @dataclass(frozen=True)
 class ChainConfig:
@@ -101,6 +118,26 @@ class ChainConfig:
 
     dao_fork_support: bool = False
     """geth's ``daoForkSupport``: whether the DAO block drains the DAO accounts."""
+
+    blob_schedule: tuple[tuple[str, BlobParameters], ...] = ()
+    """genesis ``blobSchedule`` entries of the Osaka-rules forks, (fork name, parameters).
+
+    Cancun and Prague run py-evm's fixed numbers; Osaka defaults to Prague's.
+    """
+
+    fork_times: tuple[tuple[str, int], ...] = ()
+    """geth's time forks as configured, (fork name, activation timestamp), reached or not.
+
+    ``forks`` holds only the forks known blocks reached; EIP-2124 fork ids and
+    EIP-7910's ``eth_config`` also need the ones still to come.
+    """
+
+    fork_id_blocks: tuple[int, ...] = ()
+    """Every block number geth's config names a fork at (DAO and netsplit included),
+    for EIP-2124 fork ids."""
+
+    deposit_contract: bytes = bytes(20)
+    """geth's ``depositContractAddress`` (zero when unset, as geth reports it)."""
 
     check_pow_seals: bool = False
     """Verify ethash seals on proof-of-work blocks.
@@ -130,6 +167,16 @@ class ChainConfig:
             active = name
         return active
 
+    def blob_parameters(self, fork: str) -> BlobParameters:
+        """The blob parameters a fork from Cancun on runs."""
+        for name, parameters in self.blob_schedule:
+            if name == fork:
+                return parameters
+        fixed = {"cancun": CANCUN_BLOBS, "prague": PRAGUE_BLOBS, OsakaVM.fork: PRAGUE_BLOBS}
+        if fork in fixed:
+            return fixed[fork]
+        raise InvalidChainConfig(f"fork {fork} has no blobSchedule entry")
+
     def to_json(self) -> str:
         """Serialize to the stored JSON document (stable key order, compact)."""
         document = {
@@ -140,6 +187,13 @@ class ChainConfig:
             "daoForkBlock": self.dao_fork_block,
             "daoForkSupport": self.dao_fork_support,
             "checkPowSeals": self.check_pow_seals,
+            "forkTimes": [[name, time] for name, time in self.fork_times],
+            "forkIdBlocks": list(self.fork_id_blocks),
+            "depositContract": "0x" + self.deposit_contract.hex(),
+            "blobSchedule": {
+                name: [p.target, p.max, p.base_fee_update_fraction]
+                for name, p in self.blob_schedule
+            },
         }
         return json.dumps(document, separators=(",", ":"))
 
@@ -170,6 +224,15 @@ def _from_document(document: dict[str, Any]) -> ChainConfig:
             dao_fork_block=_optional_int(document.get("daoForkBlock")),
             dao_fork_support=bool(document.get("daoForkSupport", False)),
             check_pow_seals=bool(document.get("checkPowSeals", False)),
+            fork_times=tuple((str(name), int(time)) for name, time in document.get("forkTimes", ())),
+            fork_id_blocks=tuple(int(number) for number in document.get("forkIdBlocks", ())),
+            deposit_contract=bytes.fromhex(
+                str(document.get("depositContract", "0x" + "00" * 20))[2:]
+            ),
+            blob_schedule=tuple(
+                (str(name), BlobParameters(*(int(value) for value in entry)))
+                for name, entry in (document.get("blobSchedule") or {}).items()
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidChainConfig(f"malformed chain config: {exc!r}") from exc
@@ -193,6 +256,8 @@ def _validate(config: ChainConfig) -> None:
         if start <= previous_start or rank <= previous_rank:
             raise InvalidChainConfig(f"fork schedule out of order at {name!r}: {config.forks}")
         previous_start, previous_rank = start, rank
+        if name in OSAKA_RULES_FORKS:
+            config.blob_parameters(name)
     if config.dao_fork_block is not None and config.dao_fork_support:
         if config.fork_at(config.dao_fork_block) != HomesteadVM.fork:
             raise UnsupportedChain(
@@ -234,8 +299,15 @@ def chain_class(config: ChainConfig) -> type[Chain]:
     """
     patch_point_evaluation()
     vm_configuration = tuple(
-        (BlockNumber(start), _vm_class(config, name)) for start, name in config.forks
+        (BlockNumber(start), fork_vm(config, name)) for start, name in config.forks
     )
+    genesis_vm = vm_configuration[0][1]
+    if issubclass(genesis_vm, ParisVM):
+        merged_genesis = genesis_vm.configure(
+            __name__=f"{genesis_vm.__name__}MergedGenesis",
+            create_genesis_header=classmethod(_merged_genesis_header),
+        )
+        vm_configuration = ((BlockNumber(0), merged_genesis), *vm_configuration[1:])
     return Chain.configure(
         __name__=f"EthercattleChain{config.chain_id}",
         chain_id=config.chain_id,
@@ -243,8 +315,26 @@ def chain_class(config: ChainConfig) -> type[Chain]:
     )
 
 
-def _vm_class(config: ChainConfig, name: str) -> type[VirtualMachineAPI]:
+def _merged_genesis_header(
+    vm_class: type[VirtualMachineAPI], **genesis_params: Any
+) -> BlockHeaderAPI:
+    """A proof-of-stake genesis header that keeps geth's difficulty and nonce.
+
+    geth accepts a genesis whose own difficulty reaches the terminal total
+    difficulty with Shanghai or later active at time 0 (hive's chains, many
+    devnets); py-evm's post-merge header builder refuses any non-zero difficulty or
+    nonce, so the header is built without them and they are put back.
+    """
+    difficulty = genesis_params.pop("difficulty", 0)
+    nonce = genesis_params.pop("nonce", bytes(8))
+    header = vm_class.create_header_from_parent(None, **genesis_params)  # type: ignore[arg-type]
+    return header.copy(difficulty=difficulty, nonce=nonce)
+
+
+def fork_vm(config: ChainConfig, name: str) -> type[VirtualMachineAPI]:
     """The VM for one fork, with the DAO and seal settings of ``config`` applied."""
+    if name in OSAKA_RULES_FORKS:
+        return osaka_vm(name, config.blob_parameters(name))
     vm: type[VirtualMachineAPI] = FORK_VMS[name]
     overrides: dict[str, Any] = {}
     if name == HomesteadVM.fork:

@@ -1,4 +1,5 @@
-"""A development chain: Prague rules from genesis, funded well-known accounts, a miner.
+"""A development chain: Osaka rules (or an older fork) from genesis, funded well-known
+accounts, a miner.
 
 The dev chain lets the whole system (master, CDC, replicas, RPC) run without any
 external chain. Its genesis is deterministic for a given chain id, so two masters
@@ -28,9 +29,7 @@ from eth.constants import ZERO_ADDRESS, ZERO_HASH32
 from eth.exceptions import PyEVMError
 from eth.typing import AccountDetails, AccountState, HeaderParams
 from eth.vm.base import VM
-from eth.vm.forks.cancun.constants import MAX_BLOB_GAS_PER_BLOCK as CANCUN_MAX_BLOB_GAS
 from eth.vm.forks.cancun.state import get_total_blob_gas
-from eth.vm.forks.prague.constants import MAX_BLOB_GAS_PER_BLOCK as PRAGUE_MAX_BLOB_GAS
 from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_keys.exceptions import BadSignature
@@ -39,6 +38,7 @@ from eth_utils import ValidationError
 
 from chain.config import (
     FORK_NAMES,
+    LATEST_FORK,
     PROOF_OF_STAKE_FORKS,
     ChainConfig,
     chain_class,
@@ -48,6 +48,7 @@ from chain.config import (
 )
 from chain.errors import ChainError, ChainMismatch, InvalidTransaction
 from chain.forks import chain_config_for
+from chain.osaka import blob_parameters_of
 from chain.genesis import (
     BLOCK_FORK_KEYS,
     GenesisHeader,
@@ -88,8 +89,8 @@ DEV_PRIVATE_KEYS: tuple[str, ...] = (
 _PRECOMPILES = tuple(Address(i.to_bytes(20, "big")) for i in range(0x01, 0x12))
 """0x01…0x11, given 1 wei as geth's dev genesis does, so they are never empty."""
 
-_MAX_BLOB_GAS = {"cancun": CANCUN_MAX_BLOB_GAS, "prague": PRAGUE_MAX_BLOB_GAS}
-"""Blob gas a block may use, per fork (py-evm keeps them as module constants)."""
+DEV_FORKS: tuple[str, ...] = ("paris", "shanghai", "cancun", "prague", "osaka")
+"""Forks a dev chain can run from genesis (the miner mines proof-of-stake blocks only)."""
 
 # Errors a transaction (rather than the database) makes py-evm raise while applied.
 _TRANSACTION_ERRORS = (ValidationError, PyEVMError, BadSignature)
@@ -105,8 +106,10 @@ def dev_accounts() -> tuple[tuple[Address, bytes], ...]:
     return tuple(pairs)
 
 
-def dev_genesis_spec(chain_id: int = DEV_CHAIN_ID) -> GenesisSpec:
-    """The dev genesis as geth would read it: every fork at 0, merged at genesis."""
+def dev_genesis_spec(chain_id: int = DEV_CHAIN_ID, fork: str = LATEST_FORK) -> GenesisSpec:
+    """The dev genesis as geth would read it: every fork up to ``fork`` at 0, merged at genesis."""
+    if fork not in DEV_FORKS:
+        raise ChainError(f"a dev chain runs one of {', '.join(DEV_FORKS)}, not {fork!r}")
     alloc: AccountState = {
         address: AccountDetails(balance=DEV_BALANCE, nonce=0, code=b"", storage={})
         for address, _ in dev_accounts()
@@ -117,7 +120,7 @@ def dev_genesis_spec(chain_id: int = DEV_CHAIN_ID) -> GenesisSpec:
     return GenesisSpec(
         chain_id=chain_id,
         block_forks=tuple((name, 0) for _, name in BLOCK_FORK_KEYS),
-        time_forks=(("shanghai", 0), ("cancun", 0), ("prague", 0)),
+        time_forks=tuple((name, 0) for name in DEV_FORKS[1 : DEV_FORKS.index(fork) + 1]),
         terminal_total_difficulty=0,
         dao_fork_block=None,
         dao_fork_support=False,
@@ -138,16 +141,19 @@ def dev_genesis_spec(chain_id: int = DEV_CHAIN_ID) -> GenesisSpec:
 
 
 def dev_genesis(
-    chain_id: int = DEV_CHAIN_ID,
+    chain_id: int = DEV_CHAIN_ID, fork: str = LATEST_FORK
 ) -> tuple[ChainConfig, dict[str, HeaderParams], AccountState]:
     """(config, genesis header params, genesis state) of the dev chain."""
-    spec = dev_genesis_spec(chain_id)
+    spec = dev_genesis_spec(chain_id, fork)
     config = chain_config_for(spec, ())
     return config, genesis_params(spec, config.forks[0][1]), spec.alloc
 
 
-def init_dev_chain(db: AtomicDatabaseAPI, chain_id: int = DEV_CHAIN_ID) -> Chain:
-    """Create the dev chain in an empty ``db``; if ``db`` holds a chain, just open it.
+def init_dev_chain(
+    db: AtomicDatabaseAPI, chain_id: int = DEV_CHAIN_ID, fork: str = LATEST_FORK
+) -> Chain:
+    """Create the dev chain running ``fork`` in an empty ``db``; if ``db`` holds a chain,
+    just open it (it keeps the fork it was created with).
 
     Raises ``ChainMismatch`` if the existing chain has another chain id.
     """
@@ -158,7 +164,7 @@ def init_dev_chain(db: AtomicDatabaseAPI, chain_id: int = DEV_CHAIN_ID) -> Chain
                 f"the database holds chain id {existing.chain_id}, not {chain_id}"
             )
         return open_chain(db)
-    config, params, state = dev_genesis(chain_id)
+    config, params, state = dev_genesis(chain_id, fork)
     return initialize_chain(db, config, params, state)
 
 
@@ -314,7 +320,7 @@ class DevMiner:
         blob_gas = get_total_blob_gas(transaction)
         if not blob_gas:
             return
-        limit = _MAX_BLOB_GAS.get(self._config.fork_at(header.block_number), 0)
+        limit = blob_parameters_of(self._chain.get_vm_class(header)).max_gas
         if header.blob_gas_used + blob_gas > limit:
             raise ValidationError(
                 f"block blob gas full: {header.blob_gas_used} used + {blob_gas} > {limit}"

@@ -37,6 +37,10 @@ def chain_config_for(genesis: GenesisSpec, blocks: Sequence[BlockSummary]) -> Ch
         terminal_total_difficulty=genesis.terminal_total_difficulty,
         dao_fork_block=genesis.dao_fork_block,
         dao_fork_support=genesis.dao_fork_support,
+        blob_schedule=genesis.blob_schedule,
+        fork_times=genesis.time_forks,
+        fork_id_blocks=genesis.fork_id_blocks,
+        deposit_contract=genesis.deposit_contract,
     )
 
 
@@ -62,13 +66,20 @@ def merge_block(genesis: GenesisSpec, known: Sequence[BlockSummary]) -> int | No
     """The first proof-of-stake block number, or None if not yet determined.
 
     Genesis itself is post-merge when its difficulty is zero and the terminal total
-    difficulty is zero (geth dev-style genesis). If the last known block already
-    reaches the TTD, the merge is the next block, not yet known but determined.
+    difficulty is zero (geth dev-style genesis), or when its difficulty reaches the
+    TTD and a time fork (Shanghai or later, proof-of-stake rules for py-evm) is active
+    at genesis, as in hive's test chains. If the last known block already reaches the
+    TTD, the merge is the next block, not yet known but determined.
     """
     ttd = genesis.terminal_total_difficulty
     if ttd is None:
         return None
-    if known[0].difficulty == 0 and ttd == 0:
+    genesis_block = known[0]
+    if genesis_block.difficulty == 0 and ttd == 0:
+        return 0
+    if genesis_block.difficulty >= ttd and any(
+        time <= genesis_block.timestamp for _, time in genesis.time_forks
+    ):
         return 0
     total = 0
     for summary in known:
@@ -86,7 +97,7 @@ def _time_fork_starts(
         if start is None:
             continue
         if name not in FORK_VMS:
-            raise UnsupportedChain(f"block {start} activates {name}, which py-evm 0.12 lacks")
+            raise UnsupportedChain(f"block {start} activates {name}, which ethercattle does not implement yet")
         if merge is None or start < merge:
             raise UnsupportedChain(
                 f"{name} activates at block {start}, before the merge"

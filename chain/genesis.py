@@ -34,8 +34,16 @@ from eth.vm.forks.prague.constants import (
 from eth_typing import Address
 from eth_utils import ValidationError
 
-from chain.config import FORK_NAMES, ChainConfig, chain_class, write_config
+from chain.config import (
+    BPO_FORKS,
+    FORK_NAMES,
+    OSAKA_RULES_FORKS,
+    ChainConfig,
+    chain_class,
+    write_config,
+)
 from chain.errors import InvalidGenesis, UnsupportedChain
+from chain.osaka import BlobParameters
 
 GETH_GENESIS_GAS_LIMIT = 4_712_388
 """geth's ``params.GenesisGasLimit``, used when genesis.json has no gasLimit."""
@@ -71,6 +79,12 @@ TIME_FORK_KEYS: tuple[tuple[str, str], ...] = (
     ("cancunTime", "cancun"),
     ("pragueTime", "prague"),
     ("osakaTime", "osaka"),
+    ("bpo1Time", "bpo1"),
+    ("bpo2Time", "bpo2"),
+    ("bpo3Time", "bpo3"),
+    ("bpo4Time", "bpo4"),
+    ("bpo5Time", "bpo5"),
+    ("amsterdamTime", "amsterdam"),
     ("verkleTime", "verkle"),
 )
 """geth's timestamp fork keys; names absent from py-evm are refused once reached."""
@@ -121,6 +135,12 @@ class GenesisSpec:
     dao_fork_support: bool
     header: GenesisHeader
     alloc: AccountState = field(hash=False, compare=False)
+    blob_schedule: tuple[tuple[str, BlobParameters], ...] = ()
+    """``blobSchedule`` entries of the Osaka-rules forks (earlier ones are checked only)."""
+    fork_id_blocks: tuple[int, ...] = ()
+    """Every block number the config names a fork at, DAO and netsplit included (EIP-2124)."""
+    deposit_contract: bytes = bytes(20)
+    """``depositContractAddress``, zero when unset."""
 
 
 def load_genesis(path: str | Path) -> GenesisSpec:
@@ -140,23 +160,28 @@ def parse_genesis(document: Mapping[str, Any]) -> GenesisSpec:
     if not isinstance(config, Mapping):
         raise InvalidGenesis("genesis has no 'config' object")
     _refuse_unsupported_engines(config)
+    _check_fork_order(config)
     _check_blob_schedule(config.get("blobSchedule"))
-    _check_deposit_contract(config.get("depositContractAddress"))
+    time_forks = tuple(
+        (name, _quantity(config[key], key))
+        for key, name in TIME_FORK_KEYS
+        if config.get(key) is not None
+    )
+    deposit_contract = _deposit_contract(config.get("depositContractAddress"))
     if _quantity(document.get("number", 0), "number") != 0:
         raise InvalidGenesis("genesis 'number' must be 0")
     return GenesisSpec(
         chain_id=_quantity(_required(config, "chainId"), "chainId"),
         block_forks=_block_forks(config),
-        time_forks=tuple(
-            (name, _quantity(config[key], key))
-            for key, name in TIME_FORK_KEYS
-            if config.get(key) is not None
-        ),
+        time_forks=time_forks,
         terminal_total_difficulty=_optional_quantity(config, "terminalTotalDifficulty"),
         dao_fork_block=_optional_quantity(config, "daoForkBlock"),
         dao_fork_support=bool(config.get("daoForkSupport", False)),
         header=_parse_header(document),
         alloc=parse_alloc(document.get("alloc") or {}),
+        blob_schedule=_osaka_blob_schedule(config.get("blobSchedule"), time_forks),
+        fork_id_blocks=_fork_id_blocks(config),
+        deposit_contract=deposit_contract,
     )
 
 
@@ -192,16 +217,93 @@ def _check_blob_schedule(schedule: Any) -> None:
             )
 
 
-def _check_deposit_contract(value: Any) -> None:
-    """py-evm reads deposits from the mainnet contract only (zero means "none here")."""
+OPTIONAL_TIME_FORK_KEYS = frozenset({"bpo1Time", "bpo2Time", "bpo3Time", "bpo4Time", "bpo5Time", "verkleTime"})
+"""Time forks geth lets a chain leave out while configuring later ones."""
+
+
+def _check_fork_order(config: Mapping[str, Any]) -> None:
+    """geth's ``CheckConfigForkOrder`` for time forks, with its words: no required fork
+    left out before a configured one, no fork activating before the one it follows.
+
+    Block forks stay lenient (a London genesis need not list Berlin): py-evm's London
+    rules include every earlier fork, and chains written that way import as before.
+    """
+    last: tuple[str, int | None] | None = None
+    for key, _ in TIME_FORK_KEYS:
+        value = _optional_quantity(config, key)
+        if last is not None and value is not None:
+            last_key, last_value = last
+            if last_value is None:
+                raise InvalidGenesis(
+                    f"unsupported fork ordering: {last_key} not enabled, but {key} enabled "
+                    f"at timestamp {value}"
+                )
+            if last_value > value:
+                raise InvalidGenesis(
+                    f"unsupported fork ordering: {last_key} enabled at timestamp {last_value}, "
+                    f"but {key} enabled at timestamp {value}"
+                )
+        if key not in OPTIONAL_TIME_FORK_KEYS or value is not None:
+            last = (key, value)
+
+
+def _osaka_blob_schedule(
+    schedule: Any, time_forks: tuple[tuple[str, int], ...]
+) -> tuple[tuple[str, BlobParameters], ...]:
+    """Blob parameters of the Osaka-rules forks; a BPO fork without its entry is refused.
+
+    A BPO fork changes nothing but blob parameters, so geth refuses one without them;
+    Osaka without an entry runs Prague's numbers (mainnet's).
+    """
+    entries = schedule if isinstance(schedule, Mapping) else {}
+    for name, _ in time_forks:
+        if name in BPO_FORKS and not isinstance(entries.get(name), Mapping):
+            raise InvalidGenesis(
+                f"{name}Time is set but blobSchedule.{name} is missing: a blob-parameter-only "
+                "fork needs its target, max and baseFeeUpdateFraction"
+            )
+    return tuple(
+        (name, _blob_parameters(name, entries[name]))
+        for name in FORK_NAMES
+        if name in OSAKA_RULES_FORKS and isinstance(entries.get(name), Mapping)
+    )
+
+
+def _blob_parameters(fork: str, entry: Mapping[str, Any]) -> BlobParameters:
+    field_name = f"blobSchedule.{fork}"
+    parameters = BlobParameters(
+        target=_quantity(entry.get("target"), f"{field_name}.target"),
+        max=_quantity(entry.get("max"), f"{field_name}.max"),
+        base_fee_update_fraction=_quantity(
+            entry.get("baseFeeUpdateFraction"), f"{field_name}.baseFeeUpdateFraction"
+        ),
+    )
+    if not 0 < parameters.target <= parameters.max or parameters.base_fee_update_fraction <= 0:
+        raise InvalidGenesis(
+            f"{field_name}: need 0 < target <= max and a positive baseFeeUpdateFraction, "
+            f"got {parameters}"
+        )
+    return parameters
+
+
+def _deposit_contract(value: Any) -> bytes:
+    """The configured address; py-evm reads deposits from the mainnet contract only
+    (zero means "none here")."""
     if value is None:
-        return
+        return ZERO_ADDRESS
     address = _data(value, "depositContractAddress", 20)
     if address not in (ZERO_ADDRESS, DEPOSIT_CONTRACT_ADDRESS):
         raise UnsupportedChain(
             f"depositContractAddress 0x{address.hex()} is not mainnet's; py-evm "
             "only parses EIP-6110 deposits from the mainnet contract"
         )
+    return address
+
+
+def _fork_id_blocks(config: Mapping[str, Any]) -> tuple[int, ...]:
+    """geth's ``gatherForks`` block part: every ``*Block`` fork key's number."""
+    keys = [key for key, _ in BLOCK_FORK_KEYS] + ["daoForkBlock", "eip158Block", "mergeNetsplitBlock"]
+    return tuple(sorted({n for key in keys if (n := _optional_quantity(config, key)) is not None}))
 
 
 def _block_forks(config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:

@@ -1,9 +1,15 @@
-"""The canonical head of a chain database, and how far a replica is from the master's.
+"""The canonical head of a chain database, the blocks called safe and finalized, and how far
+a replica is from the master's head.
 
 Every process reads the head the same way: the canonical head hash py-evm
 stores under its schema's key, then that header. A replica's apply agent
 moves the head underneath its readers, so nothing here caches; the RPC's
 backend keeps its own header cache keyed by hash (a header never changes).
+
+Where the master knows which blocks consensus calls safe and finalized (a
+followed upstream reports them), it stores their hashes beside the chain
+(``SETTLED_KEYS``), written through capture like any chain data, so replicas
+answer those tags with them instead of the head.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from eth.exceptions import HeaderNotFound
 from eth_typing import Hash32
 
 HEAD_KEY = SchemaV1.make_canonical_head_hash_lookup_key()
+
+SETTLED_KEYS = {"safe": b"chain:safe-block-hash", "finalized": b"chain:finalized-block-hash"}
+"""Where the hashes of the blocks called safe and finalized are kept, by block tag."""
 
 
 @dataclass(frozen=True)
@@ -62,3 +71,9 @@ def read_head(db: DatabaseAPI) -> Head | None:
     if header is None:
         return None
     return Head(int(header.block_number), int(header.timestamp), bytes(header.hash))
+
+
+def settled_hash(db: DatabaseAPI, tag: str) -> bytes | None:
+    """The hash of the block last called ``tag`` ("safe" or "finalized"), None where nobody said."""
+    found = db.get(SETTLED_KEYS[tag])
+    return None if found is None else bytes(found)

@@ -195,13 +195,21 @@ def _settle_config(
     if stored == computed:
         return stored
     horizon = min(head or 0, last_block)
-    same_rules = replace(computed, forks=stored.forks) == stored
+    # Fork times, fork id blocks and the deposit address change no rule; a config stored
+    # by an older ethercattle lacks them and takes them from the genesis.
+    informed = replace(
+        stored,
+        fork_times=computed.fork_times,
+        fork_id_blocks=computed.fork_id_blocks,
+        deposit_contract=computed.deposit_contract,
+    )
+    same_rules = replace(computed, forks=stored.forks) == informed
     if not same_rules or _forks_up_to(stored, horizon) != _forks_up_to(computed, horizon):
         raise ChainMismatch(
             f"the database holds another chain: stored config {stored.to_json()} "
             f"disagrees with {computed.to_json()} on blocks 0..{horizon}"
         )
-    return computed if last_block >= (head or 0) else stored
+    return computed if last_block >= (head or 0) else informed
 
 
 def _forks_up_to(config: ChainConfig, horizon: int) -> list[tuple[int, str]]:

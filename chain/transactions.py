@@ -27,8 +27,13 @@ from rlp.exceptions import RLPException
 
 from chain.errors import InvalidTransaction
 from chain.kzg import trusted_setup
+from chain.osaka import OsakaVM, check_transaction_limits
 
 _DECODE_ERRORS = (RLPException, ValidationError, PyEVMError, ValueError, TypeError, IndexError)
+
+
+CELLS_PER_EXT_BLOB = 128
+"""EIP-7594: cells (and cell proofs) per extended blob."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,9 @@ class BlobSidecar:
     blobs: tuple[bytes, ...]
     commitments: tuple[bytes, ...]
     proofs: tuple[bytes, ...]
+    version: int = 0
+    """0: one KZG proof per blob (EIP-4844); 1: ``CELLS_PER_EXT_BLOB`` cell proofs per
+    blob (EIP-7594, Osaka on)."""
 
 
 def split_network_form(raw: bytes) -> tuple[bytes, BlobSidecar | None]:
@@ -51,18 +59,19 @@ def split_network_form(raw: bytes) -> tuple[bytes, BlobSidecar | None]:
     # A canonical blob transaction is a flat field list; a wrapper nests it first.
     if not isinstance(payload, list) or not payload or not isinstance(payload[0], list):
         return raw, None
+    version = 0
     if len(payload) == 5 and isinstance(payload[1], bytes):
-        raise InvalidTransaction(
-            "EIP-7594 cell-proof blob sidecars (wrapper version "
-            f"{int.from_bytes(payload[1], 'big')}) are not valid before Osaka"
-        )
+        version = int.from_bytes(payload[1], "big")
+        if version != 1:
+            raise InvalidTransaction(f"unknown blob sidecar wrapper version {version}")
+        payload = [payload[0], *payload[2:]]
     if len(payload) != 4:
         raise InvalidTransaction(f"blob transaction wrapper has {len(payload)} parts, not 4")
     body, blobs, commitments, proofs = payload
     if not all(isinstance(part, list) for part in (blobs, commitments, proofs)):
         raise InvalidTransaction("malformed blob sidecar")
     canonical = bytes([BLOB_TX_TYPE]) + rlp.encode(body)
-    return canonical, BlobSidecar(tuple(blobs), tuple(commitments), tuple(proofs))
+    return canonical, BlobSidecar(tuple(blobs), tuple(commitments), tuple(proofs), version)
 
 
 def decode_transaction(
@@ -88,6 +97,16 @@ def decode_transaction(
     except (ValidationError, BadSignature, ValueError) as exc:
         raise InvalidTransaction(f"invalid transaction: {exc}") from exc
     _check_chain_id(transaction, chain.chain_id)
+    osaka = issubclass(vm_class, OsakaVM)
+    if osaka:
+        try:
+            check_transaction_limits(transaction)
+        except ValidationError as exc:
+            raise InvalidTransaction(str(exc)) from exc
+    if sidecar is not None and sidecar.version == 1 and not osaka:
+        raise InvalidTransaction(
+            "EIP-7594 cell-proof blob sidecars (wrapper version 1) are not valid before Osaka"
+        )
     if transaction.gas < transaction.intrinsic_gas:
         # py-evm's typed transactions do not check this in validate(); the miner would fail mid-block.
         raise InvalidTransaction(
@@ -109,7 +128,9 @@ def _check_chain_id(transaction: SignedTransactionAPI, chain_id: int) -> None:
 def verify_sidecar(transaction: SignedTransactionAPI, sidecar: BlobSidecar) -> None:
     """The sidecar matches the versioned hashes and its KZG proofs verify (EIP-4844)."""
     hashes = tuple(getattr(transaction, "blob_versioned_hashes", ()))
-    counts = {len(hashes), len(sidecar.blobs), len(sidecar.commitments), len(sidecar.proofs)}
+    proofs_per_blob = CELLS_PER_EXT_BLOB if sidecar.version == 1 else 1
+    counts = {len(hashes), len(sidecar.blobs), len(sidecar.commitments),
+              len(sidecar.proofs) // proofs_per_blob}
     if len(counts) != 1 or not hashes:
         raise InvalidTransaction(
             f"blob sidecar has {len(sidecar.blobs)} blobs, {len(sidecar.commitments)} "
@@ -119,16 +140,33 @@ def verify_sidecar(transaction: SignedTransactionAPI, sidecar: BlobSidecar) -> N
         if kzg_to_versioned_hash(commitment) != versioned_hash:
             raise InvalidTransaction(f"blob commitment {index} does not match its versioned hash")
     try:
-        valid = ckzg.verify_blob_kzg_proof_batch(
-            b"".join(sidecar.blobs),
-            b"".join(sidecar.commitments),
-            b"".join(sidecar.proofs),
-            trusted_setup(),
-        )
-    except RuntimeError as exc:  # ckzg's C code reports malformed inputs this way
+        valid = _cell_proofs_verify(sidecar) if sidecar.version == 1 else _blob_proofs_verify(sidecar)
+    except (RuntimeError, ValueError) as exc:  # ckzg's C code reports malformed inputs so
         raise InvalidTransaction(f"malformed blob sidecar: {exc}") from exc
     if not valid:
         raise InvalidTransaction("blob KZG proofs do not verify")
+
+
+def _blob_proofs_verify(sidecar: BlobSidecar) -> bool:
+    """EIP-4844: one proof per blob."""
+    return bool(ckzg.verify_blob_kzg_proof_batch(
+        b"".join(sidecar.blobs), b"".join(sidecar.commitments), b"".join(sidecar.proofs),
+        trusted_setup(),
+    ))
+
+
+def _cell_proofs_verify(sidecar: BlobSidecar) -> bool:
+    """EIP-7594: a proof for each cell of each extended blob, checked in one batch."""
+    if len(sidecar.proofs) != CELLS_PER_EXT_BLOB * len(sidecar.blobs):
+        raise InvalidTransaction(
+            f"blob sidecar has {len(sidecar.proofs)} cell proofs for {len(sidecar.blobs)} "
+            f"blobs, expected {CELLS_PER_EXT_BLOB} per blob"
+        )
+    setup = trusted_setup()
+    cells = [cell for blob in sidecar.blobs for cell in ckzg.compute_cells(blob, setup)]
+    commitments = [c for c in sidecar.commitments for _ in range(CELLS_PER_EXT_BLOB)]
+    indices = list(range(CELLS_PER_EXT_BLOB)) * len(sidecar.blobs)
+    return bool(ckzg.verify_cell_kzg_proof_batch(commitments, indices, cells, list(sidecar.proofs), setup))
 
 
 def kzg_to_versioned_hash(commitment: bytes) -> bytes:

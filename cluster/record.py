@@ -6,7 +6,9 @@ either several consecutive records, one part of a record too large for one
 message, or a heartbeat. Every envelope names its cluster and master and ends
 with an HMAC-SHA256 under a key derived from the cluster secret and the cluster
 name, so a record forged, corrupted or taken from another cluster's log fails
-authentication before any of it is decoded.
+authentication before any of it is decoded. A message that fails it is not
+part of the log (``Unauthentic``); one that passes but cannot be decoded is
+the master's and is ``CorruptMessage``.
 
 Layout of an envelope (integers big-endian)::
 
@@ -20,6 +22,9 @@ Payloads:
 - PART: sequence u64, index u16, count u16, then a chunk of the record's encoding
 - HEARTBEAT: sequence u64 (last record published before it), clock f64 (master's
   unix time), head number u64, head timestamp u64, head hash (32 bytes)
+- REBASE: sequence u64 (the last record the log held before it was lost), head
+  number u64, head hash (32 bytes): the first message of a log the master
+  re-created after the broker lost the old one; it continues from that record
 
 Records carry absolute puts and deletes, so applying one twice is harmless.
 """
@@ -45,6 +50,7 @@ _U32 = struct.Struct(">I")
 _RECORD_HEAD = struct.Struct(">QI")
 _PART_HEAD = struct.Struct(">QHH")
 _HEARTBEAT = struct.Struct(">QdQQ32s")
+_REBASE = struct.Struct(">QQ32s")
 _PUT, _DELETE = 0, 1
 
 
@@ -52,10 +58,11 @@ class Kind(enum.IntEnum):
     RECORDS = 1
     PART = 2
     HEARTBEAT = 3
+    REBASE = 4
 
 
 class LogError(Exception):
-    """A message of the CDC log that a replica must not apply. Never skipped.
+    """A message of the CDC log that a replica must not apply.
 
     ``reason`` names the kind of refusal in logs, /readyz and metrics.
     """
@@ -63,20 +70,36 @@ class LogError(Exception):
     reason = "corrupt"
 
 
-class ForgedMessage(LogError):
-    """The message's authenticator does not verify under this cluster's secret."""
+class Unauthentic(LogError):
+    """The message does not verify under this cluster's key: it is not part of the log.
+
+    Anyone who reaches the broker can write such a message, so it is skipped
+    (and counted), never a reason to halt; only the authenticated sequence counts.
+    """
+
+    reason = "unauthentic"
+
+
+class NotAnEnvelope(Unauthentic):
+    """Bytes that are not a CDC envelope at all (too short, or without the magic)."""
+
+    reason = "not-an-envelope"
+
+
+class ForgedMessage(Unauthentic):
+    """An envelope naming this cluster whose authenticator does not verify under its secret."""
 
     reason = "forged"
 
 
-class CorruptMessage(LogError):
-    """The message authenticates but cannot be decoded (or is not an envelope at all)."""
-
-
-class ForeignCluster(LogError):
-    """The message belongs to another cluster's log."""
+class ForeignCluster(Unauthentic):
+    """An envelope of another cluster's log."""
 
     reason = "foreign-cluster"
+
+
+class CorruptMessage(LogError):
+    """The message authenticates but cannot be decoded: the master wrote it, so a replica halts."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +132,19 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Rebase:
+    """A new log begins here: the broker lost the old one, which held the master's records up to ``sequence``.
+
+    A replica holding at least those records continues on the new log; one
+    holding fewer cannot (they are gone) and needs a snapshot.
+    """
+
+    sequence: int
+    head_number: int
+    head_hash: bytes
+
+
+@dataclass(frozen=True)
 class Envelope:
     """A decoded Kafka message of the CDC log."""
 
@@ -118,6 +154,7 @@ class Envelope:
     records: tuple[Record, ...] = ()
     part: Part | None = None
     heartbeat: Heartbeat | None = None
+    rebase: Rebase | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +241,10 @@ def encode_heartbeat(auth: Authenticator, master: str, heartbeat: Heartbeat) -> 
     return _envelope(auth, master, Kind.HEARTBEAT, payload)
 
 
+def encode_rebase(auth: Authenticator, master: str, rebase: Rebase) -> bytes:
+    return _envelope(auth, master, Kind.REBASE, _REBASE.pack(rebase.sequence, rebase.head_number, rebase.head_hash))
+
+
 class _Reader:
     """A bounds-checked cursor: every overrun is a ``CorruptMessage``, never an IndexError."""
 
@@ -272,23 +313,24 @@ def _iter_records(reader: _Reader) -> Iterator[Record]:
 def decode(auth: Authenticator, message: bytes) -> Envelope:
     """Verify and decode one Kafka message of the CDC log.
 
-    The cluster name is read before the authenticator is checked only to say
-    *why* a message is refused (another cluster's log vs. a forgery); either way
-    it is refused. Raises ``ForeignCluster``, ``ForgedMessage`` or
-    ``CorruptMessage``: the caller must halt, never skip.
+    The authenticator is checked before anything else is trusted. Raises
+    ``Unauthentic`` (``NotAnEnvelope``, ``ForeignCluster``, ``ForgedMessage``:
+    not part of the log, the caller skips it) or ``CorruptMessage`` (authentic
+    but undecodable, or of a format this replica does not read: the caller halts).
     """
     if len(message) < _HEADER.size + MAC_SIZE:
-        raise CorruptMessage(f"message of {len(message)} bytes is too short to be an envelope")
+        raise NotAnEnvelope(f"message of {len(message)} bytes is too short to be an envelope")
+    try:
+        auth.verify(message)
+    except ForgedMessage:
+        raise _why_unauthentic(auth, message) from None
     reader = _Reader(message[:-MAC_SIZE])
     magic, version, kind_code = reader.unpack(_HEADER)
     if magic != MAGIC:
-        raise CorruptMessage(f"not a CDC envelope (magic {bytes(magic)!r})")
+        raise CorruptMessage(f"authentic message without the envelope's magic ({bytes(magic)!r})")
     if version != FORMAT_VERSION:
         raise CorruptMessage(f"format version {version} is not supported (this replica reads {FORMAT_VERSION}): upgrade the replica")
     cluster = reader.short_str()
-    if cluster != auth.cluster:
-        raise ForeignCluster(f"message of cluster {cluster!r} on the log of cluster {auth.cluster!r}")
-    auth.verify(message)
     master = reader.short_str()
     try:
         kind = Kind(kind_code)
@@ -304,7 +346,27 @@ def decode(auth: Authenticator, message: bytes) -> Envelope:
         if count == 0 or index >= count:
             raise CorruptMessage(f"record {sequence}: part {index} of {count}")
         return Envelope(cluster, master, kind, part=Part(sequence, index, count, reader.rest()))
+    if kind is Kind.REBASE:
+        rebase = Rebase(*reader.unpack(_REBASE))
+        if not reader.at_end():
+            raise CorruptMessage("trailing bytes after rebase")
+        return Envelope(cluster, master, kind, rebase=rebase)
     heartbeat = Heartbeat(*reader.unpack(_HEARTBEAT))
     if not reader.at_end():
         raise CorruptMessage("trailing bytes after heartbeat")
     return Envelope(cluster, master, kind, heartbeat=heartbeat)
+
+
+def _why_unauthentic(auth: Authenticator, message: bytes) -> Unauthentic:
+    """Why a message that failed authentication is not this cluster's: read from its unverified header."""
+    reader = _Reader(message[:-MAC_SIZE])
+    try:
+        magic, _, _ = reader.unpack(_HEADER)
+        cluster = reader.short_str() if magic == MAGIC else None
+    except CorruptMessage:
+        cluster = None
+    if cluster is None:
+        return NotAnEnvelope(f"not a CDC envelope ({len(message)} bytes starting {message[:8].hex()})")
+    if cluster != auth.cluster:
+        return ForeignCluster(f"message of cluster {cluster!r} on the log of cluster {auth.cluster!r}")
+    return ForgedMessage("authenticator does not verify: wrong ETHERCATTLE_SECRET, or a forgery")

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     max_heartbeat_age: float = Field(default=10.0, gt=0, description="readiness: oldest master heartbeat a ready replica accepts, in seconds")
     max_block_age: float | None = Field(default=None, gt=0, description="readiness: oldest head block a ready replica accepts, in seconds (unset: not checked)")
     max_broker_silence: float = Field(default=5.0, gt=0, description="readiness: longest time a ready replica goes without the broker answering its fetches, in seconds")
+    web_bind: str = Field(default="127.0.0.1", min_length=1, description="address a replica's web server (JSON-RPC, health, status) listens on; 0.0.0.0 for every interface (containers). `faust worker --web-bind` overrides it; `--web-host` only names the advertised host")
     status_interval: float = Field(default=2.0, gt=0, description="seconds between a replica's rows in the cluster status table (and samples of the status page's chart)")
 
     rpc_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="largest JSON-RPC request body")
@@ -60,6 +61,9 @@ class Settings(BaseSettings):
     rpc_logs_max_results: int = Field(default=10_000, ge=1, description="most logs one eth_getLogs may return")
     rpc_call_gas_cap: int = Field(default=50_000_000, ge=21_000, description="gas cap of eth_call / eth_estimateGas / eth_createAccessList")
     rpc_call_timeout: float = Field(default=5.0, gt=0, description="seconds one eth_call-like execution may run")
+    rpc_request_timeout: float = Field(default=5.0, gt=0, description="seconds one JSON-RPC request may run, a whole batch included: executions stop there and the batch's remaining items answer -32002")
+    rpc_request_gas_budget: int = Field(default=500_000_000, ge=21_000, description="gas all executions of one JSON-RPC request (a whole batch) may use together")
+    rpc_max_in_flight: int = Field(default=16, ge=1, description="most HTTP JSON-RPC requests a replica handles at once; the next are answered at once with HTTP 503, Retry-After and JSON-RPC -32005")
     rpc_response_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="most bytes of encoded JSON-RPC answers kept in memory, keyed by the head they were read at (0: no cache)")
     rpc_block_wait_blocks: int = Field(default=5, ge=0, description="a call naming a block at most this many past the head waits for it (0: never)")
     rpc_block_wait: float = Field(default=0.5, ge=0, description="longest a call naming a block just past the head waits for it, seconds")
@@ -69,7 +73,10 @@ class Settings(BaseSettings):
     filter_max: int = Field(default=10_000, ge=1, description="most JSON-RPC filters installed in the cluster at once")
     filter_max_results: int = Field(default=10_000, ge=1, description="most hashes or logs one eth_getFilterChanges returns (the rest come with the next poll)")
     filter_sync_timeout: float = Field(default=2.0, gt=0, description="longest a filter call waits for this replica's filter view to catch up with the filter topic, seconds")
+    rpc_cors_domains: str = Field(default="", description="comma-separated origins whose pages may call the JSON-RPC over HTTP (geth's --http.corsdomain; * for any; empty: no CORS headers)")
+    ws_origins: str = Field(default="", description="comma-separated origins whose pages may open a JSON-RPC WebSocket (geth's --ws.origins; * for any; empty: http://localhost and this host); clients that send no Origin always may")
     ws_max_subscriptions: int = Field(default=100, ge=1, description="most eth_subscribe subscriptions on one WebSocket connection")
+    ws_max_connections: int = Field(default=1000, ge=1, description="most WebSocket clients a replica serves at once; the next are refused with HTTP 503 before the upgrade")
     ws_send_queue: int = Field(default=1000, ge=1, description="most messages queued for one WebSocket client; a client that falls further behind is disconnected")
 
     snapshot_interval: float | None = Field(default=None, gt=0, description="seconds between a replica's scheduled snapshots (unset: none)")

@@ -48,7 +48,7 @@ from rpc.logs import (
     eth_get_logs,
     log_filter,
 )
-from rpc.params import Param, string
+from rpc.params import Param, boolean, optional, string
 
 FilterJSON = dict[str, Any]
 
@@ -96,6 +96,13 @@ class FilterLimits:
     """Most filters installed in the cluster at once."""
     max_results: int = 10_000
     """Most hashes or logs one poll returns; the rest come with the next poll."""
+
+
+def filter_criteria(value: Any) -> Any:
+    """eth_newFilter's argument as sent (it is stored on the filter topic), once it decodes as a
+    log filter: a bad one is -32602 here, not a crash in the handler."""
+    log_filter(value)
+    return value
 
 
 def filter_id(value: Any) -> str:
@@ -228,9 +235,9 @@ class Filters:
     def methods(self) -> MethodTable:
         fid = Param(filter_id, optional=False)
         return {
-            "eth_newFilter": Method(self.new_filter, (Param(lambda v: v, optional=False),)),
+            "eth_newFilter": Method(self.new_filter, (Param(filter_criteria, optional=False),)),
             "eth_newBlockFilter": Method(self.new_block_filter),
-            "eth_newPendingTransactionFilter": Method(self.new_pending_transaction_filter, (Param(lambda v: v, optional=True),)),
+            "eth_newPendingTransactionFilter": Method(self.new_pending_transaction_filter, (optional(boolean),)),
             "eth_getFilterChanges": Method(self.get_filter_changes, (fid,)),
             "eth_getFilterLogs": Method(self.get_filter_logs, (fid,)),
             "eth_uninstallFilter": Method(self.uninstall, (fid,)),
@@ -246,7 +253,10 @@ def _fork_point(backend: ReplicaBackend, cursor: int, cursor_hash: Any) -> tuple
     if not isinstance(cursor_hash, str) or len(cursor_hash) != 66:
         return cursor, []
     block_hash = bytes.fromhex(cursor_hash[2:])
-    if backend.canonical_hash(cursor) in (block_hash, None):  # still canonical, or this replica is behind the cursor
+    canonical = backend.canonical_hash(cursor)
+    if canonical == block_hash:  # still canonical
+        return cursor, []
+    if canonical is None and backend.header_by_hash(block_hash) is None:  # this replica is behind the cursor
         return cursor, []
     dropped: list[Any] = []
     header = backend.header_by_hash(block_hash)

@@ -32,6 +32,7 @@ import json
 import time
 from typing import Any, Awaitable, Callable
 
+from cluster import boundedjson
 from replica.catchup import SharedView
 
 FilterJSON = dict[str, Any]
@@ -50,7 +51,7 @@ def encode(value: FilterJSON | None) -> bytes | None:
 def decode(raw: bytes | None) -> FilterJSON | None:
     if not raw:
         return None
-    value = json.loads(raw)
+    value = boundedjson.loads(raw)
     return value if isinstance(value, dict) else None
 
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from chain.config import LATEST_FORK
 from chain.dev import DevMiner, init_dev_chain
 from chain.errors import InvalidTransaction
 from master.node import MasterNode
@@ -31,9 +32,9 @@ class _Submission:
 class DevMaster:
     """Owns the dev miner; every write goes through the node's capture wrapper."""
 
-    def __init__(self, node: MasterNode, chain_id: int, block_time: float) -> None:
+    def __init__(self, node: MasterNode, chain_id: int, block_time: float, fork: str = LATEST_FORK) -> None:
         assert node.db is not None
-        init_dev_chain(node.db, chain_id)
+        init_dev_chain(node.db, chain_id, fork)
         self.miner = DevMiner(node.db)
         self.chain_id = chain_id
         self.block_time = block_time

@@ -12,6 +12,7 @@ import logging
 from types import TracebackType
 
 from broker.admin import ensure_topics
+from broker.autocreate import forbid_topic_auto_creation
 from chain.head import read_head
 from cluster.settings import Settings
 from master.capture import CaptureDB
@@ -37,6 +38,7 @@ class MasterNode:
         return (0, 0, b"\0" * 32) if head is None else (head.number, head.timestamp, head.hash)
 
     async def __aenter__(self) -> "MasterNode":
+        forbid_topic_auto_creation()
         try:
             await asyncio.wait_for(ensure_topics(self.settings), timeout=15)
         except Exception as exc:  # the publisher keeps retrying; topics may be created by then

@@ -8,6 +8,16 @@ a message is split into parts. A record leaves the journal only once the broker
 has acknowledged the message that carries it. When the broker goes away the
 publisher says so, keeps the journal, and resends from the first unacknowledged
 record when it is back (replicas skip any duplicate by sequence number).
+
+A broker that comes back without the log (the local broker keeps it in
+memory) is noticed: on connecting, as a missing or empty CDC topic although
+records were published; while publishing, as an acknowledged offset that went
+backwards (a broker may create a topic on a produce, with its own partition
+count, whatever the metadata request said; see ``broker.autocreate``). The
+publisher then creates the CDC topic itself, empty and with one partition, and
+re-bases the cluster on it: the new log's first message (REBASE) names the last
+record the old log held and the head, so replicas that hold that record
+continue without a snapshot; the records after it are resent from the journal.
 """
 
 from __future__ import annotations
@@ -24,7 +34,10 @@ from aiokafka.errors import KafkaError
 
 from broker import clients
 from master import journal
-from cluster.record import Authenticator, Heartbeat, encode_heartbeat, encode_parts, encode_records, envelope_overhead
+from broker.admin import ensure_topics, log_is_empty, recreate_topic
+from cluster.record import (
+    Authenticator, Heartbeat, Rebase, encode_heartbeat, encode_parts, encode_rebase, encode_records, envelope_overhead,
+)
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from storage.leveldb import LevelDB
@@ -32,6 +45,10 @@ from storage.leveldb import LevelDB
 log = logging.getLogger("ethercattle.publisher")
 
 HeadReader = Callable[[], tuple[int, int, bytes]]
+
+
+class LogLost(Exception):
+    """The broker acknowledged an offset at or before the previous one: the log it held is gone."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,7 @@ class Publisher:
         self._loop = asyncio.get_running_loop()
         self._idle = asyncio.Event()
         self.broker_up = False
+        self.last_offset = -1  # offset of the last message the broker acknowledged, on the log as it was then
 
     def notify(self, sequence: int) -> None:
         """A new record was committed (called by the capture wrapper, maybe off the loop thread)."""
@@ -124,6 +142,10 @@ class Publisher:
                     log.info("connected to broker %s; publishing to %s", self.settings.broker, self.topic)
                 self.broker_up, backoff = True, 0.2
                 await self._publish_with(producer)
+            except LogLost as lost:
+                log.error("%s: %s; re-creating it", self.topic, lost)
+                await recreate_topic(self.settings, self.topic)
+                self.last_offset = -1
             except KafkaError as exc:
                 if self.broker_up:
                     log.error("broker %s failed (%r): records stay journaled and are resent when it is back", self.settings.broker, exc)
@@ -139,6 +161,7 @@ class Publisher:
         """Resend from the first unacknowledged record, then follow the journal."""
         first_pending = next(journal.pending(self.db), None)
         self.published = (first_pending[0] - 1) if first_pending else journal.last_sequence(self.db)
+        await self._rebase_if_lost(producer)
         while True:
             entries = list(islice(journal.pending(self.db, after=self.published), 4096))
             messages = pack(entries, self.auth, self.settings.master_id, self.settings.max_message_bytes)
@@ -146,7 +169,7 @@ class Publisher:
                 await self._send_window(producer, messages[start : start + self.window])
             if self._heartbeat_due:
                 self._heartbeat_due = False
-                await producer.send_and_wait(self.topic, self._heartbeat(), partition=0)
+                self._acknowledged((await producer.send_and_wait(self.topic, self._heartbeat(), partition=0)).offset)
             if not entries:
                 self._idle.set()
                 self._wakeup.clear()
@@ -156,10 +179,32 @@ class Publisher:
         """Send several messages at once, then retire their records in order as acks arrive."""
         futures = [await producer.send(self.topic, message.value, partition=0) for message in messages]
         for message, future in zip(messages, futures):
-            await future
+            self._acknowledged((await future).offset)
             if message.sequences:
                 journal.acknowledge(self.db, list(message.sequences))
                 self.published = message.sequences[-1]
+
+    async def _rebase_if_lost(self, producer: AIOKafkaProducer) -> None:
+        """Re-create the topics the broker lost; an empty log after published records begins with a REBASE."""
+        await ensure_topics(self.settings, check_retention=False)
+        if self.published > 0 and await log_is_empty(self.settings, self.topic):
+            await self._rebase(producer, self.published)
+
+    def _acknowledged(self, offset: int) -> None:
+        """Note an acknowledged offset; raise ``LogLost`` for one at or before the previous (before the journal retires anything)."""
+        previous, self.last_offset = self.last_offset, offset
+        if offset <= previous:
+            raise LogLost(f"the broker acknowledged offset {offset} after offset {previous}: it lost the log")
+
+    async def _rebase(self, producer: AIOKafkaProducer, sequence: int) -> None:
+        number, _, head_hash = self.head()
+        rebase = Rebase(sequence, number, head_hash)
+        self._acknowledged((await producer.send_and_wait(self.topic, encode_rebase(self.auth, self.settings.master_id, rebase), partition=0)).offset)
+        log.warning(
+            "%s is empty although records up to %d were published: the broker lost the log. Re-based the cluster on a "
+            "new log after record %d (block %d); replicas holding that record continue, others restore a snapshot",
+            self.topic, sequence, sequence, number,
+        )
 
     def _heartbeat(self) -> bytes:
         number, timestamp, head_hash = self.head()

@@ -11,24 +11,26 @@ start (offsets committed by a group would skip it), and an agent costs about
 300 us per message where the raw consumer costs a few.
 
 After each group the apply agent writes, entries that the head settled
-(included, or their nonce used) are pruned; a timer drops expired ones.
+(included, or their nonce used) are pruned, and transactions a reorg took out of
+the chain are added back; a timer drops expired ones.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 
 import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from cluster import boundedjson
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from pending.chainview import ChainView
 from pending.pool import PendingPool, parse
 from replica.catchup import SharedCatchUp, holds_fetched_end, open_reader, seek_since
+from pending.reorged import ReorgWatch
 from replica.state import ReplicaState
 
 log = logging.getLogger("ethercattle.pending")
@@ -111,7 +113,7 @@ class PendingReader(mode.Service):
             return
         if topic == self.names.dead_letters:
             try:
-                pool.drop(bytes.fromhex(str(json.loads(value)["hash"])[2:]))
+                pool.drop(bytes.fromhex(str(boundedjson.loads(value)["hash"])[2:]))
             except (ValueError, KeyError, TypeError):
                 pass
             return
@@ -131,7 +133,7 @@ class PendingReader(mode.Service):
     @mode.Service.task
     async def _prune(self) -> None:
         """After the head moved: drop what the chain settled; every second: drop what expired."""
-        view, pool = self.view, self.pool
+        view, pool, reorgs = self.view, self.pool, ReorgWatch()
         while not self.should_stop:
             try:
                 await asyncio.wait_for(self.head_moved.wait(), timeout=1.0)
@@ -139,6 +141,9 @@ class PendingReader(mode.Service):
                 pass
             self.head_moved.clear()
             try:
+                if view.ready():
+                    for entry in reorgs.dropped(view):  # what a reorg took out of the chain is pending again
+                        pool.add(entry)
                 if len(pool) and view.ready():
                     pool.prune(view.included, view.nonce)
                 pool.expire()

@@ -13,10 +13,16 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from aiokafka.errors import KafkaConnectionError
+
 from broker.logs import quiet_kafka_client_repeats
+from broker.reach import unreachable
 from cluster.settings import SettingsError, load_settings
 
 log = logging.getLogger("ethercattle")
+
+DEV_FORKS = ("paris", "shanghai", "cancun", "prague", "osaka")
+"""``chain.dev.DEV_FORKS``, spelled out so that parsing arguments does not load py-evm."""
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -26,15 +32,20 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _master(args: argparse.Namespace) -> int:
-    from pipeline.master import run_master
+    if args.follow and not args.genesis:
+        raise SystemExit("ethercattle master --follow needs --genesis FILE")
+    from pipeline.master import run_follow, run_master
 
+    if args.follow:
+        return asyncio.run(run_follow(load_settings(), args.follow, Path(args.genesis), args.rpc_host, args.rpc_port, args.max_reorg_depth))
     chain_id = args.chain_id if args.dev else None
-    return asyncio.run(run_master(load_settings(), args.rpc_host, args.rpc_port, chain_id, args.block_time))
+    return asyncio.run(run_master(load_settings(), args.rpc_host, args.rpc_port, chain_id, args.block_time, args.fork))
 
 
 def _topics(args: argparse.Namespace) -> int:
     from broker.admin import ensure_topics
 
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is said once, by main()
     created = asyncio.run(ensure_topics(load_settings()))
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
     return 0
@@ -43,8 +54,13 @@ def _topics(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from deploy.local import run_local
 
+    if bool(args.follow) != bool(args.genesis):
+        raise SystemExit("ethercattle up: --follow URL and --genesis FILE go together")
+    from master.upstream import http_url
+
+    follow = (args.follow, Path(args.genesis), http_url(args.follow)) if args.follow else None
     return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port,
-                     args.lb_port)
+                     args.fork, follow, args.lb_port)
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -79,7 +95,11 @@ def parser() -> argparse.ArgumentParser:
     master = commands.add_parser("master", help="run a master: heartbeats and JSON-RPC over its database (the chain `import` built, or --dev)")
     master.add_argument("--dev", action="store_true", help="a development chain with funded accounts that mines on eth_sendRawTransaction")
     master.add_argument("--chain-id", type=int, default=1337)
+    master.add_argument("--fork", choices=DEV_FORKS, default="osaka", help="the dev chain's rules from genesis (default: the newest)")
     master.add_argument("--block-time", type=float, default=5.0, help="seconds between empty blocks (0: only when transactions arrive)")
+    master.add_argument("--follow", metavar="URL", help="follow a trusted node's chain over JSON-RPC (http:// polls, ws:// subscribes to newHeads); needs --genesis")
+    master.add_argument("--genesis", help="the followed chain's go-ethereum genesis.json")
+    master.add_argument("--max-reorg-depth", type=int, default=64, help="deepest reorg --follow rolls back; deeper stops following")
     master.add_argument("--rpc-host", default="127.0.0.1")
     master.add_argument("--rpc-port", type=int, default=8545)
     master.set_defaults(run=_master)
@@ -95,6 +115,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--replicas", type=int, default=1)
     up.add_argument("--lb-port", type=int, help="the cluster's one URL: HAProxy over the replicas (default: after the last replica's port)")
     up.add_argument("--block-time", type=float, default=2.0)
+    up.add_argument("--fork", choices=DEV_FORKS, default="osaka", help="the dev master's rules (default: the newest)")
+    up.add_argument("--follow", metavar="URL", help="the master follows this trusted node instead of mining a dev chain (with --genesis)")
+    up.add_argument("--genesis", help="genesis.json of the chain --follow follows")
     up.set_defaults(run=_up)
 
     snapshot = commands.add_parser("snapshot", help="snapshots of a node's database: create, restore, list")
@@ -139,3 +162,6 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as exc:
         print(f"ethercattle: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KafkaConnectionError as exc:
+        print(f"ethercattle: {unreachable(load_settings().broker, exc)}", file=sys.stderr)
+        sys.exit(1)

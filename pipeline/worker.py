@@ -22,8 +22,9 @@ from agents import apply, publish_status, snapshots
 from agents.apply import ApplyAgent
 from agents.publish_status import StatusAgent
 from broker import clients, transport
-from broker.admin import ensure_topics
+from broker.autocreate import forbid_topic_auto_creation
 from broker.logs import quiet_kafka_client_repeats
+from broker.reach import ensure_topics_when_reachable
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from emitter.forwarder import EmitterMetrics
@@ -36,10 +37,11 @@ from pending.pool import PendingPool
 from pending.reader import PendingReader
 from pending.sink import TopicSink
 from replica.metrics import ReplicaMetrics
-from replica.readiness import ReadinessHook, ReplicaSyncStatus
+from replica.readiness import ApplyBacklog, ReadinessHook, ReplicaSyncStatus
 from replica.state import ReplicaState
 from replica.status import StatusBoard
 from rpc import pages, views
+from rpc.cors import BrowserAccess
 from rpc.limits import RpcLimits
 from rpc.service import RpcService
 from rpc.subscriptions import BackendChain, Hub
@@ -60,9 +62,10 @@ class ReplicaApp(faust.App):
 
         A subscription to a missing topic makes the broker auto-create it with
         its default partition count (Tansu: 4), and a CDC topic of several
-        partitions would split the ordered log.
+        partitions would split the ordered log. A broker not reachable yet is
+        waited for, one line per attempt, so a cluster starts in any order.
         """
-        await ensure_topics(self.settings)
+        await ensure_topics_when_reachable(self.settings)
         await super().on_first_start()
 
 
@@ -90,6 +93,9 @@ def rpc_limits(settings: Settings) -> RpcLimits:
         call_gas_cap=settings.rpc_call_gas_cap,
         call_timeout_seconds=settings.rpc_call_timeout,
         offload_threads=settings.rpc_threads,
+        request_timeout_seconds=settings.rpc_request_timeout,
+        request_gas_budget=settings.rpc_request_gas_budget,
+        max_in_flight=settings.rpc_max_in_flight,
         response_cache_bytes=settings.rpc_response_cache_bytes,
         block_wait_blocks=settings.rpc_block_wait_blocks,
         block_wait_seconds=settings.rpc_block_wait,
@@ -114,15 +120,19 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
                                                  max_results=settings.filter_max_results))
     rpc = RpcService(state.db, limits=rpc_limits(settings), readiness=ReadinessHook(state),
                      sync_status=ReplicaSyncStatus(state), tx_sink=sink, pending=pending,
-                     extra_methods=[filters.methods()], on_call=metrics.record_rpc)
+                     extra_methods=[filters.methods()], on_call=metrics.record_rpc,
+                     behind=ApplyBacklog(state, settings.max_lag // 4))
     state.listeners.append(lambda outcome: rpc.invalidate())
     hub = Hub(BackendChain(rpc.backend), filter_store.transactions,
-              max_subscriptions=settings.ws_max_subscriptions, queue_size=settings.ws_send_queue)
+              max_subscriptions=settings.ws_max_subscriptions, queue_size=settings.ws_send_queue,
+              max_connections=settings.ws_max_connections)
     state.listeners.append(hub.applied)
     metrics.export([
         ("ethercattle_ws_connections", "gauge", "WebSocket clients connected", lambda: len(hub.connections)),
         ("ethercattle_ws_slow_consumers_dropped", "counter", "WebSocket clients dropped for not reading (WS_SEND_QUEUE)",
          lambda: hub.dropped_slow),
+        ("ethercattle_rpc_shed", "counter", "HTTP JSON-RPC requests refused at once (RPC_MAX_IN_FLIGHT in flight)",
+         lambda: rpc.admission.shed),
         ("ethercattle_rpc_cache_hits", "counter", "JSON-RPC answers served from the response cache", lambda: rpc.responses.hits),
         ("ethercattle_rpc_cache_misses", "counter", "cacheable JSON-RPC calls the response cache did not hold",
          lambda: rpc.responses.misses),
@@ -139,6 +149,7 @@ def create_app(settings: Settings) -> ReplicaApp:
     replica_id = settings.require_replica_id()
     names = TopicNames(settings.cluster)
     transport.install(settings.fetch_max_wait_ms)
+    forbid_topic_auto_creation()
     quiet_kafka_client_repeats()
     (settings.datadir / "faust").mkdir(parents=True, exist_ok=True)
     app = ReplicaApp(
@@ -148,6 +159,7 @@ def create_app(settings: Settings) -> ReplicaApp:
         datadir=str(settings.datadir / "faust"),
         store="rocksdb://",
         web_stats_enabled=True,
+        web_bind=settings.web_bind,  # Faust's default is every interface, whatever --web-host says
         **clients.app_options(settings),
     )
     replica = build_replica(settings, app)
@@ -166,7 +178,8 @@ def create_app(settings: Settings) -> ReplicaApp:
 
         emitted = EmittedTable(app, settings)
         app.service(EmitterService(settings, emitted, dead_letter, EmitterMetrics(replica.metrics.registry)))  # type: ignore[arg-type]
-    views.register(app, replica.rpc, replica.hub)
+    views.register(app, replica.rpc, replica.hub,
+                   BrowserAccess.from_settings(settings.rpc_cors_domains, settings.ws_origins))
     pages.register(app, replica.state, replica.metrics, board)
     snapshots.register(app, replica.state, Snapshotter(settings))
     return app

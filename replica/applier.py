@@ -8,13 +8,18 @@ what the broker did not acknowledge) and are skipped; a record past the next
 sequence is a gap and halts the replica. Parts of a record too large for one
 message are held in memory until the last part arrives, and the stored offset
 stays before the first part until then.
+
+A message that fails authentication is not part of the log (anyone who reaches
+the broker can write one): it is skipped, logged with its offset and reason,
+and counted; it never halts the replica, and never interrupts a record
+arriving in parts.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cluster.record import (
     MAC_SIZE,
@@ -26,9 +31,11 @@ from cluster.record import (
     LogError,
     Part,
     Record,
+    Unauthentic,
     decode,
     decode_record,
 )
+from broker.logs import RepeatFilter
 from replica.position import Position, read_position
 from storage import keys
 from storage.leveldb import LevelDB, Operation
@@ -53,6 +60,31 @@ class ApplyHalted(Exception):
         self.detail = detail
 
 
+REMEDIES = {
+    "gap": "the log lost records the master published: restart the master (it resends what its journal holds), "
+           "or restore a snapshot taken after the gap (ethercattle snapshot restore --from SNAPSHOT_DIR into an empty datadir)",
+    "corrupt": "the master wrote a record this replica cannot decode: run the master's version on the replica "
+               "(or newer), then restart it",
+    "log-reset": "start the master if it is not running (it re-creates the topics and re-bases the cluster); a replica "
+                 "that holds fewer records than the new log starts after halts with a gap: restore the newest snapshot "
+                 "into an empty datadir (ethercattle snapshot restore --from SNAPSHOT_DIR)",
+}
+"""What an operator does about each kind of halt, said with the halt."""
+
+
+def remedy(reason: str) -> str:
+    return REMEDIES.get(reason, "replace this replica from the newest snapshot (ethercattle snapshot restore)")
+
+
+@dataclass(frozen=True)
+class Stray:
+    """A message skipped because it is not part of the log."""
+
+    offset: int
+    reason: str
+    detail: str
+
+
 class SequenceGap(LogError):
     """A record (or a heartbeat's claim) skips sequence numbers this replica never saw."""
 
@@ -68,6 +100,7 @@ class ApplyOutcome:
     operations: int = 0
     bytes: int = 0
     heartbeat: Heartbeat | None = None
+    strays: list[Stray] = field(default_factory=list)  # messages skipped as not part of the log
     seconds: float = 0.0  # decoding, checking and the LevelDB write of the group
 
 
@@ -90,6 +123,7 @@ class Applier:
         self.position = read_position(db)
         self._pending: _Pending | None = None
         self._cluster_known = db.get_raw(keys.CLUSTER) is not None
+        self._stray_repeats = RepeatFilter()  # a flood of strays logs one line per window, with the count
 
     def apply(self, messages: list[Message]) -> ApplyOutcome:
         """Apply a group of consecutive messages in one LevelDB write.
@@ -119,7 +153,13 @@ class Applier:
     def _apply_message(
         self, offset: int, value: bytes, position: Position, operations: list[Operation], outcome: ApplyOutcome
     ) -> Position:
-        envelope = decode(self.auth, value)
+        try:
+            envelope = decode(self.auth, value)
+        except Unauthentic as stray:
+            self._skip(Stray(offset, stray.reason, str(stray)), outcome)
+            if self._pending is not None:  # the stored offset stays before the record's first part
+                return position
+            return Position(position.sequence, offset + 1, value[-MAC_SIZE:])
         sequence = position.sequence
         if envelope.kind is Kind.PART:
             assert envelope.part is not None
@@ -137,6 +177,16 @@ class Applier:
             sequence = self._apply_envelope(envelope, sequence, operations, outcome, len(value))
         return Position(sequence, offset + 1, value[-MAC_SIZE:])
 
+    def _skip(self, stray: Stray, outcome: ApplyOutcome) -> None:
+        outcome.strays.append(stray)
+        line = log.makeRecord(
+            log.name, logging.WARNING, __file__, 0,
+            "skipped the message at offset %d: %s (%s); it is not part of the log, applying continues",
+            (stray.offset, stray.reason, stray.detail), None,
+        )
+        if log.isEnabledFor(logging.WARNING) and self._stray_repeats.filter(line):
+            log.handle(line)
+
     def _apply_envelope(
         self, envelope: Envelope, sequence: int, operations: list[Operation], outcome: ApplyOutcome, size: int
     ) -> int:
@@ -148,6 +198,18 @@ class Applier:
                     f"but the log held records only up to {sequence} before it"
                 )
             outcome.heartbeat = envelope.heartbeat
+            return sequence
+        if envelope.kind is Kind.REBASE:
+            assert envelope.rebase is not None
+            if envelope.rebase.sequence > sequence:
+                raise SequenceGap(
+                    f"the master re-based the cluster on a new log after record {envelope.rebase.sequence} "
+                    f"(block {envelope.rebase.head_number}), but this replica holds records only up to {sequence}: "
+                    f"the records between are gone with the old log. Restore a snapshot taken since the re-base (from a "
+                    f"replica that continued: ethercattle snapshot create --url http://REPLICA:PORT --out PATH)"
+                )
+            log.info("the log was re-based after record %d; this replica (record %d) continues on it",
+                     envelope.rebase.sequence, sequence)
             return sequence
         for record in envelope.records:
             sequence = self._take(record, sequence, operations, outcome, size // max(len(envelope.records), 1))
@@ -185,6 +247,11 @@ class Applier:
             return None
         self._pending = None
         return decode_record(b"".join(pending.chunks))
+
+    def rebase(self, position: Position) -> None:
+        """Continue on a new log from ``position`` (its sequence is the one applied; see ``replica.rebase``)."""
+        self._pending = None
+        self._write([], position)
 
     def _write(self, operations: list[Operation], position: Position) -> None:
         if position == self.position:

@@ -54,6 +54,12 @@ class ReplicaCollector(Collector):
         yield CounterMetricFamily("ethercattle_applied_records", "Records applied by this process", value=replica.records_applied)
         yield CounterMetricFamily("ethercattle_applied_bytes", "Bytes of records applied by this process", value=replica.bytes_applied)
         yield CounterMetricFamily("ethercattle_duplicates_skipped", "Duplicate records skipped by this process", value=replica.duplicates_skipped)
+        strays = CounterMetricFamily(
+            "ethercattle_stray_messages", "CDC messages skipped by this process as not part of the log (failed authentication), by reason",
+            labels=["reason"])
+        for reason, count in sorted(replica.strays_skipped.items()):
+            strays.add_metric([reason], count)
+        yield strays
         position = replica.applier.position
         yield from gauge("ethercattle_applied_sequence", "Sequence number of the last record applied", position.sequence)
         yield from gauge("ethercattle_next_offset", "Kafka offset of the next CDC message to apply", position.next_offset)

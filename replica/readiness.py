@@ -40,6 +40,14 @@ class Check:
     detail: str = ""
 
 
+def _forged_hint(replica: ReplicaState, beat_age: float | None) -> str:
+    """Why heartbeats may never come: this replica cannot authenticate the log (its secret differs)."""
+    forged = replica.strays_skipped.get("forged", 0)
+    if forged == 0 or (beat_age is not None and beat_age <= replica.settings.max_heartbeat_age):
+        return ""
+    return f"; {forged} message(s) of this cluster failed authentication and were skipped: check ETHERCATTLE_SECRET"
+
+
 def broker_silence(replica: ReplicaState, now: float) -> float | None:
     """Seconds since the broker last answered a fetch or the agent last applied a group."""
     contact = max(replica.fetched_at or 0.0, replica.applied_at or 0.0)
@@ -75,9 +83,9 @@ def checks(replica: ReplicaState, now: float | None = None) -> list[Check]:
               "log end unknown (broker unreachable?)" if lag is None else ""),
         Check("heartbeat_age", beat_age is not None and beat_age <= settings.max_heartbeat_age, beat_age,
               settings.max_heartbeat_age,
-              "no master heartbeat seen yet" if beat_age is None
-              else "" if beat_age <= settings.max_heartbeat_age
-              else "the master's heartbeats stopped: master down, or the log is not delivered"),
+              ("no master heartbeat seen yet" if beat_age is None
+               else "" if beat_age <= settings.max_heartbeat_age
+               else "the master's heartbeats stopped: master down, or the log is not delivered") + _forged_hint(replica, beat_age)),
     ]
     if settings.max_block_age is not None:
         head = read_head(replica.db)
@@ -165,6 +173,22 @@ class ReadinessHook:
         if now - self._at >= self.max_age:
             self._verdict, self._at = not_ready_reason(self.replica), now
         return self._verdict
+
+
+class ApplyBacklog:
+    """The RPC's load-shedding hook: why it should step aside for the apply agent (the lag past
+    ``threshold`` messages, a quarter of ``MAX_LAG``, so requests are shed before the replica turns
+    unready); else None."""
+
+    def __init__(self, replica: ReplicaState, threshold: int) -> None:
+        self.replica = replica
+        self.threshold = threshold
+
+    def __call__(self) -> str | None:
+        lag = self.replica.lag
+        if lag is None or lag <= self.threshold:
+            return None
+        return f"applying the log first: {lag} messages behind"
 
 
 class ReplicaSyncStatus:

@@ -101,5 +101,5 @@ async def _fetch_one(consumer: AIOKafkaConsumer, partition: TopicPartition, offs
     while loop.time() < deadline:
         batches = await consumer.getmany(partition, timeout_ms=200, max_records=1)
         for message in batches.get(partition, []):
-            return message.value if message.offset == offset else None
+            return (message.value or b"") if message.offset == offset else None  # a null value (anyone's tombstone) is a message too
     return None

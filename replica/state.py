@@ -17,7 +17,7 @@ from typing import Callable
 
 from cluster.record import Authenticator, Heartbeat
 from cluster.settings import Settings
-from replica.applier import ApplyHalted, ApplyOutcome, Applier
+from replica.applier import ApplyHalted, ApplyOutcome, Applier, Stray
 from replica.catchup import SharedView
 from storage.leveldb import LevelDB
 
@@ -43,6 +43,8 @@ class ReplicaState:
     records_applied: int = 0  # by this process, since it started
     duplicates_skipped: int = 0
     bytes_applied: int = 0
+    strays_skipped: dict[str, int] = field(default_factory=dict)  # messages that are not part of the log, by reason
+    last_stray: Stray | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> "ReplicaState":
@@ -61,6 +63,9 @@ class ReplicaState:
         self.records_applied += outcome.records
         self.duplicates_skipped += outcome.duplicates
         self.bytes_applied += outcome.bytes
+        for stray in outcome.strays:
+            self.strays_skipped[stray.reason] = self.strays_skipped.get(stray.reason, 0) + 1
+            self.last_stray = stray
         if outcome.heartbeat is not None:
             self.heartbeat = outcome.heartbeat
         for listener in self.listeners:

@@ -117,6 +117,8 @@ class StatusBoard:
                     for c in checks(replica, now)],
             heartbeat_age=None if replica.heartbeat is None else round(now - replica.heartbeat.clock, 3),
             broker_silence=broker_silence(replica, now),
+            strays=sum(replica.strays_skipped.values()),
+            last_stray=None if replica.last_stray is None else vars(replica.last_stray),
             syncing=None if progress is None else {
                 "startingBlock": progress.starting_block, "currentBlock": progress.current_block,
                 "highestBlock": progress.highest_block,

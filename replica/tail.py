@@ -37,7 +37,7 @@ async def newest_heartbeat(
             messages = batches.get(partition, [])
             for message in messages:
                 try:
-                    envelope = decode(auth, message.value)
+                    envelope = decode(auth, message.value or b"")  # a null value is a stray
                 except LogError:
                     continue
                 if envelope.kind is Kind.HEARTBEAT and envelope.heartbeat is not None:

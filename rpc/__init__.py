@@ -15,10 +15,13 @@ Modules: ``dispatch`` (JSON-RPC framing), ``http`` (the aiohttp handler),
 geth's messages), ``backend`` (chain reads and caches), ``statedb`` (trie reads and
 proofs), ``format`` (JSON shapes), one module per namespace (``web3``, ``net``,
 ``chaininfo``, ``blocks``, ``transactions``, ``state``, ``execution``, ``fees``,
-``logs``, ``txpool``, ``submit``), ``callargs``/``evm``/``evmhooks`` beneath
-``execution``, ``subscriptions`` (eth_subscribe over WebSockets), and the replica
-worker's web endpoints: ``views`` (``POST /`` and WebSockets) and ``pages``
-(``/healthz``, ``/readyz``, ``/metrics``, ``/status``).
+``logs``, ``txpool``, ``submit``, ``submitsync``, ``headers``, ``capabilities``,
+``storagevalues``, ``simulate``), ``callargs``/``evm``/``evmhooks`` beneath
+``execution``, ``simblock``/``simstate`` beneath ``simulate`` (one simulated block;
+its state class with ERC-7528 transfer logs), ``subscriptions`` (eth_subscribe over
+WebSockets), ``cors`` (which browser origins may call), and the replica worker's web
+endpoints: ``views`` (``POST /`` and WebSockets) and ``pages`` (``/healthz``,
+``/readyz``, ``/metrics``, ``/status``).
 """
 
 from chain.head import SyncProgress

@@ -15,6 +15,7 @@ are declared here too, so the RPC depends on them and not on Faust or Kafka.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -36,27 +37,16 @@ from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound as EvmHeaderNotFound
 from eth.exceptions import TransactionNotFound
 from eth.vm.forks.cancun import CancunVM
-from eth.vm.forks.cancun.constants import (
-    BLOB_BASE_FEE_UPDATE_FRACTION,
-    MAX_BLOB_GAS_PER_BLOCK as CANCUN_MAX_BLOB_GAS,
-    MIN_BLOB_BASE_FEE,
-)
-from eth.vm.forks.cancun.headers import calc_excess_blob_gas_cancun
-from eth.vm.forks.cancun.state import fake_exponential
-from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.headers import calc_excess_blob_gas_prague
-from eth.vm.forks.prague.constants import (
-    BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
-    MAX_BLOB_GAS_PER_BLOCK as PRAGUE_MAX_BLOB_GAS,
-)
 
 from chain.config import CONFIG_KEY, open_chain
 from chain.errors import ChainError
-from chain.head import SyncProgress, head_hash
+from chain.head import SyncProgress, head_hash, settled_hash
+from chain.osaka import blob_parameters_of, excess_blob_gas_after
 from rpc.cache import LRU
 from rpc.callcache import SharedReads
 from rpc.errors import HeaderNotFound, NotReady, ServerError
 from rpc.limits import RpcLimits
+from rpc.shedding import Behind, never_behind
 from rpc.blockref import BlockNumber, BlockRef, BlockTag
 from rpc.statedb import CachedState
 from storage.readonly import ReadOnlyDB
@@ -133,15 +123,13 @@ class NoPending:
 
 
 def blob_base_fee(vm_class: type[VirtualMachineAPI], excess_blob_gas: int) -> int:
-    """EIP-4844's blob base fee under the fork's update fraction (Prague changed it)."""
-    fraction = (BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE if issubclass(vm_class, PragueVM)
-                else BLOB_BASE_FEE_UPDATE_FRACTION)
-    return fake_exponential(MIN_BLOB_BASE_FEE, excess_blob_gas, fraction)
+    """EIP-4844's blob base fee under the fork's blob parameters."""
+    return blob_parameters_of(vm_class).base_fee(excess_blob_gas)
 
 
 def max_blob_gas(vm_class: type[VirtualMachineAPI]) -> int:
     """Most blob gas one block may use under the fork."""
-    return PRAGUE_MAX_BLOB_GAS if issubclass(vm_class, PragueVM) else CANCUN_MAX_BLOB_GAS
+    return blob_parameters_of(vm_class).max_gas
 
 
 def has_blobs(vm_class: type[VirtualMachineAPI]) -> bool:
@@ -150,10 +138,8 @@ def has_blobs(vm_class: type[VirtualMachineAPI]) -> bool:
 
 
 def next_excess_blob_gas(vm_class: type[VirtualMachineAPI], header: BlockHeaderAPI) -> int:
-    """The excess blob gas of a child of ``header`` under the same fork's target."""
-    if issubclass(vm_class, PragueVM):
-        return calc_excess_blob_gas_prague(header)
-    return calc_excess_blob_gas_cancun(header)
+    """The excess blob gas of a child of ``header`` under the same fork's parameters."""
+    return excess_blob_gas_after(vm_class, header)
 
 
 # --- decoded blocks ------------------------------------------------------------------
@@ -259,6 +245,7 @@ class ReplicaBackend:
         readiness: the readiness hook; while it returns a reason, every call fails.
         tx_sink: where eth_sendRawTransaction sends transactions (None: refused).
         pending: the cluster's pending transactions (default: none).
+        behind: says when the apply agent is behind; executions then pause (default: never).
     """
 
     def __init__(
@@ -269,6 +256,7 @@ class ReplicaBackend:
         readiness: Readiness | None = None,
         tx_sink: TransactionSink | None = None,
         pending: PendingView | None = None,
+        behind: Behind | None = None,
     ) -> None:
         self.db: ReadOnlyDB = db if isinstance(db, ReadOnlyDB) else ReadOnlyDB(db)
         self.limits = limits or RpcLimits()
@@ -276,6 +264,8 @@ class ReplicaBackend:
         self.readiness: Readiness = readiness or always_ready
         self.tx_sink = tx_sink
         self.pending: PendingView = pending if pending is not None else NoPending()
+        self.behind: Behind = behind or never_behind
+        """Why executions should yield to the apply agent now (None: they need not)."""
         self._chain: Chain | None = None
         self._chain_config: bytes | None = None
         self._chain_lock = threading.Lock()
@@ -303,10 +293,13 @@ class ReplicaBackend:
             self._chain_config = None
 
     async def offload(self, work: Callable[..., T], *args: Any) -> T:
-        """Run costly work (execution, log scans) on the ``offload_threads`` pool, off the event loop."""
+        """Run costly work (execution, log scans) on the ``offload_threads`` pool, off the event loop,
+        in a copy of the caller's context (the request's budget goes with it)."""
         if self._offload is None:
             self._offload = ThreadPoolExecutor(self.limits.offload_threads, thread_name_prefix="rpc")
-        return await asyncio.get_running_loop().run_in_executor(self._offload, functools.partial(work, *args))
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._offload, functools.partial(context.run, work, *args))
 
     def check_ready(self) -> None:
         """Raise ``NotReady`` with the hook's reason unless the replica may serve."""
@@ -374,12 +367,21 @@ class ReplicaBackend:
     def resolve_number(self, number: BlockNumber) -> BlockHeaderAPI | None:
         """A block number or tag to its canonical header (None if there is none).
 
-        pending, safe and finalized answer the head: a replica has no pending block,
-        and the master's chain is final for us as soon as we hold it.
+        safe and finalized are the blocks the master last stored as such (a followed
+        upstream reports them) while they are canonical; where nobody said, they
+        answer the head, as pending does: a replica has no pending block, and the
+        master's chain is final for us as soon as we hold it.
         """
+        if number is BlockTag.SAFE or number is BlockTag.FINALIZED:
+            return self._settled(number.value) or self.head()
         if isinstance(number, BlockTag):
             return self.head()
         return self.header_by_number(number)
+
+    def _settled(self, tag: str) -> BlockHeaderAPI | None:
+        block_hash = settled_hash(self.db, tag)
+        header = None if block_hash is None else self.header_by_hash(block_hash)
+        return header if header is not None and self.is_canonical(header) else None
 
     def resolve_ref(self, ref: BlockRef) -> BlockHeaderAPI:
         """An EIP-1898 block reference to a header, with geth's errors when there is none."""

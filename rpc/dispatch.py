@@ -20,18 +20,23 @@ from typing import Any, Callable, Mapping, Sequence
 import orjson
 
 from chain.head import head_hash
+from cluster.boundedjson import NestingTooDeep, check_depth
+from cluster.repeats import Repeats
 from rpc.backend import ReplicaBackend
 from rpc.blockwait import BlockWait
+from rpc.budget import RequestBudget
 from rpc.errors import (
     INTERNAL_ERROR,
+    InvalidParams,
     InvalidRequest,
     MethodNotFound,
     ParseError,
+    RequestTimeout,
     ResponseTooLarge,
     RpcError,
     from_exception,
 )
-from rpc.params import Param, parse_positional
+from rpc.params import ArgumentError, Param, parse_positional
 from rpc.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
@@ -145,7 +150,8 @@ def parse_body(body: bytes) -> Any:
     """The first JSON value of the body, as Go's stream decoder reads it.
 
     orjson first (fast); if it refuses, the standard library reads the first value
-    and ignores what follows, as geth does, and keeps big integers exact.
+    and ignores what follows, as geth does, and keeps big integers exact. The nesting
+    is bounded before the standard library's recursive decoder sees the body.
     Raises ``ParseError`` when there is no valid JSON value at all.
     """
     try:
@@ -154,6 +160,10 @@ def parse_body(body: bytes) -> Any:
             return value
     except orjson.JSONDecodeError:
         pass
+    try:
+        check_depth(body)
+    except NestingTooDeep as error:
+        raise ParseError(f"parse error: {error}") from None
     try:
         text = body.decode("utf-8", errors="replace").lstrip(" \t\r\n")
         decoder = json.JSONDecoder(parse_constant=_reject_constant)
@@ -183,6 +193,8 @@ class Dispatcher:
         self.on_call = on_call
         self.responses = responses if responses is not None else ResponseCache(0)
         self.block_wait = block_wait if block_wait is not None else BlockWait(0, 0.0)
+        self.crashes = Repeats()
+        """Crash tracebacks logged: the first of each kind per window, then a count of the repeats."""
 
     async def handle_body(self, body: bytes) -> bytes | None:
         """The response body for a request body; None when nothing is to be sent
@@ -193,11 +205,12 @@ class Dispatcher:
             parsed = parse_body(body)
         except ParseError as error:
             return encode_error(None, error)
-        if isinstance(parsed, list):
-            return await self._handle_batch(parsed)
-        return await self._handle_one(Message.from_json(parsed))
+        with RequestBudget.open(self.limits) as budget:
+            if isinstance(parsed, list):
+                return await self._handle_batch(parsed, budget)
+            return await self._handle_one(Message.from_json(parsed))
 
-    async def _handle_batch(self, items: list[Any]) -> bytes | None:
+    async def _handle_batch(self, items: list[Any], budget: RequestBudget) -> bytes | None:
         if not items:
             return encode_error(None, InvalidRequest("empty batch"))
         messages = [Message.from_json(item) for item in items]
@@ -208,23 +221,26 @@ class Dispatcher:
         responses: list[bytes] = []
         size = 0
         for position, message in enumerate(messages):
+            if budget.expired:
+                responses.extend(self._answer_rest(messages[position:], RequestTimeout()))
+                break
             response = await self._handle_one(message)
             if response is None:
                 continue
             responses.append(response)
             size += len(response)
             if size > self.limits.max_batch_response_bytes:
-                responses.extend(self._too_large(messages[position + 1:]))
+                responses.extend(self._answer_rest(messages[position + 1:], ResponseTooLarge()))
                 break
         if not responses:
             return None
         return b"[" + b",".join(responses) + b"]"
 
     @staticmethod
-    def _too_large(rest: Sequence[Message]) -> list[bytes]:
-        """geth answers every call left in the batch with -32003 once the limit is hit."""
-        return [encode_error(m.response_id, ResponseTooLarge()) for m in rest
-                if not m.is_notification]
+    def _answer_rest(rest: Sequence[Message], error: RpcError) -> list[bytes]:
+        """geth answers every call left in the batch with the error once a limit is hit
+        (-32003 past the response size, -32002 past the deadline)."""
+        return [encode_error(m.response_id, error) for m in rest if not m.is_notification]
 
     async def _handle_one(self, message: Message) -> bytes | None:
         if message.is_response:
@@ -250,10 +266,13 @@ class Dispatcher:
             payload = await self._result(message)
         except RpcError as error:
             return encode_error(message.response_id, error), str(error.code)
+        except ArgumentError as error:
+            invalid = InvalidParams(str(error))
+            return encode_error(message.response_id, invalid), str(invalid.code)
         except Exception as error:  # noqa: BLE001 - the one place that must catch all
             mapped = from_exception(error)
             if mapped.code == INTERNAL_ERROR:
-                log.exception("JSON-RPC %s (id %r) crashed", message.method, message.response_id)
+                self._log_crash(message, error, "crashed")
             return encode_error(message.response_id, mapped), str(mapped.code)
         return _envelope(message.response_id, b"result", payload), "ok"
 
@@ -272,10 +291,16 @@ class Dispatcher:
         result = await self._run(message)
         try:
             return orjson.dumps(result)
-        except TypeError:
-            log.exception("JSON-RPC %s (id %r) returned an unencodable result",
-                          message.method, message.response_id)
+        except TypeError as error:
+            self._log_crash(message, error, "returned an unencodable result")
             raise from_exception(RuntimeError()) from None
+
+    def _log_crash(self, message: Message, error: Exception, what: str) -> None:
+        """A traceback per (method, exception type) and window: one client repeating a crashing
+        request must not fill the disk (4.2 MB of log in 7 minutes, seen)."""
+        suffix = self.crashes.admit((message.method, type(error), what))
+        if suffix is not None:
+            log.error("JSON-RPC %s (id %r) %s%s", message.method, message.response_id, what, suffix, exc_info=error)
 
     async def _run(self, message: Message) -> Any:
         if message.method.endswith("_subscribe"):

@@ -23,6 +23,9 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000
 """geth's default code for any error that does not carry its own."""
+REQUEST_TIMEOUT = -32002
+LIMIT_EXCEEDED = -32005
+"""EIP-1474's "limit exceeded": a request refused under load, retryable."""
 RESPONSE_TOO_LARGE = -32003
 EXECUTION_REVERTED = 3
 
@@ -117,6 +120,25 @@ class NotReady(ServerError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"replica not ready: {reason}")
+
+
+class Overloaded(RpcError):
+    """Too many requests in flight: refused at once, to be retried (the code geth's
+    ecosystem uses for "limit exceeded")."""
+
+    code = LIMIT_EXCEEDED
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"server busy ({reason}), retry shortly")
+
+
+class RequestTimeout(RpcError):
+    """A whole request ran past its time limit (geth's HTTP handler timeout)."""
+
+    code = REQUEST_TIMEOUT
+
+    def __init__(self, message: str = "request timed out") -> None:
+        super().__init__(message)
 
 
 class ResponseTooLarge(RpcError):

@@ -16,10 +16,10 @@ opcode hook records accessed addresses and slots for eth_createAccessList.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from eth._utils.address import generate_contract_address
-from eth.abc import BlockHeaderAPI, StateAPI, VirtualMachineAPI
+from eth.abc import BlockHeaderAPI, ComputationAPI, StateAPI, VirtualMachineAPI
 from eth.constants import DEFAULT_SPOOF_R, DEFAULT_SPOOF_S, DEFAULT_SPOOF_Y_PARITY
 from eth.exceptions import Revert
 from eth.vm.execution_context import ExecutionContext
@@ -82,8 +82,13 @@ class CallEnvironment:
 
 
 def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrides | None,
-            state: StateOverride | None) -> CallEnvironment:
-    """The block context of ``header`` (with overrides) and its post-state (with overrides)."""
+            state: StateOverride | None, db: OverlayDB | None = None) -> CallEnvironment:
+    """The block context of ``header`` (with overrides) and its post-state (with overrides).
+
+    ``db`` is the overlay to run on (default: a new one over the backend's database):
+    eth_simulateV1 passes the one its chained blocks share, debug_traceCall the one
+    that replayed the block's transactions before its ``txIndex``.
+    """
     block = block or BlockOverrides()
     number = block.number if block.number is not None else header.block_number
     vm_class = backend.chain.get_vm_class_for_block_number(BlockNumber(number))
@@ -97,7 +102,7 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
         header=header,
         context_fields=_block_context(backend, header, block, vm_class, number),
         state_class=call_classes(vm_class, frozenset(precompiles.items())),
-        db=OverlayDB(backend.db),
+        db=db if db is not None else OverlayDB(backend.db),
         state_root=header.state_root,
         blob_fee=_blob_fee(header, block, vm_class),
         precompiles=frozenset(precompiles),
@@ -247,11 +252,12 @@ def floor_data_gas(data: bytes) -> int:
 
 
 def run(env: CallEnvironment, message: CallMessage, deadline: float,
-        tracer: AccessTracer | None = None) -> CallResult:
+        tracer: AccessTracer | None = None, pause: Callable[[], None] | None = None) -> CallResult:
     """Execute ``message`` once on a fresh copy of the environment's state.
 
     Raises ``CallFailure`` with geth's text when geth would refuse the message before
     executing it, and ``CallTimeout`` past ``deadline`` (a ``time.monotonic`` value).
+    ``pause`` is called every few milliseconds of execution (to yield to the apply agent).
     """
     zero_fee = message.gas_price == 0
     blob_zero = message.max_fee_per_blob_gas == 0
@@ -259,6 +265,17 @@ def run(env: CallEnvironment, message: CallMessage, deadline: float,
                       blob_fee=0 if blob_zero else None)
     state.call_deadline = deadline  # type: ignore[attr-defined]
     state.call_tracer = tracer  # type: ignore[attr-defined]
+    state.call_pause = pause  # type: ignore[attr-defined]
+    return execute(env, state, message)[0]
+
+
+def execute(env: CallEnvironment, state: StateAPI, message: CallMessage,
+            finalize: bool = False) -> tuple[CallResult, ComputationAPI]:
+    """Run ``message`` on ``state`` after geth's pre-checks: the result and py-evm's computation.
+
+    With ``finalize`` the transaction is settled as in a block (refund, fee to the
+    coinbase, self-destructs), so that the next message sees it: eth_simulateV1.
+    """
     full_intrinsic, charged_later = intrinsic_gas(env, message)
     _pre_check(env, state, message, full_intrinsic)
     transaction = _ExecutorView(message, full_intrinsic - charged_later)
@@ -268,8 +285,11 @@ def run(env: CallEnvironment, message: CallMessage, deadline: float,
     used = message.gas - computation.get_gas_remaining()
     refund = executor.calculate_gas_refund(computation, used)  # type: ignore[attr-defined]
     floor = executor.calc_data_floor_gas(transaction, used, refund)  # type: ignore[attr-defined]
-    return CallResult(computation.output, used - refund + floor, refund, computation.error
-                      if computation.is_error else None)
+    if finalize:
+        executor.finalize_computation(transaction, computation)  # type: ignore[arg-type]
+    result = CallResult(computation.output, used - refund + floor, refund, computation.error
+                        if computation.is_error else None)
+    return result, computation
 
 
 class _ExecutorView:

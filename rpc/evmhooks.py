@@ -80,6 +80,10 @@ class AccessTracer:
 # --- the instrumented EVM -----------------------------------------------------------------
 
 
+PAUSE_CHECK_INTERVAL = 0.005
+"""Seconds between two calls of a run's pause hook (it yields to the apply agent when behind)."""
+
+
 class HookedOpcode:
     """Wraps one opcode: checks the run's deadline and feeds its tracer first."""
 
@@ -91,8 +95,13 @@ class HookedOpcode:
 
     def __call__(self, computation: ComputationAPI) -> Any:
         state = computation.state
-        if time.monotonic() > state.call_deadline:  # type: ignore[attr-defined]
+        now = time.monotonic()
+        if now > state.call_deadline:  # type: ignore[attr-defined]
             raise CallTimeout()
+        pause = state.call_pause  # type: ignore[attr-defined]
+        if pause is not None and now >= state.call_next_pause:  # type: ignore[attr-defined]
+            state.call_next_pause = now + PAUSE_CHECK_INTERVAL  # type: ignore[attr-defined]
+            pause()
         tracer = state.call_tracer  # type: ignore[attr-defined]
         if tracer is not None:
             tracer.observe(self.value, computation)
@@ -123,13 +132,22 @@ def call_state_class(vm_class: type[VirtualMachineAPI], computation_class: type[
     def no_system_contracts(self: Any) -> None:
         """Block building installs system contracts; a call runs on the state as it is."""
 
+    fork_precompiles = base.computation_class.get_precompiles()
+
+    def is_address_warm(self: Any, address: Any) -> bool:
+        """geth warms the fork's precompiles, not the call's overridden or moved set."""
+        return self._account_db.is_address_warm(address) or address in fork_precompiles  # type: ignore[no-any-return]
+
     return type(f"Call{base.__name__}", (base,), {
         "computation_class": computation_class,
         "set_system_contracts": no_system_contracts,
+        "is_address_warm": is_address_warm,
         "blob_base_fee": property(blob_fee),
         "blob_fee_override": None,
         "call_deadline": float("inf"),
         "call_tracer": None,
+        "call_pause": None,
+        "call_next_pause": 0.0,
     })
 
 

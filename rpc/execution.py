@@ -8,12 +8,14 @@ worker thread (``offload``) under the call gas cap and the call time limit.
 
 from __future__ import annotations
 
-import time
+import functools
 from dataclasses import replace
 
 import rlp
 from eth_utils import keccak
 
+from chain.osaka import TRANSACTION_GAS_LIMIT_CAP, OsakaVM
+from rpc import budget
 from rpc import params as p
 from rpc.backend import ReplicaBackend
 from rpc.callargs import (
@@ -42,6 +44,7 @@ from rpc.evm import (
     run,
 )
 from rpc.fees import suggest_tip
+from rpc.shedding import pause_while_behind
 from rpc.format import JSON, access_list_json, data, quantity
 from rpc.blockref import LATEST, BlockRef, block_ref
 from rpc.statedb import read_account
@@ -51,7 +54,15 @@ CALL_STIPEND = 2300
 
 
 def _deadline(backend: ReplicaBackend) -> float:
-    return time.monotonic() + backend.limits.call_timeout_seconds
+    return budget.call_deadline(backend.limits)
+
+
+def _run(backend: ReplicaBackend, env: CallEnvironment, message: CallMessage, deadline: float,
+         tracer: AccessTracer | None = None) -> CallResult:
+    """``rpc.evm.run``, its gas charged to the request's budget, pausing while the apply agent is behind."""
+    result = run(env, message, deadline, tracer, functools.partial(pause_while_behind, backend.behind, deadline))
+    budget.charge(result.gas_used + result.refunded)
+    return result
 
 
 def _timeout_error(backend: ReplicaBackend) -> ServerError:
@@ -75,10 +86,10 @@ def _header_base_fee(env: CallEnvironment) -> int | None:
 def eth_call(backend: ReplicaBackend, args: CallArgs, ref: BlockRef | None,
              state: StateOverride | None, block: BlockOverrides | None) -> str:
     env = _environment(backend, ref, block, state)
-    message = to_message(args, backend.limits.call_gas_cap, env.base_fee, _header_base_fee(env),
+    message = to_message(args, budget.gas_cap(backend.limits), env.base_fee, _header_base_fee(env),
                          backend.chain_id)
     try:
-        result = run(env, message, _deadline(backend))
+        result = _run(backend, env, message, _deadline(backend))
     except CallFailure as failure:
         raise ServerError(f"err: {failure.message} (supplied gas {message.gas})") from None
     except CallTimeout:
@@ -105,7 +116,7 @@ def eth_estimate_gas(backend: ReplicaBackend, args: CallArgs, ref: BlockRef | No
     if args.gas is None:
         args = replace(args, gas=0)
     header_fee = _header_base_fee(env)
-    message = to_message(args, backend.limits.call_gas_cap, header_fee, header_fee, backend.chain_id)
+    message = to_message(args, budget.gas_cap(backend.limits), header_fee, header_fee, backend.chain_id)
     try:
         return quantity(Estimator(backend, env, message).estimate())
     except CallTimeout:
@@ -116,15 +127,16 @@ class Estimator:
     """One estimation: every trial runs the same message with another gas limit."""
 
     def __init__(self, backend: ReplicaBackend, env: CallEnvironment, message: CallMessage) -> None:
+        self.backend = backend
         self.env = env
         self.message = message
-        self.gas_cap = backend.limits.call_gas_cap
+        self.gas_cap = budget.gas_cap(backend.limits)
         self.deadline = _deadline(backend)
 
     def trial(self, gas: int) -> tuple[bool, CallResult | None]:
         """(failed, result); a message refused for too little intrinsic gas just fails."""
         try:
-            result = run(self.env, self.message.with_gas(gas), self.deadline)
+            result = _run(self.backend, self.env, self.message.with_gas(gas), self.deadline)
         except CallFailure as failure:
             if failure.message.startswith("intrinsic gas too low"):
                 return True, None
@@ -150,6 +162,8 @@ class Estimator:
             high = min(high, available // fee_cap)
         if self.gas_cap and high > self.gas_cap:
             high = self.gas_cap
+        if high > TRANSACTION_GAS_LIMIT_CAP and self.env.fork_at_least(OsakaVM):
+            high = TRANSACTION_GAS_LIMIT_CAP  # EIP-7825, as geth's estimator
         return high
 
     def estimate(self) -> int:
@@ -216,11 +230,11 @@ def eth_create_access_list(backend: ReplicaBackend, args: CallArgs, ref: BlockRe
     deadline = _deadline(backend)
     while True:
         access_list = previous.access_list()
-        message = to_message(args.with_access_list(access_list), backend.limits.call_gas_cap,
+        message = to_message(args.with_access_list(access_list), budget.gas_cap(backend.limits),
                              header_fee, header_fee, backend.chain_id)
         tracer = AccessTracer.seeded(access_list, excluded)
         try:
-            result = run(env, message, deadline, tracer)
+            result = _run(backend, env, message, deadline, tracer)
         except CallFailure as failure:
             raise ServerError(f"failed to apply transaction: {data(_legacy_hash(args))} "
                               f"err: {failure.message}") from None

@@ -103,6 +103,14 @@ def eth_gas_price(backend: ReplicaBackend) -> str:
     return quantity(suggest_tip(backend) + base_fee)
 
 
+def eth_base_fee(backend: ReplicaBackend) -> str | None:
+    """The base fee of the block after the head (null before London, which has none)."""
+    head = backend.head()
+    if getattr(head, "base_fee_per_gas", None) is None:
+        return None
+    return quantity(calculate_expected_base_fee_per_gas(head))
+
+
 def eth_blob_base_fee(backend: ReplicaBackend) -> str | None:
     """The head block's blob base fee (null before Cancun, as geth)."""
     head = backend.head()
@@ -186,7 +194,8 @@ def _check_percentiles(percentiles: list[float], limit: int) -> None:
 def _last_block(backend: ReplicaBackend, newest: BlockNumber) -> int:
     head = backend.head().block_number
     if isinstance(newest, BlockTag):
-        return head
+        settled = backend.resolve_number(newest)
+        return head if settled is None else int(settled.block_number)
     if newest > head:
         raise ServerError(f"request beyond head block: requested {newest}, head {head}")
     return newest
@@ -231,6 +240,7 @@ METHODS: MethodTable = {
     "eth_gasPrice": Method(eth_gas_price, offload=True),
     "eth_maxPriorityFeePerGas": Method(eth_max_priority_fee_per_gas, offload=True),
     "eth_blobBaseFee": Method(eth_blob_base_fee),
+    "eth_baseFee": Method(eth_base_fee),
     "eth_feeHistory": Method(eth_fee_history, (
         p.required(p.hex_or_decimal64),
         p.required(block_number),

@@ -180,12 +180,13 @@ def effective_tip(tx: SignedTransactionAPI, base_fee: int | None) -> int:
 
 def transaction_json(tx: SignedTransactionAPI, sender: bytes, block: BlockData | None,
                      index: int | None) -> JSON:
-    """geth's ``RPCTransaction``, for a mined transaction (``block``) or a loose one."""
+    """geth's ``RPCTransaction``, for a mined transaction (``block``) or a loose one (no block fields)."""
     kind = tx_type(tx)
     mined = block is not None and index is not None
     fields: JSON = {
         "blockHash": data(block.hash) if mined and block else None,
         "blockNumber": quantity(block.number) if mined and block else None,
+        "blockTimestamp": quantity(block.header.timestamp) if mined and block else None,
         "from": data(sender),
         "gas": quantity(tx.gas),
         "gasPrice": None,
@@ -243,6 +244,7 @@ def log_json(log: LogAPI, block: BlockData, tx_index: int, log_index: int) -> JS
         "transactionHash": data(block.transactions[tx_index].hash),
         "transactionIndex": quantity(tx_index),
         "blockHash": data(block.hash),
+        "blockTimestamp": quantity(block.header.timestamp),
         "logIndex": quantity(log_index),
         "removed": False,
     }

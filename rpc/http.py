@@ -9,11 +9,15 @@ is not JSON, 405 for PUT/DELETE, and an empty 200 for a bare GET health probe.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from rpc.blockwait import HEAD_HEADER, head_number
+from rpc.cors import BrowserAccess
+from rpc.dispatch import encode_error
+from rpc.errors import Overloaded
 from rpc.service import RpcService
 
 CONTENT_TYPE = "application/json"
@@ -55,9 +59,35 @@ async def _read_body(request: web.Request, max_body: int) -> bytes | None:
         chunks.append(chunk)
 
 
+RETRY_AFTER_SECONDS = 1
+
+
+async def overloaded(request: web.Request, error: Overloaded) -> web.Response:
+    """Answer a request shed under load at once: HTTP 503 with Retry-After, and a JSON-RPC
+    error (-32005) in the body for clients that read only the body.
+
+    The connection then stays quiet for the Retry-After period (HTTP/1.1 reads a
+    connection's next request only when the handler returns): a client that retries at
+    once instead of waiting costs nothing more until then. Without that pause, 256
+    clients retrying at once kept the event loop busy answering 503s and the apply
+    agent still fell behind.
+    """
+    response = web.Response(status=503, body=encode_error(None, error), content_type=CONTENT_TYPE,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    await response.prepare(request)
+    await response.write_eof()
+    await asyncio.sleep(RETRY_AFTER_SECONDS)
+    return response
+
+
 def make_handler(service: RpcService) -> Handler:
-    """The aiohttp handler serving JSON-RPC for ``service`` (mount it on POST and GET)."""
+    """The aiohttp handler serving JSON-RPC for ``service`` (mount it on POST and GET).
+
+    The service's ``admission`` decides which requests are served (``rpc.shedding``);
+    the rest are refused at once (``overloaded``).
+    """
     max_body = service.limits.max_body_bytes
+    admission = service.admission
 
     async def handle_http(request: web.Request) -> web.StreamResponse:
         if request.method == "GET" and not request.content_length and not request.query_string:
@@ -65,10 +95,14 @@ def make_handler(service: RpcService) -> Handler:
         refusal = _refusal(request, max_body)
         if refusal is not None:
             return refusal
-        body = await _read_body(request, max_body)
-        if body is None:
-            return _plain(413, f"content length too large (>{max_body})")
-        response = await service.dispatcher.handle_body(body)
+        refused = admission.refusal()
+        if refused is not None:
+            return await overloaded(request, refused)
+        with admission.held():
+            body = await _read_body(request, max_body)
+            if body is None:
+                return _plain(413, f"content length too large (>{max_body})")
+            response = await service.dispatcher.handle_body(body)
         head = head_number(service.backend)
         headers = {} if head is None else {HEAD_HEADER: str(head)}
         return web.Response(body=response or b"", content_type=CONTENT_TYPE, headers=headers)
@@ -76,8 +110,9 @@ def make_handler(service: RpcService) -> Handler:
     return handle_http
 
 
-def make_app(service: RpcService, path: str = "/") -> web.Application:
-    """A bare aiohttp application serving JSON-RPC at ``path``."""
-    app = web.Application(client_max_size=service.limits.max_body_bytes + 1)
+def make_app(service: RpcService, path: str = "/", access: BrowserAccess | None = None) -> web.Application:
+    """A bare aiohttp application serving JSON-RPC at ``path`` (to the browser origins ``access`` allows)."""
+    middlewares = [] if access is None else [access.middleware(path)]
+    app = web.Application(client_max_size=service.limits.max_body_bytes + 1, middlewares=middlewares)
     app.router.add_route("*", path, make_handler(service))
     return app

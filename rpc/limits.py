@@ -40,6 +40,20 @@ class RpcLimits:
     call_timeout_seconds: float = 5.0
     """Wall-clock limit of one EVM execution (geth: "execution aborted (timeout = 5s)")."""
 
+    request_timeout_seconds: float = 5.0
+    """Wall-clock limit of one request, a whole batch included: its executions stop there and
+    its remaining items answer -32002. Equal to geth's ``rpc.evmtimeout``, so a batch holds a
+    thread no longer than one call may."""
+
+    max_in_flight: int = 16
+    """Most HTTP JSON-RPC requests handled at once; the next are answered 503 with Retry-After
+    (JSON-RPC -32005) at once. A replica must stay current first: at 256 concurrent clients
+    and no bound, one fell 72-122 messages behind and refused 6.7% of requests as not ready."""
+
+    request_gas_budget: int = 500_000_000
+    """Gas all executions of one request may use together (ten calls at the gas cap; every
+    eth_estimateGas trial counts)."""
+
     fee_history_max_blocks: int = 1024
     """Most blocks eth_feeHistory covers (geth's max header/block history)."""
 

@@ -16,12 +16,19 @@ from eth_bloom import BloomFilter
 
 from rpc.backend import BlockData, ReplicaBackend
 from rpc.dispatch import Method, MethodTable
-from rpc.errors import LimitExceeded, ServerError
+from rpc.errors import InvalidParams, LimitExceeded, ServerError
 from rpc.format import JSON, receipt_logs
 from rpc.blockref import BlockNumber, BlockTag, block_number
 from rpc.params import ArgumentError, Param, TypeMismatch, decode_struct, hash32, json_kind
 
 MAX_TOPICS = 4
+MAX_ADDRESSES = 1000
+"""geth's ``maxAddresses``: a filter names at most this many addresses."""
+MAX_SUBTOPICS = 1000
+"""geth's ``maxSubTopics``: one topic position offers at most this many alternatives.
+
+Both bound what one installed filter (stored on the filter topic, up to FILTER_MAX of them)
+and one log scan can be made to hold."""
 _HEX = re.compile(r"[0-9a-fA-F]*")
 
 
@@ -71,6 +78,8 @@ def _addresses(value: Any) -> tuple[bytes, ...]:
             raise ArgumentError(f"invalid address: {error}") from None
     if not isinstance(value, list):
         raise ArgumentError("invalid addresses in query")
+    if len(value) > MAX_ADDRESSES:
+        raise ArgumentError("exceed max addresses")
     addresses = []
     for index, item in enumerate(value):
         if not isinstance(item, str):
@@ -90,6 +99,8 @@ def _topic_position(value: Any) -> tuple[bytes, ...]:
         return (_sized(value, 32, "topic"),)
     if not isinstance(value, list):
         raise ArgumentError("invalid topic(s)")
+    if len(value) > MAX_SUBTOPICS:
+        raise ArgumentError("exceed max subtopics")
     alternatives: list[bytes] = []
     for item in value:
         if item is None:
@@ -171,9 +182,12 @@ def block_logs(block: BlockData, flt: LogFilter) -> Iterator[JSON]:
 
 
 def _resolve(backend: ReplicaBackend, number: BlockNumber | None, head: int) -> int:
+    if number is BlockTag.PENDING:
+        raise ServerError("pending logs are not supported")
+    if number is BlockTag.SAFE or number is BlockTag.FINALIZED:
+        header = backend.resolve_number(number)
+        return head if header is None else int(header.block_number)
     if number is None or isinstance(number, BlockTag):
-        if number is BlockTag.PENDING:
-            raise ServerError("pending logs are not supported")
         return head
     return number
 
@@ -189,8 +203,10 @@ def eth_get_logs(backend: ReplicaBackend, flt: LogFilter) -> list[JSON]:
         return _bounded(block_logs(block, flt), limits.logs_max_results)
     if (isinstance(flt.from_block, int) and isinstance(flt.to_block, int)
             and flt.from_block > 0 and flt.to_block > 0 and flt.from_block > flt.to_block):
-        raise ServerError("invalid block range params")
+        raise InvalidParams("invalid block range params")
     head = backend.head().block_number
+    if isinstance(flt.to_block, int) and flt.to_block > head:
+        raise InvalidParams("block range extends beyond current head block")
     first = _resolve(backend, flt.from_block, head)
     last = min(_resolve(backend, flt.to_block, head), head)
     if last - first + 1 > limits.logs_max_block_range:

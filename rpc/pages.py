@@ -36,6 +36,8 @@ def position(replica: ReplicaState) -> dict[str, Any]:
         "records_applied": replica.records_applied,
         "duplicates_skipped": replica.duplicates_skipped,
         "bytes_applied": replica.bytes_applied,
+        "strays_skipped": sum(replica.strays_skipped.values()),
+        "last_stray": None if replica.last_stray is None else vars(replica.last_stray),
         "halted": None if replica.halted is None else str(replica.halted),
     }
 

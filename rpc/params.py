@@ -284,7 +284,7 @@ def hex_or_decimal64(value: Any) -> int:
     else:
         parsed = _parse_uint(text, 10)
     if parsed is None:
-        raise ArgumentError(f"invalid hex or decimal integer {_go_quote(text)}")
+        raise ArgumentError(f"invalid hex or decimal integer {go_quote(text)}")
     return parsed
 
 
@@ -297,7 +297,7 @@ def _parse_uint(digits: str, base: int) -> int | None:
     return value if value <= MAX_UINT64 else None
 
 
-def _go_quote(text: str) -> str:
+def go_quote(text: str) -> str:
     """Go's ``%q`` for the ASCII strings that reach it."""
     return orjson.dumps(text).decode()
 
@@ -348,6 +348,8 @@ class Param(Generic[T]):
     decode: Callable[[Any], T]
     optional: bool = False
     """A pointer argument: may be absent (None). Required ones must be present."""
+    default: Any = None
+    """What an absent optional argument means (geth 1.16: a left-out block is "latest")."""
 
 
 def required(decode: Callable[[Any], T]) -> Param[T]:
@@ -382,5 +384,5 @@ def parse_positional(params: Any, specs: Sequence[Param[Any]]) -> list[Any]:
     for index in range(len(values), len(specs)):
         if not specs[index].optional:
             raise InvalidParams(f"missing value for required argument {index}")
-        args.append(None)
+        args.append(specs[index].default)
     return args

@@ -13,25 +13,34 @@ from typing import Iterable
 from eth.abc import DatabaseAPI
 
 from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool, web3
-from rpc import execution, submit
+from rpc import capabilities, ethconfig, execution, headers, simulate, storagevalues, submit, submitsync
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
 from rpc.blockwait import BlockWait
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.limits import RpcLimits
 from rpc.response_cache import ResponseCache
+from rpc.shedding import Admission, Behind, never_behind
+from rpc.tracing import api as tracing
 
 NAMESPACES: tuple[MethodTable, ...] = (
     web3.METHODS,
     net.METHODS,
     chaininfo.METHODS,
+    ethconfig.METHODS,
     blocks.METHODS,
     transactions.METHODS,
     state.METHODS,
     execution.METHODS,
+    simulate.METHODS,
     fees.METHODS,
     logs.METHODS,
     txpool.METHODS,
     submit.METHODS,
+    tracing.METHODS,
+    submitsync.METHODS,
+    headers.METHODS,
+    capabilities.METHODS,
+    storagevalues.METHODS,
 )
 """Every namespace's wire-name table; merged once, duplicates refused."""
 
@@ -48,6 +57,8 @@ class RpcService:
         pending: the cluster's pending transactions, for "pending" nonces, lookups and txpool_* (default: none).
         extra_methods: more wire-name tables (e.g. the replica's own), merged the same way.
         on_call: told of every call answered (method, "ok" or error code, seconds), e.g. for metrics.
+        behind: says why the RPC should step aside while the apply agent falls behind: HTTP requests are
+            shed and executions pause (default: never).
     """
 
     def __init__(
@@ -61,13 +72,16 @@ class RpcService:
         pending: PendingView | None = None,
         extra_methods: Iterable[MethodTable] = (),
         on_call: CallObserver | None = None,
+        behind: Behind | None = None,
     ) -> None:
         self.limits = limits or RpcLimits()
-        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending)
+        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending, behind)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
         self.responses = ResponseCache(self.limits.response_cache_bytes)
         self.block_wait = BlockWait(self.limits.block_wait_blocks, self.limits.block_wait_seconds)
         self.dispatcher = Dispatcher(self.backend, self.methods, on_call, self.responses, self.block_wait)
+        self.admission = Admission(self.limits.max_in_flight, behind or never_behind)
+        """Which HTTP requests are served, and how many were shed."""
 
     def invalidate(self) -> None:
         """The apply agent's hook after each committed write (cheap): calls waiting for a block look again.

@@ -9,9 +9,9 @@ from eth.abc import BlockHeaderAPI
 from rpc import params as p
 from rpc.backend import ReplicaBackend
 from rpc.dispatch import Method, MethodTable
-from rpc.errors import ServerError
+from rpc.errors import INVALID_PARAMS, RpcError, ServerError
 from rpc.format import JSON, data, quantity
-from rpc.blockref import BlockRef, BlockTag, block_ref
+from rpc.blockref import LATEST, BlockRef, BlockTag, block_ref
 from rpc.statedb import AccountState, prove
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
@@ -21,16 +21,17 @@ def decode_storage_key(text: str) -> tuple[bytes, int]:
     """geth's ``decodeHash``: up to 32 bytes of hex, 0x optional, odd length padded.
 
     Returns the key left-padded to 32 bytes and the number of bytes given (eth_getProof
-    echoes short keys as quantities, 32-byte ones as hashes).
+    echoes short keys as quantities, 32-byte ones as hashes). Raises ``ValueError`` with
+    geth's words (1.16).
     """
     digits = text[2:] if text[:2] in ("0x", "0X") else text
     if len(digits) % 2:
         digits = "0" + digits
     if not _HEX.fullmatch(digits):
-        raise ValueError("hex string invalid")
+        raise ValueError("invalid hex in storage key")
     raw = bytes.fromhex(digits)
     if len(raw) > 32:
-        raise ValueError("hex string too long, want at most 32 bytes")
+        raise ValueError("storage key too long (want at most 32 bytes)")
     return raw.rjust(32, b"\x00"), len(raw)
 
 
@@ -64,7 +65,7 @@ def eth_get_storage_at(backend: ReplicaBackend, address: bytes, key: str, ref: B
     try:
         slot, _ = decode_storage_key(key)
     except ValueError as error:
-        raise ServerError(f"unable to decode storage key: {error}") from None
+        raise RpcError(f"{error}: {p.go_quote(key)}", code=INVALID_PARAMS) from None
     return data(backend.state.storage(account, int.from_bytes(slot, "big")).to_bytes(32, "big"))
 
 
@@ -101,7 +102,8 @@ def _storage_result(backend: ReplicaBackend, account: AccountState, slot: bytes,
 
 
 ADDRESS = p.required(p.address)
-BLOCK_REF = p.required(block_ref)
+BLOCK_REF = p.Param(block_ref, optional=True, default=LATEST)
+"""geth 1.16: the block may be left out and then means "latest"."""
 
 METHODS: MethodTable = {
     "eth_getBalance": Method(eth_get_balance, (ADDRESS, BLOCK_REF)),

@@ -156,14 +156,17 @@ class Hub:
         pending: the transaction topic's positions (None: no newPendingTransactions).
         max_subscriptions: per connection.
         queue_size: messages queued per connection before it is dropped as a slow consumer.
+        max_connections: WebSocket clients at once; the next are refused (HTTP 503) before the upgrade,
+            so memory stays under max_connections x queue_size messages.
     """
 
     def __init__(self, chain: ChainReader, pending: PendingFeed | None = None, max_subscriptions: int = 100,
-                 queue_size: int = 1000) -> None:
+                 queue_size: int = 1000, max_connections: int = 1000) -> None:
         self.chain = chain
         self.pending = pending
         self.max_subscriptions = max_subscriptions
         self.queue_size = queue_size
+        self.max_connections = max_connections
         self.connections: set[Connection] = set()
         self.announced: deque[tuple[int, bytes]] = deque(maxlen=REMEMBERED_HEADS)
         self.wake = asyncio.Event()
@@ -345,8 +348,11 @@ class Hub:
     # -- the WebSocket ------------------------------------------------------------------
 
     async def serve(self, request: web.Request, handle_body: Callable[[bytes], Awaitable[bytes | None]],
-                    check_ready: Callable[[], None]) -> web.WebSocketResponse:
+                    check_ready: Callable[[], None]) -> web.StreamResponse:
         """One client: JSON-RPC requests in, answers and notifications out."""
+        if len(self.connections) >= self.max_connections:
+            return web.Response(status=503, text=f"too many WebSocket clients (at most {self.max_connections})\n",
+                                headers={"Retry-After": "1"})
         socket = web.WebSocketResponse(heartbeat=30, max_msg_size=5 * 1024 * 1024, timeout=2.0)
         transport = request.transport
         await socket.prepare(request)

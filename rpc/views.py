@@ -12,13 +12,15 @@ from typing import Any, Awaitable, Callable
 import faust
 from aiohttp import web as aiohttp_web
 
+from rpc.cors import BrowserAccess
 from rpc.http import make_handler
 from rpc.service import RpcService
 from rpc.subscriptions import Hub
 
 
-def register(app: faust.App, service: RpcService, hub: Hub) -> None:
-    """Serve ``service`` on ``POST /`` and ``hub``'s WebSockets on ``GET /`` of the worker's web port."""
+def register(app: faust.App, service: RpcService, hub: Hub, access: BrowserAccess = BrowserAccess()) -> None:
+    """Serve ``service`` on ``POST /`` and ``hub``'s WebSockets on ``GET /`` of the worker's web port,
+    to the browser origins ``access`` allows."""
     web_app = app.web.web_app  # type: ignore[attr-defined]
     # A raw aiohttp route, not a Faust View: it skips Faust's request and response wrappers
     # (a no-op answered 5.4k req/s as a raw route, 4.9k as a View), and a route that matches
@@ -36,7 +38,8 @@ def register(app: faust.App, service: RpcService, hub: Hub) -> None:
         return await handler(request)
 
     # A middleware wraps every route, so the upgrade shares the JSON-RPC path and port without
-    # replacing Faust's GET / index.
+    # replacing Faust's GET / index; the browser rules (CORS, WebSocket origins) run first.
+    web_app.middlewares.append(access.middleware("/"))
     web_app.middlewares.append(websocket_upgrade)
 
     async def feed_subscriptions() -> None:

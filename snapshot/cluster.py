@@ -19,7 +19,6 @@ caller: ``deploy/init-cluster.sh`` locally, compose or Kubernetes elsewhere.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 import urllib.error
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.errors import ChainError
+from cluster import boundedjson
 from cluster.settings import Settings
 from snapshot.commands import snapshot_local
 from snapshot.manifest import Manifest, SnapshotError
@@ -141,13 +141,13 @@ def _snapshot_master(settings: Settings, plan: InitPlan, sequence: int) -> tuple
 def _get(url: str) -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
-            return response.status, json.loads(response.read())
+            return response.status, boundedjson.loads(response.read())
     except urllib.error.HTTPError as error:
         try:
-            return error.code, json.loads(error.read() or b"null")
-        except json.JSONDecodeError:
+            return error.code, boundedjson.loads(error.read() or b"null")
+        except ValueError:
             return error.code, None
-    except (urllib.error.URLError, OSError, json.JSONDecodeError):
+    except (urllib.error.URLError, OSError, ValueError):
         return 0, None
 
 

@@ -9,7 +9,8 @@ fails the first is refused with how old it is.
 A master's database has no log offset; ``locate_master_position`` reads the
 log (without a consumer group) to find where a replica holding the master's
 records up to ``sequence`` resumes: the first message that carries a later
-record, or the log's end.
+record, or the log's end. Messages that fail authentication are not part of
+the log and are passed over, as a replica skips them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from aiokafka import TopicPartition
 
 from broker import clients
-from cluster.record import MAC_SIZE, Authenticator, Kind, LogError, decode
+from cluster.record import MAC_SIZE, Authenticator, Kind, LogError, Unauthentic, decode
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from replica.position import Position
@@ -74,8 +75,8 @@ async def locate_master_position(settings: Settings, sequence: int, progress: Pr
     Reads the log from its earliest offset and stops at the first message
     carrying a record (or a part of one) after ``sequence``; a replica starting
     there skips anything it already holds by sequence number. Raises
-    ``SnapshotError`` if the log holds a message this cluster cannot
-    authenticate, ``BrokerUnreachable`` on a timeout.
+    ``SnapshotError`` if the log holds an authentic message that cannot be
+    decoded, ``BrokerUnreachable`` on a timeout.
     """
     auth = Authenticator.for_cluster(settings.secret, settings.cluster)
     topic = TopicNames(settings.cluster).cdc
@@ -96,9 +97,10 @@ async def locate_master_position(settings: Settings, sequence: int, progress: Pr
                 raise BrokerUnreachable(f"reading {topic} to locate record {sequence} took longer than {timeout}s")
             batches = await consumer.getmany(partition, timeout_ms=300, max_records=2000)
             for message in batches.get(partition, []):
-                if _carries_after(auth, message.value, sequence, message.offset, topic):
+                value = message.value or b""  # a null value (anyone's tombstone) is a stray like any other
+                if _carries_after(auth, value, sequence, message.offset, topic):
                     return _resumable(Position(sequence, message.offset, previous_mac), earliest, topic)
-                previous_mac, offset = message.value[-MAC_SIZE:], message.offset + 1
+                previous_mac, offset = value[-MAC_SIZE:], message.offset + 1
             highwater = consumer.highwater(partition)
             progress.update(offset - earliest, None if highwater is None else highwater - earliest)
             if highwater is not None and offset >= highwater:
@@ -121,8 +123,11 @@ def _resumable(position: Position, earliest: int, topic: str) -> Position:
 
 
 def _carries_after(auth: Authenticator, value: bytes, sequence: int, offset: int, topic: str) -> bool:
+    """Whether the message carries a record after ``sequence``; a message that is not part of the log does not."""
     try:
         envelope = decode(auth, value)
+    except Unauthentic:
+        return False
     except LogError as exc:
         raise SnapshotError(f"{topic} offset {offset}: {exc}; the log cannot be trusted to start replicas from") from None
     if envelope.kind is Kind.RECORDS:

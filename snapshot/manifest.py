@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from cluster import boundedjson
+
 FORMAT_VERSION = 1
 KIND = "ethercattle-snapshot"
 MANIFEST_NAME = "manifest.json"
@@ -181,8 +183,8 @@ def compute_checksum(fields: dict[str, Any]) -> str:
 def parse_manifest(raw: bytes, where: str) -> Manifest:
     """A manifest read from bytes, its checksum verified; ``CorruptSnapshot`` otherwise."""
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = boundedjson.loads(raw)
+    except ValueError as exc:
         raise CorruptSnapshot(f"{where}: the manifest is not valid JSON ({exc}): the snapshot is damaged") from None
     if not isinstance(body, dict) or body.get("kind") != KIND:
         raise CorruptSnapshot(f"{where}: not an ethercattle snapshot manifest")

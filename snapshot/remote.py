@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from cluster import boundedjson
 from snapshot.manifest import SnapshotError
 from snapshot.progress import Progress
 
@@ -64,12 +65,12 @@ def _call(base_url: str, secret: str, cluster: str, method: str, payload: dict[s
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
+            return response.status, boundedjson.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         raw = error.read()
         try:
-            return error.code, json.loads(raw or b"null")
-        except json.JSONDecodeError:
+            return error.code, boundedjson.loads(raw or b"null")
+        except ValueError:
             return error.code, {"error": raw.decode(errors="replace")}
     except (urllib.error.URLError, OSError) as exc:
         raise SnapshotError(f"could not reach the replica at {base_url} ({exc}); is its web port right?") from None

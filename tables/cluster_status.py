@@ -80,7 +80,10 @@ def cluster_status_table(app: faust.App, settings: Settings) -> SharedGlobalTabl
         compacting=True,
         acks=False,  # as Faust's own changelogs: read by the table's recovery and standby reader, never committed
     )
-    table = shared_global_table(app, "replica-status", topic, help="Every replica's latest status row, keyed by replica id")
+    table = shared_global_table(
+        app, "replica-status", topic, help="Every replica's latest status row, keyed by replica id",
+        store="memory://",  # rows are rewritten every interval; a persisted offset would not survive a broker that lost the changelog (Faust's ConsistencyError)
+    )
     background: set[asyncio.Future[None]] = set()
 
     @table.on_recover

@@ -32,6 +32,7 @@ from aiokafka import TopicPartition
 from faust.types import TP
 
 from broker import clients
+from cluster import boundedjson
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from tables.cluster_status import SharedGlobalTable, shared_global_table
@@ -131,13 +132,13 @@ class EmittedTable:
                 batches = await consumer.getmany(partition, timeout_ms=300)
                 for record in batches.get(partition, []):
                     read += 1
-                    key = json.loads(record.key) if record.key is not None else None
+                    key = boundedjson.loads(record.key) if record.key is not None else None
                     if key is None:
                         continue
                     if record.value is None:
                         self.table.data.pop(key, None)
                     else:
-                        self.table.data[key] = json.loads(record.value)
+                        self.table.data[key] = boundedjson.loads(record.value)
                 end = consumer.highwater(partition)
                 if end is not None and await consumer.position(partition) >= end:
                     return read

@@ -133,12 +133,12 @@ def test_a_message_that_never_comes_halts_as_a_gap_after_the_rewind_limit(replic
     assert replica.applier.position.next_offset == 0
 
 
-def test_a_forged_record_halts_after_applying_what_came_before_it(replica: ReplicaState) -> None:
+def test_a_forged_record_is_skipped_and_the_records_after_it_apply(replica: ReplicaState) -> None:
     forger = Authenticator.for_cluster("another-secret-012345", "main")
-    forged = [Event(Message(0, message(1))), Event(Message(1, message(2, forger))), Event(Message(2, message(3)))]
+    forged = [Event(Message(0, message(1))), Event(Message(1, message(2, forger))), Event(Message(2, message(2)))]
     asyncio.run(agent_for(replica, Consumer(end=3)).take(forged))
-    assert replica.halted is not None and replica.halted.offset == 1
-    assert replica.applier.position.next_offset == 1
+    assert replica.halted is None and replica.strays_skipped == {"forged": 1}
+    assert (replica.applier.position.sequence, replica.applier.position.next_offset) == (2, 3)
 
 
 def test_a_fresh_replica_seeks_to_its_stored_offset_when_the_log_continues_it(replica: ReplicaState) -> None:

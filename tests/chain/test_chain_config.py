@@ -20,6 +20,7 @@ from chain.config import (
     write_config,
 )
 from chain.errors import ChainConfigMissing, InvalidChainConfig
+from chain.osaka import BlobParameters
 
 
 def _address(hex_address: str) -> bytes:
@@ -125,3 +126,19 @@ def test_reading_blocks_receipts_and_state_never_writes(imported: Any) -> None:
 
     assert receipt == block.get_receipts(chain.chaindb)[0]
     assert state.get_nonce(block.transactions[0].sender) > 0
+
+
+def test_blob_schedule_and_fork_times_survive_the_stored_json() -> None:
+    config = ChainConfig(
+        chain_id=1, forks=((0, "osaka"), (5, "bpo1")),
+        blob_schedule=(("bpo1", BlobParameters(10, 15, 8346193)),),
+        fork_times=(("osaka", 0), ("bpo1", 60)), fork_id_blocks=(1, 2),
+        deposit_contract=bytes.fromhex("00000000219ab540356cbb839cbe05303d7705fa"),
+    )
+
+    assert ChainConfig.from_json(config.to_json()) == config
+
+
+def test_a_bpo_fork_without_blob_parameters_is_refused() -> None:
+    with pytest.raises(InvalidChainConfig, match="bpo1 has no blobSchedule entry"):
+        ChainConfig(chain_id=1, forks=((0, "osaka"), (5, "bpo1")))

@@ -7,7 +7,6 @@ from typing import Any, Iterator
 import pytest
 from eth._utils.address import generate_contract_address
 from eth.db.atomic import AtomicDB
-from eth.vm.forks import PragueVM
 from eth.vm.forks.cancun.constants import GAS_PER_BLOB
 from eth_account import Account
 from eth_typing import BlockNumber
@@ -65,13 +64,13 @@ def test_dev_accounts_are_the_test_mnemonic_accounts() -> None:
     assert dev_accounts()[0][0] == to_canonical_address("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
 
 
-def test_init_dev_chain_funds_accounts_under_prague(db: AtomicDB) -> None:
+def test_init_dev_chain_funds_accounts_under_osaka(db: AtomicDB) -> None:
     chain = open_chain(db)
     genesis = chain.get_canonical_head()
     state = chain.get_vm(genesis).state
 
     assert read_config(db).chain_id == DEV_CHAIN_ID
-    assert chain.get_vm_class_for_block_number(BlockNumber(1)).fork == PragueVM.fork
+    assert chain.get_vm_class_for_block_number(BlockNumber(1)).fork == "osaka"
     assert genesis.gas_limit == DEV_GAS_LIMIT
     assert all(state.get_balance(address) == DEV_BALANCE for address, _ in dev_accounts())
 
@@ -173,3 +172,20 @@ def test_mined_blocks_pass_full_import_on_a_fresh_chain(db: AtomicDB) -> None:
     replica.import_block(mined.block)
 
     assert replica.get_canonical_head().hash == mined.block.hash
+
+
+def test_dev_chain_runs_osaka_by_default() -> None:
+    chain = init_dev_chain(AtomicDB())
+
+    assert read_config(chain.chaindb.db).forks == ((0, "osaka"),)
+
+
+@pytest.mark.parametrize("fork", ["paris", "shanghai", "cancun", "prague"])
+def test_dev_chain_runs_an_older_fork_on_request(fork: str) -> None:
+    db = AtomicDB()
+    init_dev_chain(db, fork=fork)
+
+    mined = DevMiner(db).mine([_sign(0, nonce=0, to=dev_accounts()[1][0])])
+
+    assert read_config(db).forks == ((0, fork),)
+    assert len(mined.included) == 1

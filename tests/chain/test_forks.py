@@ -81,8 +81,9 @@ def test_time_fork_before_the_merge_is_unsupported() -> None:
         fork_schedule(spec, _blocks(5))
 
 
-def test_reaching_a_fork_py_evm_lacks_is_unsupported() -> None:
-    spec = _spec(londonBlock=0, terminalTotalDifficulty=0, pragueTime=10, osakaTime=30)
+def test_reaching_a_fork_ethercattle_lacks_is_unsupported() -> None:
+    spec = _spec(londonBlock=0, terminalTotalDifficulty=0, shanghaiTime=0, cancunTime=0,
+                 pragueTime=0, osakaTime=10, amsterdamTime=30)
 
-    with pytest.raises(UnsupportedChain, match="osaka"):
+    with pytest.raises(UnsupportedChain, match="amsterdam"):
         fork_schedule(spec, _blocks(5))

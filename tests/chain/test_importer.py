@@ -12,7 +12,7 @@ from eth.db.atomic import AtomicDB
 from eth.vm.forks.homestead.blocks import HomesteadBlock
 from eth.vm.forks.prague.blocks import PragueBlock
 
-from chain.config import open_chain
+from chain.config import CONFIG_KEY, open_chain, read_config
 from chain.dev import init_dev_chain
 from chain.errors import ChainMismatch, InvalidBlock
 from chain.importer import ImportProgress, import_chain, read_blocks_rlp, read_raw_blocks
@@ -104,3 +104,18 @@ def test_progress_is_reported_for_every_block(imported: Any) -> None:
 
     assert [p.number for p in seen] == list(range(1, 46))
     assert seen[-1] == ImportProgress(number=45, imported=45, skipped=0, total=45)
+
+
+def test_reimport_over_a_config_stored_without_fork_times_fills_them_in(rpc_compat: Any) -> None:
+    # An older ethercattle stored no fork times, fork id blocks or deposit address.
+    db = AtomicDB()
+    import_chain(db, rpc_compat.genesis, rpc_compat.chain)
+    document = json.loads(db[CONFIG_KEY])
+    for key in ("forkTimes", "forkIdBlocks", "depositContract"):
+        del document[key]
+    db[CONFIG_KEY] = json.dumps(document).encode()
+
+    result = import_chain(db, rpc_compat.genesis, rpc_compat.chain)
+
+    assert result.skipped == 45
+    assert dict(read_config(db).fork_times)["prague"] == result.config.fork_times[-1][1]

@@ -9,14 +9,18 @@ from cluster.record import (
     CorruptMessage,
     ForeignCluster,
     ForgedMessage,
+    NotAnEnvelope,
     Heartbeat,
     Kind,
+    Rebase,
     Record,
+    Unauthentic,
     decode,
     decode_record,
     encode_heartbeat,
     encode_parts,
     encode_record,
+    encode_rebase,
     encode_records,
 )
 
@@ -71,9 +75,20 @@ def test_flipped_byte_is_refused() -> None:
 
 
 @given(st.binary(max_size=300))
-def test_arbitrary_bytes_never_decode_silently(junk: bytes) -> None:
-    with pytest.raises((CorruptMessage, ForgedMessage, ForeignCluster)):
+def test_arbitrary_bytes_are_unauthentic_never_corrupt(junk: bytes) -> None:
+    with pytest.raises(Unauthentic):
         decode(AUTH, junk)
+
+
+def test_bytes_without_the_envelope_magic_are_not_an_envelope() -> None:
+    with pytest.raises(NotAnEnvelope):
+        decode(AUTH, bytes(200))
+
+
+def test_an_authentic_envelope_of_another_format_version_is_corrupt() -> None:
+    message = encode_records(AUTH, "m1", [encode_record(Record(1, ()))])
+    with pytest.raises(CorruptMessage, match="upgrade the replica"):
+        decode(AUTH, AUTH.sign(message[:2] + b"\x09" + message[3:-32]))
 
 
 def test_authentic_but_malformed_payload_is_corrupt() -> None:
@@ -84,3 +99,8 @@ def test_authentic_but_malformed_payload_is_corrupt() -> None:
     body[count_at : count_at + 4] = (9).to_bytes(4, "big")
     with pytest.raises(CorruptMessage):
         decode(AUTH, AUTH.sign(bytes(body)))
+
+
+def test_rebase_round_trips() -> None:
+    rebase = Rebase(41, 9, b"\x33" * 32)
+    assert decode(AUTH, encode_rebase(AUTH, "m1", rebase)).rebase == rebase

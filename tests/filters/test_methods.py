@@ -6,12 +6,16 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import orjson
 import pytest
+from eth.db.atomic import AtomicDB
 
+from chain.dev import init_dev_chain
 from filters.methods import FilterLimits, Filters
 from filters.store import FilterStore, TxIndex, decode, encode
 from rpc.errors import LimitExceeded, ServerError
 from rpc.limits import RpcLimits
+from rpc.service import RpcService
 
 FORK_AFTER = {1: 6}
 """Fork 1 branches off fork 0 after block 6."""
@@ -52,7 +56,10 @@ class FakeBackend:
 
     def header_by_hash(self, block_hash: bytes) -> Header | None:
         value = int.from_bytes(block_hash, "big")
-        return Header(value % 1000, value // 1000)
+        header = Header(value % 1000, value // 1000)
+        if header.block_number > self.number and header == self._canonical(header.block_number):
+            return None  # a block of this branch above the head: this replica has not applied it yet
+        return header
 
     async def offload(self, work: Callable[..., Any], *args: Any) -> Any:
         return work(*args)
@@ -196,14 +203,19 @@ def test_block_filter_follows_a_reorg_from_the_fork_point() -> None:
     run(scenario())
 
 
-def test_log_filter_returns_the_dropped_blocks_logs_as_removed_after_a_reorg(monkeypatch: pytest.MonkeyPatch) -> None:
+def one_log_per_block(monkeypatch: pytest.MonkeyPatch) -> tuple[Filters, FakeBackend]:
+    """Log filters over a fake chain at block 5 whose every block holds one log."""
     import filters.methods
 
     monkeypatch.setattr(filters.methods, "_block_logs", lambda backend, header, number, flt: iter(
         [{"blockNumber": hex(number), "blockHash": "0x" + header.hash.hex(), "removed": False}]))
     clock = Clock()
     store, _ = store_with_log(clock)
-    filters, chain = Filters(store, FilterLimits(), clock), FakeBackend(5)
+    return Filters(store, FilterLimits(), clock), FakeBackend(5)
+
+
+def test_log_filter_returns_the_dropped_blocks_logs_as_removed_after_a_reorg(monkeypatch: pytest.MonkeyPatch) -> None:
+    filters, chain = one_log_per_block(monkeypatch)
 
     async def scenario() -> None:
         fid = await filters.new_filter(chain, {})
@@ -215,3 +227,35 @@ def test_log_filter_returns_the_dropped_blocks_logs_as_removed_after_a_reorg(mon
             [(h, True) for h in hashes(7, 8)] + [(h, False) for h in hashes(7, 8, 9, fork=1)])
 
     run(scenario())
+
+
+def test_log_filter_returns_the_dropped_blocks_logs_as_removed_when_the_new_branch_is_shorter(monkeypatch: pytest.MonkeyPatch) -> None:
+    filters, chain = one_log_per_block(monkeypatch)
+
+    async def scenario() -> None:
+        fid = await filters.new_filter(chain, {})
+        chain.number = 8
+        await filters.get_filter_changes(chain, fid)
+        chain.fork, chain.number = 1, 7  # blocks 7 and 8 left; the new branch has only 7
+        changes = await filters.get_filter_changes(chain, fid)
+        assert [(log["blockHash"], log["removed"]) for log in changes] == (
+            [(h, True) for h in hashes(7, 8)] + [(h, False) for h in hashes(7, fork=1)])
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("criteria", ["", 5, [], {"address": 5}, {"topics": [5]}, {"fromBlock": "1"}])
+async def test_bad_filter_criteria_are_invalid_params_not_a_crash(criteria: Any) -> None:
+    db = AtomicDB()
+    init_dev_chain(db)
+    store, published = store_with_log(Clock())
+    service = RpcService(db, extra_methods=[Filters(store).methods()])
+    response = orjson.loads(await service.handle_body(orjson.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_newFilter", "params": [criteria]})) or b"null")
+    assert response["error"]["code"] == -32602 and response["error"]["message"].startswith("invalid argument 0: ")
+    assert published == []
+
+
+def test_a_deeply_nested_filter_record_is_refused_before_any_recursive_parse() -> None:
+    with pytest.raises(ValueError, match="nested deeper"):
+        decode(b"[" * 70_000)

@@ -5,6 +5,7 @@ Every test names its own cluster, so tests share one broker without sharing topi
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -101,8 +102,8 @@ class Cluster:
         self.processes.append(process)
         return process
 
-    def import_compat_chain(self, **extra: Any) -> subprocess.CompletedProcess[str]:
-        done = self.ethercattle("import", "--genesis", str(COMPAT / "genesis.json"), "--chain", str(COMPAT / "chain.rlp"), **extra)
+    def import_compat_chain(self, suite: Path = COMPAT, **extra: Any) -> subprocess.CompletedProcess[str]:
+        done = self.ethercattle("import", "--genesis", str(suite / "genesis.json"), "--chain", str(suite / "chain.rlp"), **extra)
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 
@@ -131,11 +132,17 @@ class Cluster:
         assert process.poll() is None, self.log(log_name)[marker:]
         return process
 
-    def start_replica(self, replica_id: str, **extra: str) -> "Replica":
+    def spawn_replica(self, replica_id: str, **extra: str) -> "Replica":
+        """A replica worker, just started."""
         port = free_port()
         env = self.env(self.replica_dir(replica_id), replica_id=replica_id, **extra)
-        args = [str(BIN / "faust"), "-L", "uvloop", "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "-l", "info"]
-        replica = Replica(self, replica_id, port, self.spawn(args, env, replica_id))
+        args = [str(BIN / "faust"), "-L", "uvloop", "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1",
+                "-l", "info"]
+        return Replica(self, replica_id, port, self.spawn(args, env, replica_id))
+
+    def start_replica(self, replica_id: str, **extra: str) -> "Replica":
+        """A replica worker whose web server answers (or that exited)."""
+        replica = self.spawn_replica(replica_id, **extra)
         wait_for(lambda: replica.health() is not None or replica.process.poll() is not None, 60, f"replica {replica_id} web server")
         return replica
 
@@ -211,6 +218,20 @@ def metrics(replica: Replica) -> dict[str, dict[tuple[tuple[str, str], ...], flo
         for sample in family.samples:
             samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
     return samples
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # each 32-bit word is host-endian
+                found.add(str(ipaddress.ip_address(words)))
+    return found
 
 
 def master_sequence(datadir: Path) -> int:

@@ -297,3 +297,11 @@ def test_ethers_contract_on_and_web3_event_filter_through_haproxy_get_every_even
     assert node.returncode == 0, out
     assert from_ethers == values  # every event, once, in order
     assert from_web3 == values
+
+    last_tx = json.loads(lines[-1])["tx"]
+    traced = subprocess.run(["node", str(Path(__file__).with_name("ethers_trace.cjs")), str(ethers_dir), balanced.haproxy.url,
+                             last_tx], capture_output=True, text=True, timeout=30)
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    trace = json.loads(traced.stdout)
+    assert trace == w3.provider.make_request("debug_traceTransaction", [last_tx, {"tracer": "callTracer", "tracerConfig": {"withLog": True}}])["result"]
+    assert (trace["to"], trace["logs"][0]["data"]) == (contract.lower(), "0x" + values[-1].hex())

@@ -1,10 +1,11 @@
 """The README's first command: ``ethercattle up`` brings up broker, master, replicas, emitter and the
-cluster's one URL (HAProxy), and stops them all."""
+cluster's one URL (HAProxy), watches them, and stops them all."""
 
 from __future__ import annotations
 
-import json
 import asyncio
+import json
+import os
 import re
 import signal
 import socket
@@ -18,9 +19,36 @@ import pytest
 
 from deploy.localbroker import free_port
 from rpc.blockwait import HEAD_HEADER
-from tests.integration.harness import post_json, wait_for
+from tests.integration.harness import listening_addresses, post_json, wait_for
 
 pytestmark = pytest.mark.broker
+
+
+def start_up(tmp_path: Path, rpc_port: int, broker_port: int, master_port: int, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """``ethercattle up`` running, and what it printed until its endpoints (or its exit)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "up", "--datadir", str(tmp_path), "--broker-port", str(broker_port),
+         "--rpc-port", str(rpc_port), "--master-port", str(master_port), "--block-time", "0.5", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output = process.stdout
+    assert output is not None
+    lines: list[str] = []
+
+    def endpoints_printed() -> bool:
+        lines.append(output.readline())
+        return "Ctrl-C" in lines[-1] or process.poll() is not None
+
+    wait_for(endpoints_printed, 120, "ethercattle up to print its endpoints")
+    if process.poll() is not None:
+        lines.append(output.read())  # it exited: keep everything it said for the failure message
+    return process, "".join(lines)
+
+
+def assert_all_closed(*ports: int) -> None:
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers after `ethercattle up` stopped"
 
 
 async def chain_id_over_websocket(url: str) -> object:
@@ -31,24 +59,13 @@ async def chain_id_over_websocket(url: str) -> object:
 
 def test_up_prints_where_the_rpc_answers_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     rpc_port, broker_port, master_port, lb_port = free_port(), free_port(), free_port(), free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "up", "--datadir", str(tmp_path), "--broker-port", str(broker_port),
-         "--rpc-port", str(rpc_port), "--master-port", str(master_port), "--block-time", "0.5",
-         "--replicas", "2", "--lb-port", str(lb_port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    lines: list[str] = []
-    assert process.stdout is not None
+    process, printed = start_up(tmp_path, rpc_port, broker_port, master_port, "--replicas", "2", "--lb-port", str(lb_port))
     try:
-        wait_for(lambda: lines.append(process.stdout.readline()) or "Ctrl-C" in lines[-1] or process.poll() is not None,
-                 120, "ethercattle up to print its endpoints")
-        if process.poll() is not None:
-            lines.append(process.stdout.read())  # it exited: keep everything it said for the failure message
-        printed = "".join(lines)
         url = re.search(r"replica-0\s+RPC (http://\S+)", printed)
         assert url and url.group(1) == f"http://127.0.0.1:{rpc_port}/", printed
         answer = post_json(url.group(1), {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
         assert answer == {"jsonrpc": "2.0", "id": 1, "result": "0x539"}
+        assert listening_addresses(rpc_port) == {"127.0.0.1"}
 
         one_url = re.search(r"cluster RPC\s+(http://\S+)\s+WebSocket (ws://\S+)", printed)
         assert one_url and one_url.group(1) == f"http://127.0.0.1:{lb_port}/", printed
@@ -61,6 +78,27 @@ def test_up_prints_where_the_rpc_answers_and_ctrl_c_stops_everything(tmp_path: P
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
-    for port in (broker_port, master_port, rpc_port, lb_port):
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers after `ethercattle up` stopped"
+    assert_all_closed(broker_port, master_port, rpc_port, rpc_port + 1, lb_port)
+
+
+def test_up_reports_a_replica_that_dies_and_stops_everything(tmp_path: Path) -> None:
+    rpc_port, broker_port, master_port = free_port(), free_port(), free_port()
+    process, printed = start_up(tmp_path, rpc_port, broker_port, master_port)
+    try:
+        assert "Ctrl-C" in printed, printed
+        replica = next(pid for pid in children(process.pid) if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        os.kill(replica, signal.SIGKILL)
+        assert process.wait(60) == 1
+        assert process.stdout is not None
+        said = process.stdout.read()
+        assert f"ethercattle: replica-0 was killed by SIGKILL; see {tmp_path / 'replica-0.log'}. Stopping everything." in said
+        assert not Path(f"/proc/{replica}").exists()  # reaped, not a zombie
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(60)
+    assert_all_closed(broker_port, master_port, rpc_port)
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

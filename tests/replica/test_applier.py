@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from cluster.record import Authenticator, Heartbeat, Record, encode_heartbeat, encode_parts, encode_record, encode_records
+from cluster.record import Authenticator, Heartbeat, Rebase, Record, encode_heartbeat, encode_parts, encode_rebase, encode_record, encode_records
 from replica.applier import Applier, ApplyHalted
-from replica.position import read_position
+from replica.position import Position, read_position
 from storage.leveldb import LevelDB
 
 AUTH = Authenticator.for_cluster("a-cluster-secret-0123", "main")
@@ -79,16 +79,52 @@ def test_heartbeat_advances_offset_and_is_reported(db: LevelDB) -> None:
     assert outcome.heartbeat == beat and read_position(db).next_offset == 2
 
 
-def test_forged_message_halts(db: LevelDB) -> None:
+def test_forged_message_is_skipped_and_applying_continues(db: LevelDB) -> None:
     forger = Authenticator.for_cluster("not-the-cluster-secret", "main")
-    with pytest.raises(ApplyHalted) as halted:
-        Applier(db, AUTH).apply([(0, encode_records(forger, "m", [encode_record(put(1))]))])
-    assert halted.value.reason == "forged" and b"k1" not in db
+    outcome = Applier(db, AUTH).apply([
+        (0, records_message(put(1))), (1, encode_records(forger, "m", [encode_record(put(2, b"evil"))])), (2, records_message(put(2))),
+    ])
+    assert b"evil" not in db and db[b"k2"] == b"v"
+    assert [(stray.offset, stray.reason) for stray in outcome.strays] == [(1, "forged")]
+    assert (read_position(db).sequence, read_position(db).next_offset) == (2, 3)
 
 
-def test_corrupt_message_halts(db: LevelDB) -> None:
+def test_message_of_another_cluster_is_skipped(db: LevelDB) -> None:
+    other = Authenticator.for_cluster("a-cluster-secret-0123", "other")
+    outcome = Applier(db, AUTH).apply([(0, encode_records(other, "m", [encode_record(put(1))])), (1, records_message(put(1)))])
+    assert [stray.reason for stray in outcome.strays] == ["foreign-cluster"] and db[b"k1"] == b"v"
+
+
+def test_random_bytes_are_skipped_and_the_position_moves_past_them(db: LevelDB) -> None:
+    junk = bytes(range(200))
+    outcome = Applier(db, AUTH).apply([(0, records_message(put(1))), (1, junk)])
+    assert [stray.reason for stray in outcome.strays] == ["not-an-envelope"]
+    position = read_position(db)
+    assert (position.sequence, position.next_offset, position.last_message_mac) == (1, 2, junk[-32:])
+
+
+def test_a_skipped_stray_is_logged_with_its_offset_and_reason(db: LevelDB, caplog: pytest.LogCaptureFixture) -> None:
+    Applier(db, AUTH).apply([(7, b"\x00" * 80)])
+    assert "skipped the message at offset 7: not-an-envelope" in caplog.text
+
+
+def test_a_flood_of_strays_logs_one_line_per_window(db: LevelDB, caplog: pytest.LogCaptureFixture) -> None:
+    outcome = Applier(db, AUTH).apply([(offset, b"\x00" * 80) for offset in range(1000)])
+    assert len(outcome.strays) == 1000
+    assert sum("skipped the message" in message for message in caplog.messages) == 1
+
+
+def test_gap_in_the_authenticated_sequence_halts_across_strays(db: LevelDB) -> None:
     with pytest.raises(ApplyHalted) as halted:
-        Applier(db, AUTH).apply([(0, b"\x00" * 80)])
+        Applier(db, AUTH).apply([(0, records_message(put(1))), (1, b"\x00" * 80), (2, records_message(put(3)))])
+    assert (halted.value.reason, halted.value.offset) == ("gap", 2)
+    assert read_position(db).next_offset == 2 and b"k3" not in db
+
+
+def test_authentic_but_undecodable_message_halts(db: LevelDB) -> None:
+    unknown_operation = (1).to_bytes(8, "big") + (1).to_bytes(4, "big") + b"\x07"
+    with pytest.raises(ApplyHalted) as halted:
+        Applier(db, AUTH).apply([(0, encode_records(AUTH, "m", [unknown_operation]))])
     assert halted.value.reason == "corrupt"
 
 
@@ -110,6 +146,17 @@ def test_a_restarted_part_sequence_replaces_the_partial_one(db: LevelDB) -> None
     assert db[b"big"] == b"y" * 20_000
 
 
+def test_record_in_parts_interleaved_with_strays_applies_at_once(db: LevelDB) -> None:
+    big = Record(1, ((b"big", b"w" * 30_000),))
+    parts = encode_parts(AUTH, "m", encode_record(big), 8192)
+    interleaved = [message for part in parts for message in (part, b"\x00" * 80)]
+    applier = Applier(db, AUTH)
+    outcome = applier.apply(list(enumerate(interleaved[:4])))
+    assert b"big" not in db and read_position(db).next_offset == 0 and len(outcome.strays) == 2
+    applier.apply([(i, m) for i, m in enumerate(interleaved) if i >= 4])
+    assert db[b"big"] == b"w" * 30_000 and read_position(db).next_offset == len(interleaved)
+
+
 def test_out_of_order_part_halts(db: LevelDB) -> None:
     parts = encode_parts(AUTH, "m", encode_record(Record(1, ((b"big", b"z" * 20_000),))), 8192)
     with pytest.raises(ApplyHalted) as halted:
@@ -127,3 +174,17 @@ def test_a_new_applier_resumes_from_the_stored_position(db: LevelDB) -> None:
     resumed = Applier(db, AUTH)
     assert resumed.position.sequence == 2
     assert resumed.apply([(1, records_message(put(2), put(3)))]).records == 1
+
+
+def test_a_rebase_after_a_record_this_replica_holds_is_continued(db: LevelDB) -> None:
+    applier = Applier(db, AUTH)
+    applier.apply([(0, records_message(put(1), put(2)))])
+    applier.rebase(Position(2, 0, b""))  # the new log
+    applier.apply([(0, encode_rebase(AUTH, "m", Rebase(2, 7, b"\1" * 32))), (1, records_message(put(3)))])
+    assert db[b"k3"] == b"v" and (read_position(db).sequence, read_position(db).next_offset) == (3, 2)
+
+
+def test_a_rebase_after_records_this_replica_never_saw_is_a_gap(db: LevelDB) -> None:
+    with pytest.raises(ApplyHalted) as halted:
+        Applier(db, AUTH).apply([(0, encode_rebase(AUTH, "m", Rebase(40, 7, b"\1" * 32)))])
+    assert halted.value.reason == "gap" and "holds records only up to 0" in halted.value.detail

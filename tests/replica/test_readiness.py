@@ -55,6 +55,19 @@ def test_a_fresh_replica_is_not_ready_and_says_why(replica: ReplicaState) -> Non
     assert reason is not None and "initial catch-up" in reason and "no master heartbeat" in reason
 
 
+def test_a_replica_that_authenticates_nothing_says_to_check_its_secret(replica: ReplicaState) -> None:
+    forger = Authenticator.for_cluster("not-the-cluster-secret", "main")
+    replica.applied(replica.applier.apply([(0, encode_heartbeat(forger, "m", beat()))]))
+    assert "1 message(s) of this cluster failed authentication" in failing(replica)["heartbeat_age"]
+    assert "check ETHERCATTLE_SECRET" in failing(replica)["heartbeat_age"]
+
+
+def test_skipped_strays_are_counted_by_reason_on_metrics(replica: ReplicaState) -> None:
+    replica.applied(replica.applier.apply([(0, b"\x00" * 80), (1, b"\x01" * 90)]))
+    text = ReplicaMetrics(replica).exposition().decode()
+    assert 'ethercattle_stray_messages_total{reason="not-an-envelope"} 2.0' in text
+
+
 def test_caught_up_with_a_recent_heartbeat_and_broker_is_ready(replica: ReplicaState) -> None:
     ready(replica)
     assert not_ready_reason(replica, NOW + 1) is None

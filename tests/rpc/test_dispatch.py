@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import orjson
 import pytest
@@ -215,3 +217,70 @@ async def test_every_call_of_a_batch_is_reported_with_its_status(compat_db: obje
     service = RpcService(compat_db, on_call=lambda method, status, seconds: calls.append((method, status)))  # type: ignore[arg-type]
     await body(service, '[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"nope_nope"}]')
     assert calls == [("eth_chainId", "ok"), ("nope_nope", "-32601")]
+
+
+async def test_deeply_nested_body_answers_32700_naming_the_limit(compat_service: RpcService) -> None:
+    response = await body(compat_service, b"[" * 70_000)
+    assert response == {"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32700, "message": "parse error: JSON nested deeper than 1024 levels (at least 70000)"}}
+
+
+def crashing_service(compat_db: object) -> RpcService:
+    def crash(backend: object, *args: object) -> None:
+        raise KeyError("a bug")
+
+    return RpcService(compat_db, extra_methods=[{"test_crash": Method(crash)}])  # type: ignore[arg-type]
+
+
+async def test_a_crash_is_logged_with_its_traceback_once_per_window_for_many_requests(
+        compat_db: object, caplog: pytest.LogCaptureFixture) -> None:
+    service = crashing_service(compat_db)
+    for request_id in range(50):
+        response = await body(service, f'{{"jsonrpc":"2.0","id":{request_id},"method":"test_crash"}}')
+        assert response["error"] == {"code": -32603, "message": "method handler crashed"}  # type: ignore[index]
+    crashes = [r for r in caplog.records if "crashed" in r.getMessage()]
+    assert len(crashes) == 1 and crashes[0].exc_info is not None
+
+
+async def test_the_next_crash_logged_after_the_window_counts_the_repeats(
+        compat_db: object, caplog: pytest.LogCaptureFixture) -> None:
+    service = crashing_service(compat_db)
+    now = [0.0]
+    service.dispatcher.crashes.clock = lambda: now[0]
+    for _ in range(5):
+        await body(service, '{"jsonrpc":"2.0","id":1,"method":"test_crash"}')
+    now[0] = 11.0
+    await body(service, '{"jsonrpc":"2.0","id":2,"method":"test_crash"}')
+    crashes = [r.getMessage() for r in caplog.records if "crashed" in r.getMessage()]
+    assert crashes == ["JSON-RPC test_crash (id 1) crashed",
+                       "JSON-RPC test_crash (id 2) crashed [4 more like this in the last 11s]"]
+
+
+async def test_requests_over_the_in_flight_bound_are_refused_at_once_with_503_and_retry_after(compat_db: object) -> None:
+    release = asyncio.Event()
+
+    async def slow(backend: object) -> str:
+        await release.wait()
+        return "done"
+
+    service = RpcService(compat_db, limits=RpcLimits(max_in_flight=2),  # type: ignore[arg-type]
+                         extra_methods=[{"test_slow": Method(slow)}])
+    runner, url = await serve(service)
+    request = {"jsonrpc": "2.0", "id": 1, "method": "test_slow"}
+    try:
+        async with aiohttp.ClientSession() as session:
+            held = [asyncio.ensure_future(session.post(url, json=request)) for _ in range(2)]
+            await asyncio.sleep(0.2)  # both reach the handler and wait there
+            async with session.post(url, json=request) as refused:
+                assert refused.status == 503 and refused.headers["Retry-After"] == "1"
+                assert (await refused.json())["error"] == {
+                    "code": -32005, "message": "server busy (2 requests in flight), retry shortly"}
+            release.set()
+            for task in held:
+                async with await task as answered:
+                    assert (await answered.json())["result"] == "done"
+            async with session.post(url, json=request) as after:
+                assert (await after.json())["result"] == "done"
+        assert service.admission.shed == 1
+    finally:
+        await runner.cleanup()

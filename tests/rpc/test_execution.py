@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
+import orjson
 import pytest
 from eth.db.atomic import AtomicDB
 from eth_account import Account
@@ -20,6 +22,8 @@ REVERT_DATA = (ERROR_SELECTOR + (32).to_bytes(32, "big").hex() + (4).to_bytes(32
                + REASON.encode().hex().ljust(64, "0"))
 REVERT_RUNTIME = "6064600c60003960646000fd" + REVERT_DATA
 """CODECOPY the 100-byte Error("nope") payload that follows, then REVERT with it."""
+GAS_HUNGRY_RUNTIME = "5a630100010011600b57005b63ffffffff51"
+"""Runs out of gas (an MLOAD at 4 GiB) unless it starts with more than 0x01000100 gas."""
 LOOP_RUNTIME = "5b600056"
 """JUMPDEST PUSH1 0 JUMP: runs until gas or time runs out."""
 NUMBER_RUNTIME = "4360005260206000f3"
@@ -176,6 +180,13 @@ async def test_estimate_gas_of_an_endless_loop_exceeds_the_allowance(dev_chain: 
     assert response["error"] == {"code": -32000, "message": "gas required exceeds allowance (100000)"}
 
 
+async def test_estimate_gas_under_osaka_is_bounded_by_the_transaction_gas_cap(call: Call) -> None:
+    target = "0x" + "4c" * 20
+    response = await call("eth_estimateGas", {"to": target, "input": "0x01"}, "latest",
+                          code_at(target, GAS_HUNGRY_RUNTIME))
+    assert response["error"] == {"code": -32000, "message": "gas required exceeds allowance (16777216)"}
+
+
 async def test_create_access_list_lists_the_slots_read(call: Call, dev_chain: DevChain) -> None:
     target = "0x" + "4b" * 20
     response = await call("eth_createAccessList", {"from": dev_chain.sender, "to": target}, "latest",
@@ -183,3 +194,37 @@ async def test_create_access_list_lists_the_slots_read(call: Call, dev_chain: De
     assert response["result"]["accessList"] == [{"address": target, "storageKeys": [
         "0x" + "00" * 32, "0x" + "00" * 31 + "01"]}]
     assert int(response["result"]["gasUsed"], 16) > 21_000
+
+
+def loop_batch(size: int, target: str) -> bytes:
+    """A batch of ``size`` eth_call of an endless loop (code put at ``target`` by a state override)."""
+    return orjson.dumps([{"jsonrpc": "2.0", "id": n, "method": "eth_call",
+                          "params": [{"to": target}, "latest", code_at(target, LOOP_RUNTIME)]} for n in range(size)])
+
+
+async def test_a_batch_of_endless_loops_ends_at_the_request_deadline(dev_chain: DevChain) -> None:
+    service = RpcService(dev_chain.db, limits=RpcLimits(call_timeout_seconds=0.3, request_timeout_seconds=0.4))
+    started = time.monotonic()
+    answers = orjson.loads(await service.handle_body(loop_batch(1000, "0x" + "4c" * 20)) or b"null")
+    assert time.monotonic() - started < 1.5  # not 1000 x 0.3 s
+    assert [a["error"]["message"] for a in answers[:2]] == ["execution aborted (timeout = 300ms)"] * 2
+    assert {a["error"]["code"] for a in answers[2:]} == {-32002} and len(answers) == 1000
+
+
+async def test_a_batch_shares_one_gas_budget(dev_chain: DevChain) -> None:
+    service = RpcService(dev_chain.db, limits=RpcLimits(call_gas_cap=100_000, request_gas_budget=150_000))
+    answers = orjson.loads(await service.handle_body(loop_batch(3, "0x" + "4d" * 20)) or b"null")
+    assert [a["error"]["message"] for a in answers] == [
+        "out of gas", "out of gas", "request gas budget exhausted (150000 gas per request)"]
+    again = orjson.loads(await service.handle_body(loop_batch(1, "0x" + "4d" * 20)) or b"null")
+    assert again[0]["error"]["message"] == "out of gas"  # the next request has a budget of its own
+
+
+async def test_an_execution_pauses_while_the_apply_agent_is_behind(dev_chain: DevChain) -> None:
+    caught_up_at = time.monotonic() + 0.3
+    service = RpcService(dev_chain.db, limits=RpcLimits(call_gas_cap=100_000),
+                         behind=lambda: "3 messages behind" if time.monotonic() < caught_up_at else None)
+    target = "0x" + "4e" * 20
+    response = await caller(service)("eth_call", {"to": target}, "latest", code_at(target, LOOP_RUNTIME))
+    assert response["error"]["message"] == "out of gas"  # it ran to its end, after the pause
+    assert time.monotonic() >= caught_up_at

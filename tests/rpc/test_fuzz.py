@@ -1,7 +1,9 @@
 """Property tests: whatever arrives, every answer is a well-formed JSON-RPC response.
 
 Random JSON, wrong types, huge and negative numbers, overflowing block numbers and
-malformed hex go to every registered method; no input may crash a handler (-32603),
+malformed hex go to every registered method, and every method of the execution-apis spec gets
+valid and invalid params generated from its schemas (tests/rpc/spec.py); no input may crash a
+handler (-32603), every error code is one the spec documents, every answer comes in time,
 and raw garbage bodies must still get a JSON answer (or none), never an HTTP 500.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import aiohttp
@@ -18,9 +21,13 @@ from eth.db.atomic import AtomicDB
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from filters.methods import Filters
 from rpc.errors import INTERNAL_ERROR
+from rpc.limits import RpcLimits
 from rpc.service import RpcService
+from tests.filters.test_methods import Clock, store_with_log
 from tests.rpc.conftest import RecordingSink, serve
+from tests.rpc.spec import Spec
 
 KNOWN_CODES = {-32700, -32600, -32601, -32602, -32000, -32002, -32003, 3}
 HEX_CHARS = "0123456789abcdefABCDEFxg "
@@ -56,7 +63,10 @@ params_lists = st.lists(json_values, max_size=5)
 
 @pytest.fixture(scope="module")
 def fuzz_service(compat_db: AtomicDB) -> RpcService:
-    return RpcService(compat_db, tx_sink=RecordingSink())
+    """The rpc-compat chain with the filter methods over an in-memory filter store, executions bounded."""
+    store, _ = store_with_log(Clock())
+    limits = RpcLimits(call_gas_cap=1_000_000, call_timeout_seconds=1.0, request_timeout_seconds=1.0)
+    return RpcService(compat_db, limits=limits, tx_sink=RecordingSink(), extra_methods=[Filters(store).methods()])
 
 
 @pytest.fixture(scope="module")
@@ -66,29 +76,46 @@ def loop() -> Any:
     event_loop.close()
 
 
-def check_response(response: bytes | None, request_id: Any) -> None:
+def check_response(response: bytes | None, request_id: Any, codes: frozenset[int] = frozenset(KNOWN_CODES)) -> None:
     assert response is not None
     decoded = orjson.loads(response)
     assert decoded["jsonrpc"] == "2.0"
     assert decoded["id"] == request_id
     assert ("result" in decoded) != ("error" in decoded)
     if "error" in decoded:
-        assert decoded["error"]["code"] in KNOWN_CODES, decoded
+        assert decoded["error"]["code"] in codes, decoded
         assert decoded["error"]["code"] != INTERNAL_ERROR, decoded
         assert isinstance(decoded["error"]["message"], str)
 
 
-def methods() -> list[str]:
-    return sorted(RpcService(AtomicDB()).methods)
+SPEC = Spec()
+ANSWER_WITHIN = 3.0
+"""Seconds any answer may take: executions stop at 1 s here (the request deadline)."""
 
 
-@pytest.mark.parametrize("method", methods())
-def test_any_params_get_a_well_formed_answer(method: str, fuzz_service: RpcService, loop: Any) -> None:
-    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(params=params_lists)
+def all_methods() -> list[str]:
+    """Every method the replica serves and every method the spec names (those not served: -32601)."""
+    return sorted(set(RpcService(AtomicDB(), extra_methods=[Filters(store_with_log(Clock())[0]).methods()]).methods)
+                  | set(SPEC.methods))
+
+
+def spec_params(method: str) -> st.SearchStrategy[list[Any]]:
+    """Valid and invalid params from the spec's schemas; arbitrary JSON for methods it does not describe."""
+    if method not in SPEC.methods:
+        return params_lists
+    return st.one_of(SPEC.valid_params(method), SPEC.invalid_params(method))
+
+
+@pytest.mark.parametrize("method", all_methods())
+def test_every_method_answers_spec_params_with_a_documented_code_in_time(
+        method: str, fuzz_service: RpcService, loop: Any) -> None:
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(params=spec_params(method))
     def check(params: list[Any]) -> None:
-        body = encode_request(method, params)
-        check_response(loop.run_until_complete(fuzz_service.handle_body(body)), 1)
+        started = time.monotonic()
+        response = loop.run_until_complete(fuzz_service.handle_body(encode_request(method, params)))
+        assert time.monotonic() - started < ANSWER_WITHIN, params
+        check_response(response, 1, SPEC.error_codes)
 
     check()
 

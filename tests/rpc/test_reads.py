@@ -73,7 +73,7 @@ async def test_logs_by_unknown_block_hash_is_unknown_block(compat_call: Call) ->
 
 async def test_logs_with_reversed_range_are_invalid(compat_call: Call) -> None:
     response = await compat_call("eth_getLogs", {"fromBlock": "0x5", "toBlock": "0x2"})
-    assert response["error"] == {"code": -32000, "message": "invalid block range params"}
+    assert response["error"] == {"code": -32602, "message": "invalid block range params"}
 
 
 async def test_logs_by_block_hash_equal_logs_by_its_number(compat_call: Call) -> None:
@@ -141,3 +141,13 @@ async def test_empty_database_is_not_ready() -> None:
 @pytest.mark.parametrize("method", ["net_listening", "eth_mining", "eth_accounts", "net_peerCount", "txpool_status"])
 async def test_replica_stubs_answer_like_an_idle_node(compat_call: Call, method: str) -> None:
     assert "result" in await compat_call(method)
+
+
+async def test_a_log_filter_naming_more_than_1000_addresses_is_invalid_params(compat_call: Call) -> None:
+    response = await compat_call("eth_getLogs", {"address": ["0x" + "00" * 20] * 1001})
+    assert response["error"] == {"code": -32602, "message": "invalid argument 0: exceed max addresses"}
+
+
+async def test_a_topic_position_with_more_than_1000_alternatives_is_invalid_params(compat_call: Call) -> None:
+    response = await compat_call("eth_getLogs", {"topics": [["0x" + "00" * 32] * 1001]})
+    assert response["error"] == {"code": -32602, "message": "invalid argument 0: exceed max subtopics"}

@@ -6,8 +6,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 
 from rpc.errors import RpcError
 from rpc.logs import LogFilter
@@ -166,3 +168,28 @@ def test_new_pending_transactions_get_each_hash_sent_after_subscribing_once() ->
         assert drain(connection) == [(sub, "0x" + "02" * 32), (sub, "0x" + "03" * 32)]
 
     asyncio.run(scenario())
+
+
+async def test_websocket_clients_past_the_bound_are_refused_before_the_upgrade() -> None:
+    hub = Hub(FakeChain(), max_connections=1)  # type: ignore[arg-type]
+
+    async def no_answer(body: bytes) -> bytes | None:
+        return None
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return await hub.serve(request, no_answer, lambda: None)
+
+    app = web.Application()
+    app.router.add_get("/", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as session, session.ws_connect(url):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(url)
+            assert refused.value.status == 503
+    finally:
+        await runner.cleanup()

@@ -45,3 +45,8 @@ def test_progress_line_shows_a_bar_and_an_eta_when_the_total_is_known() -> None:
     bar.update(250)
     line = bar.line()
     assert "[######------------------]  25.0%" in line and "250 B / 1000 B" in line and "eta" in line
+
+
+def test_a_deeply_nested_manifest_is_corrupt_not_a_crash() -> None:
+    with pytest.raises(CorruptSnapshot, match="not valid JSON"):
+        parse_manifest(b"[" * 70_000, "m")

@@ -1,0 +1,102 @@
+"""Browsers: CORS on the JSON-RPC endpoint (geth's --http.corsdomain) and WebSocket origins (--ws.origins)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from eth.db.atomic import AtomicDB
+
+from rpc.cors import BrowserAccess, default_ws_origins, rule_allows
+from rpc.http import make_app
+from rpc.service import RpcService
+
+PAGE = "http://dapp.example:3000"
+BLOCK_NUMBER = b'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'
+
+
+async def serve(compat_db: AtomicDB, access: BrowserAccess | None) -> AsyncIterator[str]:
+    runner = web.AppRunner(make_app(RpcService(compat_db), access=access))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def allowing(compat_db: AtomicDB) -> AsyncIterator[str]:
+    async for url in serve(compat_db, BrowserAccess.from_settings(PAGE, "")):
+        yield url
+
+
+async def post(url: str, origin: str | None) -> aiohttp.ClientResponse:
+    headers = {"Content-Type": "application/json", **({"Origin": origin} if origin else {})}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=BLOCK_NUMBER, headers=headers) as response:
+            await response.read()
+            return response
+
+
+async def test_an_allowed_origin_may_read_the_answer(allowing: str) -> None:
+    response = await post(allowing, PAGE)
+    assert response.status == 200
+    assert response.headers["Access-Control-Allow-Origin"] == PAGE
+    assert "Origin" in response.headers.getall("Vary")
+
+
+async def test_another_origin_gets_no_cors_headers(allowing: str) -> None:
+    response = await post(allowing, "http://evil.example")
+    assert response.status == 200 and "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_a_preflight_is_answered_with_geths_methods_and_the_asked_headers(allowing: str) -> None:
+    headers = {"Origin": PAGE, "Access-Control-Request-Method": "POST",
+               "Access-Control-Request-Headers": "content-type"}
+    async with aiohttp.ClientSession() as session:
+        async with session.options(allowing, headers=headers) as response:
+            assert response.status == 204
+            assert response.headers["Access-Control-Allow-Origin"] == PAGE
+            assert response.headers["Access-Control-Allow-Methods"] == "POST, GET"
+            assert response.headers["Access-Control-Allow-Headers"] == "content-type"
+            assert response.headers["Access-Control-Max-Age"] == "600"
+
+
+async def test_a_wildcard_allows_every_origin(compat_db: AtomicDB) -> None:
+    async for url in serve(compat_db, BrowserAccess.from_settings("*", "")):
+        assert (await post(url, "http://anywhere.example")).headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_without_the_setting_no_cors_headers_are_sent(compat_db: AtomicDB) -> None:
+    async for url in serve(compat_db, BrowserAccess()):
+        assert "Access-Control-Allow-Origin" not in (await post(url, PAGE)).headers
+
+
+def test_websocket_origins_follow_geths_rules() -> None:
+    default = BrowserAccess()
+    assert default.websocket_allowed(None)
+    assert all(default.websocket_allowed(origin) for origin in default_ws_origins())
+    assert not default.websocket_allowed(PAGE)
+    configured = BrowserAccess.from_settings("", PAGE.upper())
+    assert configured.websocket_allowed(PAGE) and not configured.websocket_allowed("http://localhost")
+    assert BrowserAccess.from_settings("", "*").websocket_allowed("http://anywhere.example")
+
+
+def test_a_websocket_origin_rule_matches_the_parts_it_names() -> None:
+    assert rule_allows("http://localhost", "http://localhost:8080")
+    assert rule_allows("localhost", "https://localhost")
+    assert not rule_allows("http://localhost", "https://localhost")
+    assert not rule_allows("http://localhost:3000", "http://localhost:3001")
+    assert not rule_allows("http://localhost", "http://localhost.evil.example")
+
+
+async def test_a_websocket_from_a_refused_origin_gets_403(allowing: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(allowing, headers={"Origin": "http://evil.example"})
+    assert refused.value.status == 403
