@@ -195,7 +195,7 @@ def main() -> None:
         env = {**__import__("os").environ, "ETHERCATTLE_BROKER": broker.url, "ETHERCATTLE_CLUSTER": "bench",
                "ETHERCATTLE_SECRET": SECRET, "ETHERCATTLE_DATADIR": str(root / "replica"), "ETHERCATTLE_REPLICA_ID": "r1"}
         worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1"],
+            [str(Path(sys.executable).parent / "faust"), "-L", "uvloop", "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1"],
             env=env, stdout=open(root / "replica.log", "wb"), stderr=subprocess.STDOUT,
         )
         try:

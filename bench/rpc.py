@@ -3,8 +3,10 @@
     .venv/bin/python bench/rpc.py [--duration 5] [--warmup 1] [--connections 32] [--no-anvil]
 
 Starts a real local broker, a dev master (``python -m pipeline master --dev``)
-and one replica worker (``faust -A pipeline worker``) as processes, as the
-integration tests do, and anvil (npm ``@foundry-rs/anvil``, chain id 1337, the
+and two replica workers (``faust -L uvloop -A pipeline worker``) as processes, as the
+integration tests do: one with its response cache (repeated questions are answered
+from memory) and one with ``ETHERCATTLE_RPC_RESPONSE_CACHE_BYTES=0`` (every call is a
+miss: the figure for distinct questions), and anvil (npm ``@foundry-rs/anvil``, chain id 1337, the
 same "test ... junk" mnemonic). The same signed raw transactions (transfers,
 the deployment of a small storage contract, a call that sets its value) go to
 the dev master and to anvil, one at a time, so both chains hold one
@@ -15,7 +17,9 @@ the replica and then anvil:
     eth_blockNumber, eth_getBalance(latest), eth_getBlockByNumber(latest, false),
     eth_getTransactionReceipt, eth_call (the contract's getter)
 
-and, beside each call in the same run, the ceiling: a bare aiohttp app (asyncio
+with the server's CPU per request (its process's user + system time over the
+measured run, from /proc, divided by the requests answered), and, beside each call
+in the same run, the ceiling: a bare aiohttp app (asyncio
 loop, its own process) that answers the same request with a constant JSON-RPC
 result. Run order per call: no-op, replica, anvil, each after a short warm-up.
 
@@ -208,6 +212,13 @@ class Measure:
     p99_ms: float
     bad_answers: int
     socket_errors: int
+    cpu_seconds: float = 0.0
+    """The server process's CPU time (user + system) over the measured run."""
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU per request answered, in microseconds."""
+        return self.cpu_seconds / self.requests * 1e6 if self.requests else 0.0
 
     @property
     def rate(self) -> float:
@@ -218,16 +229,24 @@ class Measure:
         return self.bad_answers == 0 and self.socket_errors == 0
 
 
-def run_wrk(wrk: str, url: str, body: str, seconds: float, connections: int, workdir: Path) -> Measure:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(wrk: str, url: str, body: str, seconds: float, connections: int, workdir: Path, pid: int | None = None) -> Measure:
     script = workdir / "call.lua"
     script.write_text(LUA.format(body=body))
     args = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "5s", "-s", str(script), url]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
     line = next((line for line in done.stdout.splitlines() if line.startswith("BENCH ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
     requests, micros, p50, p99, bad, errors = (int(float(v)) for v in line.split()[1:])
-    return Measure(requests, micros / 1e6, p50 / 1000, p99 / 1000, bad, errors)
+    return Measure(requests, micros / 1e6, p50 / 1000, p99 / 1000, bad, errors, cpu)
 
 
 # --- the chain state -----------------------------------------------------------------------
@@ -337,10 +356,11 @@ def main() -> int:
             processes.append(noop)
             cluster = Cluster(broker.url, root, name="benchrpc")
             master_port = free_port()
-            log("starting the dev master and one replica")
+            log("starting the dev master and two replicas (one with its response cache, one without)")
             cluster.start_dev_master(master_port, block_time=0)
             master_url = f"http://127.0.0.1:{master_port}/"
             replica = cluster.start_replica("r1")
+            uncached = cluster.start_replica("r2", rpc_response_cache_bytes="0")
             anvil_url = None
             if anvil:
                 anvil_port = free_port()
@@ -354,7 +374,8 @@ def main() -> int:
                 anvil_url = f"http://127.0.0.1:{anvil_port}/"
                 log(f"anvil {result(anvil_url, 'web3_clientVersion')} on {anvil_url}")
             replica.wait_ready(90)
-            log(f"replica ready at {replica.url}")
+            uncached.wait_ready(90)
+            log(f"replicas ready at {replica.url} (cached) and {uncached.url} (no cache)")
 
             txs, contract = signed_transactions()
             master_receipts = send_all(master_url, txs)
@@ -362,8 +383,10 @@ def main() -> int:
                 send_all(anvil_url, txs)
             last_hash = master_receipts[-1]["transactionHash"]
             replica_url = replica.url + "/"
-            wait_for(lambda: (rpc(replica_url, "eth_getTransactionReceipt", last_hash) or {}).get("result"), 60,
-                       "the replica to serve the last receipt")
+            uncached_url = uncached.url + "/"
+            for url in (replica_url, uncached_url):
+                wait_for(lambda: (rpc(url, "eth_getTransactionReceipt", last_hash) or {}).get("result"), 60,
+                         "the replicas to serve the last receipt")
             if master_receipts[5]["contractAddress"].lower() != contract.lower():
                 raise RuntimeError(f"contract at {master_receipts[5]['contractAddress']}, expected {contract}")
             log(f"{len(txs)} transactions in blocks {int(master_receipts[0]['blockNumber'], 16)}..{int(master_receipts[-1]['blockNumber'], 16)} "
@@ -379,22 +402,24 @@ def main() -> int:
                 same = anvil_url is None or summary_of(method, mine) == summary_of(method, theirs)
                 agreement.append((name, summary_of(method, mine), None if theirs is None else summary_of(method, theirs), same))
 
-            def measure(url: str, method: str, params: list[Any]) -> Measure:
+            def measure(url: str, method: str, params: list[Any], pid: int | None = None) -> Measure:
                 body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, separators=(",", ":"))
                 if args.warmup > 0:
                     run_wrk(wrk, url, body, args.warmup, args.connections, root)
-                return run_wrk(wrk, url, body, args.duration, args.connections, root)
+                return run_wrk(wrk, url, body, args.duration, args.connections, root, pid)
 
             log(f"measuring: wrk -t1 -c{args.connections}, {args.warmup:g}s warm-up + {args.duration:g}s per call and server "
-                f"(about {len(plan) * (3 if anvil_url else 2) * (args.warmup + args.duration + 0.5):.0f}s)")
+                f"(about {len(plan) * (4 if anvil_url else 3) * (args.warmup + args.duration + 0.5):.0f}s)")
             # The ceiling is measured beside every call, so each row has its own under the box's changing load.
-            rows: list[tuple[str, Measure, Measure | None, Measure]] = []
+            rows: list[tuple[str, Measure, Measure, Measure | None, Measure]] = []
             for name, method, params in plan:
-                ceiling = measure(f"http://127.0.0.1:{noop_port}/", method, params)
-                on_replica = measure(replica_url, method, params)
-                on_anvil = measure(anvil_url, method, params) if anvil_url else None
-                rows.append((name, on_replica, on_anvil, ceiling))
-                log(f"{name}: replica {fmt_rate(on_replica)} req/s, anvil {fmt_rate(on_anvil)} req/s, no-op {fmt_rate(ceiling)} req/s")
+                ceiling = measure(f"http://127.0.0.1:{noop_port}/", method, params, noop.pid)
+                on_replica = measure(replica_url, method, params, replica.process.pid)
+                on_uncached = measure(uncached_url, method, params, uncached.process.pid)
+                on_anvil = measure(anvil_url, method, params, anvil_process.pid) if anvil_url else None
+                rows.append((name, on_replica, on_uncached, on_anvil, ceiling))
+                log(f"{name}: replica {fmt_rate(on_replica)} req/s repeated, {fmt_rate(on_uncached)} distinct, "
+                    f"anvil {fmt_rate(on_anvil)} req/s, no-op {fmt_rate(ceiling)} req/s")
             ready_after = replica.readiness()[0]
         finally:
             for process in processes:
@@ -405,25 +430,30 @@ def main() -> int:
 
     load_after = os.getloadavg()
     print()
-    print(f"JSON-RPC against ONE replica (faust worker){' and anvil' if anvil_url else ''}, wrk -t1 -c{args.connections}, "
+    print(f"JSON-RPC against ONE replica at a time (faust worker){' and anvil' if anvil_url else ''}, wrk -t1 -c{args.connections}, "
           f"{args.duration:g}s per call after {args.warmup:g}s warm-up; latency in ms")
     print(f"wrk and every server share this machine's {os.cpu_count()} cores (the load generator's own CPU is in every figure); "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after: other work on the box makes these numbers noisy")
-    header = (f"{'call':<36}{'replica req/s':>14}{'p50':>8}{'p99':>8}{'anvil req/s':>13}{'p50':>8}{'p99':>8}"
-              f"{'replica/anvil':>15}{'no-op req/s':>13}{'replica/no-op':>15}")
+    header = (f"{'call':<36}{'repeated req/s':>15}{'p99':>7}{'CPU us':>8}{'distinct req/s':>15}{'p99':>7}{'CPU us':>8}"
+              f"{'anvil req/s':>12}{'p99':>7}{'CPU us':>8}{'no-op req/s':>12}{'CPU us':>8}{'rep/no-op':>10}{'dist/no-op':>11}")
     print(header)
     print("-" * len(header))
-    for name, mine, theirs, ceiling in rows:
-        ratio = f"{mine.rate / theirs.rate:.2f}" if theirs and theirs.rate else "-"
-        print(f"{name:<36}{fmt_rate(mine):>14}{fmt_ms(mine.p50_ms):>8}{fmt_ms(mine.p99_ms):>8}"
-              f"{fmt_rate(theirs):>13}{fmt_ms(theirs.p50_ms if theirs else None):>8}{fmt_ms(theirs.p99_ms if theirs else None):>8}"
-              f"{ratio:>15}{fmt_rate(ceiling):>13}{mine.rate / ceiling.rate if ceiling.rate else 0:>15.2f}")
-    ceilings = sorted((row[3] for row in rows), key=lambda m: m.rate)
+    for name, mine, missing, theirs, ceiling in rows:
+        print(f"{name:<36}{fmt_rate(mine):>15}{fmt_ms(mine.p99_ms):>7}{mine.cpu_us:>8.0f}"
+              f"{fmt_rate(missing):>15}{fmt_ms(missing.p99_ms):>7}{missing.cpu_us:>8.0f}"
+              f"{fmt_rate(theirs):>12}{fmt_ms(theirs.p99_ms if theirs else None):>7}{theirs.cpu_us if theirs else 0:>8.0f}"
+              f"{fmt_rate(ceiling):>12}{ceiling.cpu_us:>8.0f}"
+              f"{mine.rate / ceiling.rate if ceiling.rate else 0:>10.2f}{missing.rate / ceiling.rate if ceiling.rate else 0:>11.2f}")
+    print("repeated: the replica with its response cache, the same request each time; distinct: a replica with "
+          "RPC_RESPONSE_CACHE_BYTES=0, so every call is computed (the cost of a question not asked before); "
+          "CPU us: the server process's CPU per request")
+    ceilings = sorted((row[4] for row in rows), key=lambda m: m.rate)
     middle = ceilings[len(ceilings) // 2]
-    print(f"{'no-op ceiling (bare aiohttp, asyncio)':<36}{fmt_rate(middle):>14}{fmt_ms(middle.p50_ms):>8}{fmt_ms(middle.p99_ms):>8}"
+    print(f"{'no-op ceiling (bare aiohttp, asyncio)':<36}{fmt_rate(middle):>15}{fmt_ms(middle.p99_ms):>7}"
           f"   median of {len(ceilings)} runs, one beside each call ({ceilings[0].rate:,.0f} to {ceilings[-1].rate:,.0f} req/s)")
-    flagged = [(name, who, m) for name, mine, theirs, ceiling in rows
-               for who, m in (("replica", mine), ("anvil", theirs), ("the no-op server", ceiling)) if m and not m.clean]
+    flagged = [(name, who, m) for name, mine, missing, theirs, ceiling in rows
+               for who, m in (("replica", mine), ("the uncached replica", missing), ("anvil", theirs), ("the no-op server", ceiling))
+               if m and not m.clean]
     for name, who, m in flagged:
         print(f"! {name} on {who}: {m.bad_answers} answers were not HTTP 200 with a result, {m.socket_errors} socket errors/timeouts")
     if ready_after != 200:

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     rpc_request_timeout: float = Field(default=5.0, gt=0, description="seconds one JSON-RPC request may run, a whole batch included: executions stop there and the batch's remaining items answer -32002")
     rpc_request_gas_budget: int = Field(default=500_000_000, ge=21_000, description="gas all executions of one JSON-RPC request (a whole batch) may use together")
     rpc_max_in_flight: int = Field(default=16, ge=1, description="most HTTP JSON-RPC requests a replica handles at once; the next are answered at once with HTTP 503, Retry-After and JSON-RPC -32005")
+    rpc_response_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="most bytes of encoded JSON-RPC answers kept in memory, keyed by the head they were read at (0: no cache)")
+    rpc_block_wait_blocks: int = Field(default=5, ge=0, description="a call naming a block at most this many past the head waits for it (0: never)")
+    rpc_block_wait: float = Field(default=0.5, ge=0, description="longest a call naming a block just past the head waits for it, seconds")
     rpc_threads: int = Field(default=2, ge=1, le=64, description="threads running the costly JSON-RPC methods (eth_call and kin, eth_getLogs, filter log scans); more only contend for Python's GIL")
 
     filter_timeout: float = Field(default=300.0, gt=0, description="seconds a JSON-RPC filter lives without a poll (geth: 5 minutes)")

@@ -9,7 +9,7 @@
 #    --genesis/--chain), the master's snapshot into DIR/snapshots, restored into each
 #    replica's datadir
 # 3. the master (`ethercattle master --dev`, or `ethercattle master` serving an imported chain)
-# 4. the replicas (`faust -A pipeline worker`), each followed by `ethercattle cluster wait`
+# 4. the replicas (`faust -L uvloop -A pipeline worker`), each followed by `ethercattle cluster wait`
 #    until it is ready
 # Then it waits; Ctrl-C stops every process it started. Logs: DIR/*.log.
 set -euo pipefail
@@ -102,7 +102,7 @@ for ((i = 0; i < REPLICAS; i++)); do
     echo "[replica-$i] http://127.0.0.1:$PORT/ (status page /status)"
     ETHERCATTLE_DATADIR="$DATADIR/replica-$i" ETHERCATTLE_REPLICA_ID="replica-$i" \
         ETHERCATTLE_EMIT_TARGETS="http://127.0.0.1:$MASTER_PORT" \
-        spawn "replica-$i" "$VENV_BIN/faust" -A pipeline worker --web-port "$PORT" --web-host 127.0.0.1
+        spawn "replica-$i" "$VENV_BIN/faust" -L uvloop -A pipeline worker --web-port "$PORT" --web-host 127.0.0.1
     wait_port "replica-$i" "$PORT"
 done
 for ((i = 0; i < REPLICAS; i++)); do

@@ -19,6 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from deploy.balancer import start_balancer
+from deploy.haproxy import HAProxy
 from deploy.localbroker import LocalBroker, wait_for_port
 from deploy.supervise import Child, death_notice, wait_for_stop_or_exit
 
@@ -60,15 +62,18 @@ def _ready(port: int) -> bool:
 
 
 def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, block_time: float, master_port: int | None = None,
-              fork: str = "osaka", follow: tuple[str, Path, str] | None = None) -> int:
+              fork: str = "osaka", follow: tuple[str, Path, str] | None = None, lb_port: int | None = None) -> int:
     """Run everything until Ctrl-C; ``follow`` = (upstream URL, genesis.json, its HTTP URL) makes the master
-    follow that node instead of mining a ``fork`` dev chain (and the emitters forward transactions to its HTTP URL)."""
+    follow that node instead of mining a ``fork`` dev chain (and the emitters forward transactions to its HTTP URL);
+    HAProxy on ``lb_port`` (default: after the last replica's port) is the cluster's one URL."""
     datadir = datadir.resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     secret = _secret(datadir)
     bin_dir = Path(sys.executable).parent
     children: list[Child] = []
+    balancer: HAProxy | None = None
     master_port = master_port or rpc_port - 1
+    lb_port = lb_port or rpc_port + replicas
     # The local broker keeps its log in memory: start from empty databases every time.
     for stale in [datadir / "master", *(datadir / f"replica-{i}" for i in range(replicas))]:
         shutil.rmtree(stale, ignore_errors=True)
@@ -88,7 +93,8 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
                            emit_targets=emit_target)
                 children.append(_spawn(
                     f"replica-{index}",
-                    [str(bin_dir / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "--web-bind", "127.0.0.1"],
+                    [str(bin_dir / "faust"), "-L", "uvloop", "-A", "pipeline", "worker", "--web-port", str(port),
+                     "--web-host", "127.0.0.1", "--web-bind", "127.0.0.1"],
                     env, datadir,
                 ))
             deadline = time.monotonic() + 120
@@ -105,6 +111,12 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
             for index in range(replicas):
                 port = rpc_port + index
                 print(f"replica-{index}     RPC http://127.0.0.1:{port}/   status http://127.0.0.1:{port}/status")
+            balancer = start_balancer(datadir, lb_port, [rpc_port + i for i in range(replicas)])
+            if balancer is None:
+                print("cluster       no haproxy installed (apt-get install haproxy): use each replica's URL")
+            else:
+                print(f"cluster RPC   http://127.0.0.1:{lb_port}/   WebSocket ws://127.0.0.1:{lb_port}/  "
+                      f"(HAProxy over {replicas} replica(s) that /readyz says are ready)")
             print(f"logs          {datadir}/*.log     Ctrl-C stops everything", flush=True)
             assert broker.process is not None
             dead = wait_for_stop_or_exit([Child("broker", broker.process, datadir / "broker.log"), *children])
@@ -113,6 +125,8 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
             print(death_notice(dead), file=sys.stderr, flush=True)
             return 1
         finally:
+            if balancer is not None:
+                balancer.stop()
             for child in reversed(children):
                 if child.process.poll() is None:
                     os.killpg(child.process.pid, signal.SIGTERM)

@@ -60,7 +60,7 @@ def _up(args: argparse.Namespace) -> int:
 
     follow = (args.follow, Path(args.genesis), http_url(args.follow)) if args.follow else None
     return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port,
-                     args.fork, follow)
+                     args.fork, follow, args.lb_port)
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -113,6 +113,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--rpc-port", type=int, default=8546, help="first replica's RPC port (the next ones follow)")
     up.add_argument("--master-port", type=int, help="the master's RPC port (default: the first replica's port - 1)")
     up.add_argument("--replicas", type=int, default=1)
+    up.add_argument("--lb-port", type=int, help="the cluster's one URL: HAProxy over the replicas (default: after the last replica's port)")
     up.add_argument("--block-time", type=float, default=2.0)
     up.add_argument("--fork", choices=DEV_FORKS, default="osaka", help="the dev master's rules (default: the newest)")
     up.add_argument("--follow", metavar="URL", help="the master follows this trusted node instead of mining a dev chain (with --genesis)")

@@ -96,6 +96,9 @@ def rpc_limits(settings: Settings) -> RpcLimits:
         request_timeout_seconds=settings.rpc_request_timeout,
         request_gas_budget=settings.rpc_request_gas_budget,
         max_in_flight=settings.rpc_max_in_flight,
+        response_cache_bytes=settings.rpc_response_cache_bytes,
+        block_wait_blocks=settings.rpc_block_wait_blocks,
+        block_wait_seconds=settings.rpc_block_wait,
     )
 
 
@@ -130,6 +133,13 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
          lambda: hub.dropped_slow),
         ("ethercattle_rpc_shed", "counter", "HTTP JSON-RPC requests refused at once (RPC_MAX_IN_FLIGHT in flight)",
          lambda: rpc.admission.shed),
+        ("ethercattle_rpc_cache_hits", "counter", "JSON-RPC answers served from the response cache", lambda: rpc.responses.hits),
+        ("ethercattle_rpc_cache_misses", "counter", "cacheable JSON-RPC calls the response cache did not hold",
+         lambda: rpc.responses.misses),
+        ("ethercattle_rpc_cache_bytes", "gauge", "bytes held by the response cache (RPC_RESPONSE_CACHE_BYTES bounds it)",
+         lambda: rpc.responses.size),
+        ("ethercattle_rpc_block_waits", "counter", "JSON-RPC calls that waited for a block just past the head",
+         lambda: rpc.block_wait.waited),
     ])
     return Replica(settings, state, metrics, chain, pending, filter_store, sink, rpc, hub)
 

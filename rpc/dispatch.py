@@ -19,9 +19,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import orjson
 
+from chain.head import head_hash
 from cluster.boundedjson import NestingTooDeep, check_depth
 from cluster.repeats import Repeats
 from rpc.backend import ReplicaBackend
+from rpc.blockwait import BlockWait
 from rpc.budget import RequestBudget
 from rpc.errors import (
     INTERNAL_ERROR,
@@ -35,6 +37,7 @@ from rpc.errors import (
     from_exception,
 )
 from rpc.params import ArgumentError, Param, parse_positional
+from rpc.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +142,6 @@ def _envelope(request_id: Any, member: bytes, payload: bytes) -> bytes:
     return b'{"jsonrpc":"2.0","id":' + encode_id(request_id) + b',"' + member + b'":' + payload + b"}"
 
 
-def encode_result(request_id: Any, result: Any) -> bytes:
-    return _envelope(request_id, b"result", orjson.dumps(result))
-
-
 def encode_error(request_id: Any, error: RpcError) -> bytes:
     return _envelope(request_id, b"error", orjson.dumps(error.to_json()))
 
@@ -186,11 +185,14 @@ def _has_inexact_id(value: Any) -> bool:
 class Dispatcher:
     """Turns request bodies into response bodies over one backend and method table."""
 
-    def __init__(self, backend: ReplicaBackend, methods: MethodTable, on_call: CallObserver | None = None) -> None:
+    def __init__(self, backend: ReplicaBackend, methods: MethodTable, on_call: CallObserver | None = None,
+                 responses: ResponseCache | None = None, block_wait: BlockWait | None = None) -> None:
         self.backend = backend
         self.methods = dict(methods)
         self.limits = backend.limits
         self.on_call = on_call
+        self.responses = responses if responses is not None else ResponseCache(0)
+        self.block_wait = block_wait if block_wait is not None else BlockWait(0, 0.0)
         self.crashes = Repeats()
         """Crash tracebacks logged: the first of each kind per window, then a count of the repeats."""
 
@@ -261,7 +263,7 @@ class Dispatcher:
     async def _respond(self, message: Message) -> tuple[bytes, str]:
         """Run one call; every failure becomes an error object, never an exception."""
         try:
-            result = await self._run(message)
+            payload = await self._result(message)
         except RpcError as error:
             return encode_error(message.response_id, error), str(error.code)
         except ArgumentError as error:
@@ -272,11 +274,26 @@ class Dispatcher:
             if mapped.code == INTERNAL_ERROR:
                 self._log_crash(message, error, "crashed")
             return encode_error(message.response_id, mapped), str(mapped.code)
+        return _envelope(message.response_id, b"result", payload), "ok"
+
+    async def _result(self, message: Message) -> bytes:
+        """The call's encoded result: from the response cache when this head already answered it."""
+        self.backend.check_ready()
+        await self.block_wait.until_named_block(self.backend, message.method, message.params)
+        head = head_hash(self.backend.db)
+        key = None if head is None else self.responses.key(head, message.method, message.params)
+        if key is None:
+            return await self._encoded(message)
+        return await self.responses.answer(key, lambda: self._encoded(message),
+                                           keep=lambda: head == head_hash(self.backend.db))
+
+    async def _encoded(self, message: Message) -> bytes:
+        result = await self._run(message)
         try:
-            return encode_result(message.response_id, result), "ok"
+            return orjson.dumps(result)
         except TypeError as error:
             self._log_crash(message, error, "returned an unencodable result")
-            return encode_error(message.response_id, from_exception(RuntimeError())), str(INTERNAL_ERROR)
+            raise from_exception(RuntimeError()) from None
 
     def _log_crash(self, message: Message, error: Exception, what: str) -> None:
         """A traceback per (method, exception type) and window: one client repeating a crashing
@@ -286,7 +303,6 @@ class Dispatcher:
             log.error("JSON-RPC %s (id %r) %s%s", message.method, message.response_id, what, suffix, exc_info=error)
 
     async def _run(self, message: Message) -> Any:
-        self.backend.check_ready()
         if message.method.endswith("_subscribe"):
             raise RpcError("notifications not supported", code=-32601)
         method = self.methods.get(message.method)

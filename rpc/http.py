@@ -14,6 +14,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from rpc.blockwait import HEAD_HEADER, head_number
 from rpc.cors import BrowserAccess
 from rpc.dispatch import encode_error
 from rpc.errors import Overloaded
@@ -102,7 +103,9 @@ def make_handler(service: RpcService) -> Handler:
             if body is None:
                 return _plain(413, f"content length too large (>{max_body})")
             response = await service.dispatcher.handle_body(body)
-        return web.Response(body=response or b"", content_type=CONTENT_TYPE)
+        head = head_number(service.backend)
+        headers = {} if head is None else {HEAD_HEADER: str(head)}
+        return web.Response(body=response or b"", content_type=CONTENT_TYPE, headers=headers)
 
     return handle_http
 

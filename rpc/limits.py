@@ -77,3 +77,13 @@ class RpcLimits:
 
     block_cache_size: int = 256
     """Decoded blocks (header, body, receipts, senders) kept in memory, by block hash."""
+
+    response_cache_bytes: int = 64 * 1024 * 1024
+    """Most bytes of encoded answers the response cache keeps (0: no cache); answers are keyed by
+    the head hash they were read at, so the bound only decides how many polled questions stay warm."""
+
+    block_wait_blocks: int = 5
+    """How far past the head a named block may be and still be waited for (0: never wait)."""
+
+    block_wait_seconds: float = 0.5
+    """The longest a call naming a block just past the head waits for it."""

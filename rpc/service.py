@@ -15,8 +15,10 @@ from eth.abc import DatabaseAPI
 from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool, web3
 from rpc import capabilities, ethconfig, execution, headers, simulate, storagevalues, submit, submitsync
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
+from rpc.blockwait import BlockWait
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.limits import RpcLimits
+from rpc.response_cache import ResponseCache
 from rpc.shedding import Admission, Behind, never_behind
 from rpc.tracing import api as tracing
 
@@ -75,13 +77,18 @@ class RpcService:
         self.limits = limits or RpcLimits()
         self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending, behind)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
-        self.dispatcher = Dispatcher(self.backend, self.methods, on_call)
+        self.responses = ResponseCache(self.limits.response_cache_bytes)
+        self.block_wait = BlockWait(self.limits.block_wait_blocks, self.limits.block_wait_seconds)
+        self.dispatcher = Dispatcher(self.backend, self.methods, on_call, self.responses, self.block_wait)
         self.admission = Admission(self.limits.max_in_flight, behind or never_behind)
         """Which HTTP requests are served, and how many were shed."""
 
     def invalidate(self) -> None:
-        """The apply agent's hook after each committed write (cheap)."""
+        """The apply agent's hook after each committed write (cheap): calls waiting for a block look again.
+
+        The response cache needs nothing here: its keys carry the head hash they were read at."""
         self.backend.invalidate()
+        self.block_wait.head_moved()
 
     async def handle_body(self, body: bytes) -> bytes | None:
         """A JSON-RPC request body to its response body (None: nothing to send)."""

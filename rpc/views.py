@@ -11,7 +11,6 @@ from typing import Any, Awaitable, Callable
 
 import faust
 from aiohttp import web as aiohttp_web
-from faust import web
 
 from rpc.cors import BrowserAccess
 from rpc.http import make_handler
@@ -22,14 +21,11 @@ from rpc.subscriptions import Hub
 def register(app: faust.App, service: RpcService, hub: Hub, access: BrowserAccess = BrowserAccess()) -> None:
     """Serve ``service`` on ``POST /`` and ``hub``'s WebSockets on ``GET /`` of the worker's web port,
     to the browser origins ``access`` allows."""
-    handle_http = make_handler(service)
-
-    @app.page("/")
-    class JsonRpc(web.View):
-        """Ethereum JSON-RPC 2.0: single requests, batches and notifications."""
-
-        async def post(self, request: web.Request) -> web.Response:
-            return await handle_http(request)  # type: ignore[arg-type, return-value]
+    web_app = app.web.web_app  # type: ignore[attr-defined]
+    # A raw aiohttp route, not a Faust View: it skips Faust's request and response wrappers
+    # (a no-op answered 5.4k req/s as a raw route, 4.9k as a View), and a route that matches
+    # spares aiohttp the 405 it builds for every request routed nowhere.
+    web_app.router.add_post("/", make_handler(service))
 
     @aiohttp_web.middleware
     async def websocket_upgrade(request: aiohttp_web.Request,
@@ -41,10 +37,10 @@ def register(app: faust.App, service: RpcService, hub: Hub, access: BrowserAcces
             return await hub.serve(request, service.handle_body, service.backend.check_ready)
         return await handler(request)
 
-    # A middleware runs before routing, so the upgrade shares the JSON-RPC path and port without
+    # A middleware wraps every route, so the upgrade shares the JSON-RPC path and port without
     # replacing Faust's GET / index; the browser rules (CORS, WebSocket origins) run first.
-    app.web.web_app.middlewares.append(access.middleware("/"))  # type: ignore[attr-defined]
-    app.web.web_app.middlewares.append(websocket_upgrade)  # type: ignore[attr-defined]
+    web_app.middlewares.append(access.middleware("/"))
+    web_app.middlewares.append(websocket_upgrade)
 
     async def feed_subscriptions() -> None:
         await hub.run()

@@ -136,7 +136,8 @@ class Cluster:
         """A replica worker, just started."""
         port = free_port()
         env = self.env(self.replica_dir(replica_id), replica_id=replica_id, **extra)
-        args = [str(BIN / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "-l", "info"]
+        args = [str(BIN / "faust"), "-L", "uvloop", "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1",
+                "-l", "info"]
         return Replica(self, replica_id, port, self.spawn(args, env, replica_id))
 
     def start_replica(self, replica_id: str, **extra: str) -> "Replica":

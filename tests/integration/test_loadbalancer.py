@@ -27,7 +27,7 @@ INTER, FALL, RISE = "500ms", 2, 2
 def start_replica_on(cluster: Cluster, replica_id: str, port: int, wait: bool = True, **extra: str) -> Replica:
     """A replica worker on a chosen port (the load balancer's config names it before it exists)."""
     env = cluster.env(cluster.replica_dir(replica_id), replica_id=replica_id, **extra)
-    args = [str(BIN / "faust"), "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "-l", "info"]
+    args = [str(BIN / "faust"), "-L", "uvloop", "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "-l", "info"]
     replica = Replica(cluster, replica_id, port, cluster.spawn(args, env, replica_id))
     if wait:
         wait_for(lambda: replica.health() is not None or replica.process.poll() is not None, 60, f"replica {replica_id}")

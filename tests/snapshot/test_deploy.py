@@ -38,7 +38,7 @@ def check_command(argv: list[str]) -> None:
         except SystemExit:
             pytest.fail(f"the CLI refuses {shlex.join(argv)}")
     elif argv[0] == "faust":
-        assert argv[1:4] == ["-A", "pipeline", "worker"], argv
+        assert argv[1:6] == ["-L", "uvloop", "-A", "pipeline", "worker"], argv  # workers run on uvloop
     elif argv[0] not in ("python", "CMD", "CMD-SHELL"):
         pytest.fail(f"unexpected program {argv[0]!r}")
 
