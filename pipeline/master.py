@@ -23,13 +23,9 @@ from master.follow import DEFAULT_MAX_REORG_DEPTH, FollowMetrics, Follower, Foll
 from master.node import MasterNode
 from master.upstream import Upstream
 from rpc.http import make_app
-from rpc.limits import RpcLimits
 from rpc.service import RpcService
 
 log = logging.getLogger("ethercattle.master")
-
-MASTER_LIMITS = RpcLimits(block_wait_blocks=0)
-"""The master writes every block itself: nothing is ever a block ahead of it to wait for."""
 
 
 async def run_import(settings: Settings, genesis: Path, chain: Path) -> int:
@@ -73,7 +69,7 @@ async def run_master(settings: Settings, rpc_host: str, rpc_port: int, dev_chain
     """
     async with MasterNode(settings) as node:
         dev = None if dev_chain_id is None else DevMaster(node, dev_chain_id, block_time, dev_fork)
-        service = RpcService(node.leveldb, tx_sink=dev, limits=MASTER_LIMITS)
+        service = RpcService(node.leveldb, tx_sink=dev)
         runner = await serve_rpc(service, rpc_host, rpc_port)
         log.info("master %s of cluster %s: JSON-RPC on http://%s:%d%s", settings.master_id, settings.cluster, rpc_host, rpc_port,
                  "" if dev is None else f" (dev chain {dev_chain_id}, head {dev.head_number()})")
@@ -100,7 +96,7 @@ async def run_follow(settings: Settings, upstream_url: str, genesis_path: Path, 
 
     async with MasterNode(settings) as node, Upstream(upstream_url) as upstream:
         assert node.db is not None
-        runner = await serve_rpc(RpcService(node.leveldb, limits=MASTER_LIMITS), rpc_host, rpc_port, [web.get("/metrics", serve_metrics)])
+        runner = await serve_rpc(RpcService(node.leveldb), rpc_host, rpc_port, [web.get("/metrics", serve_metrics)])
         log.info("master %s of cluster %s follows %s; JSON-RPC and /metrics on http://%s:%d/",
                  settings.master_id, settings.cluster, upstream_url, rpc_host, rpc_port)
         try:

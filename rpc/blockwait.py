@@ -10,7 +10,10 @@ Ether Cattle, does the same with 5 blocks and 500 ms.
 
 Requests naming a transaction by hash do not wait: a replica cannot tell a transaction
 a block ahead from one never mined, and clients poll receipts of their own transactions
-until they appear, so every such poll would stall for the whole bound.
+until they appear, so every such poll would stall for the whole bound. Neither can it
+tell an unknown block hash a block ahead from one made up: at most ``max_waiting`` calls
+wait at once, so a stranger asking for made-up hashes holds only that many of the
+requests a replica serves at once (``RPC_MAX_IN_FLIGHT``); the rest answer at once.
 """
 
 from __future__ import annotations
@@ -74,13 +77,16 @@ class BlockWait:
     Arguments:
         max_blocks: how far past the head a block number may be and still be waited for (0: never wait).
         max_wait: the longest one call waits, in seconds.
+        max_waiting: the most calls waiting at once; more are answered without waiting.
     """
 
-    def __init__(self, max_blocks: int, max_wait: float) -> None:
+    def __init__(self, max_blocks: int, max_wait: float, max_waiting: int = 4) -> None:
         self.max_blocks = max_blocks
         self.max_wait = max_wait
+        self.max_waiting = max_waiting
         self.waited = 0
         """Calls that had to wait (for metrics and tests)."""
+        self.waiting = 0
         self._moved: asyncio.Event | None = None
 
     def head_moved(self) -> None:
@@ -92,9 +98,16 @@ class BlockWait:
     async def until_named_block(self, backend: ReplicaBackend, method: str, params: Any) -> None:
         """Return once the block ``params`` name is here, or it is not a little ahead, or time is up."""
         ref = self._named(method, params)
-        if ref is None or self._present(backend, ref) is not False:
+        if ref is None or self.waiting >= self.max_waiting or self._present(backend, ref) is not False:
             return
         self.waited += 1
+        self.waiting += 1
+        try:
+            await self._wait_for(backend, ref)
+        finally:
+            self.waiting -= 1
+
+    async def _wait_for(self, backend: ReplicaBackend, ref: BlockRef) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait
         while (left := deadline - loop.time()) > 0:

@@ -82,8 +82,10 @@ class RpcLimits:
     """Most bytes of encoded answers the response cache keeps (0: no cache); answers are keyed by
     the head hash they were read at, so the bound only decides how many polled questions stay warm."""
 
-    block_wait_blocks: int = 5
-    """How far past the head a named block may be and still be waited for (0: never wait)."""
+    block_wait_blocks: int = 0
+    """How far past the head a named block may be and still be waited for (0: never wait). Off
+    unless configured: only a replica behind a load balancer trails the blocks its clients saw
+    (``RPC_BLOCK_WAIT_BLOCKS``); a master or a standalone database holds every block it knows."""
 
     block_wait_seconds: float = 0.5
     """The longest a call naming a block just past the head waits for it."""

@@ -78,7 +78,8 @@ class RpcService:
         self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending, behind)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
         self.responses = ResponseCache(self.limits.response_cache_bytes)
-        self.block_wait = BlockWait(self.limits.block_wait_blocks, self.limits.block_wait_seconds)
+        self.block_wait = BlockWait(self.limits.block_wait_blocks, self.limits.block_wait_seconds,
+                                    max(1, self.limits.max_in_flight // 4))
         self.dispatcher = Dispatcher(self.backend, self.methods, on_call, self.responses, self.block_wait)
         self.admission = Admission(self.limits.max_in_flight, behind or never_behind)
         """Which HTTP requests are served, and how many were shed."""

@@ -103,3 +103,13 @@ async def test_http_responses_carry_the_replicas_head() -> None:
                 assert response.headers[HEAD_HEADER] == "2"
     finally:
         await runner.cleanup()
+
+
+async def test_made_up_hashes_hold_at_most_a_quarter_of_the_in_flight_bound() -> None:
+    db = dev_db()
+    service = RpcService(db, limits=RpcLimits(block_wait_blocks=5, block_wait_seconds=0.5, max_in_flight=8))
+    started = time.monotonic()
+    answers = await asyncio.gather(*(call_by_hash(service, bytes([n]) * 32) for n in range(1, 7)))
+    assert all(answer["result"] is None for answer in answers)
+    assert service.block_wait.waited == 2 and service.block_wait.waiting == 0
+    assert time.monotonic() - started < 1.5
