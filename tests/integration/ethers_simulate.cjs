@@ -5,10 +5,9 @@ const { ethers } = require(require.resolve("ethers", { paths: [ethersDir] }));
 
 async function main() {
   const provider = new ethers.JsonRpcProvider(url, 1337, { staticNetwork: true });
-  const [blocks, head] = await Promise.all([
-    provider.send("eth_simulateV1", [JSON.parse(payload), "latest"]),
-    provider.getBlockNumber(),
-  ]);
+  // on the head it just read, named by number: a new block landing meanwhile cannot move the base
+  const head = await provider.getBlockNumber();
+  const blocks = await provider.send("eth_simulateV1", [JSON.parse(payload), ethers.toQuantity(head)]);
   console.log(JSON.stringify({ blocks, head }));
 }
 main().catch((error) => { console.error(error); process.exit(1); });
