@@ -174,7 +174,7 @@ class Publisher:
                 self._acknowledged((await producer.send_and_wait(self.topic, self._heartbeat(), partition=0)).offset)
             if not entries:
                 unacknowledged = next(journal.pending(self.db), None)
-                if unacknowledged is not None:  # never expected; seen once as flush and this loop waking each other forever
+                if unacknowledged is not None and unacknowledged[0] <= self.published:  # never expected: resend, say so
                     log.warning("record %d is journaled but not acknowledged although the publisher is past it (at %d); "
                                 "sending it again", unacknowledged[0], self.published)
                     self.published = unacknowledged[0] - 1
