@@ -32,10 +32,9 @@ from eth.abc import (
     VirtualMachineAPI,
 )
 from eth.chains.base import Chain
-from eth.db.chain import BlockDataKey, ChainDB
+from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound as EvmHeaderNotFound
-from eth.exceptions import TransactionNotFound
 from eth.vm.forks.cancun import CancunVM
 
 from chain.config import CONFIG_KEY, open_chain
@@ -160,10 +159,19 @@ class BlockData:
         self.vm_class = vm_class
         self._chaindb = chaindb
         self._senders: dict[int, bytes] = {}
+        self._transaction_hashes: dict[int, bytes] = {}
 
     @property
     def transactions(self) -> Sequence[SignedTransactionAPI]:
         return self.block.transactions
+
+    def transaction_hash(self, index: int) -> bytes:
+        """One transaction's hash, computed once: each computation is an RLP encoding and a
+        keccak (about 25 us), and one receipt needs the hash three times."""
+        found = self._transaction_hashes.get(index)
+        if found is None:
+            found = self._transaction_hashes[index] = self.block.transactions[index].hash
+        return found
 
     @cached_property
     def size(self) -> int:
@@ -440,17 +448,17 @@ class ReplicaBackend:
         raw = self.db.get(SchemaV1.make_transaction_hash_to_block_lookup_key(tx_hash))  # type: ignore[arg-type]
         if raw is None:
             return None
-        try:
-            key = rlp.decode(raw, sedes=BlockDataKey)
-        except (rlp.exceptions.DecodingError, TransactionNotFound):
+        try:  # py-evm's BlockDataKey, read without its sedes: 30 us against 7 us, per lookup
+            number, index = (int.from_bytes(item, "big") for item in rlp.decode(raw))
+        except (rlp.exceptions.DecodingError, TypeError, ValueError):
             return None
-        header = self.header_by_number(key.block_number)
+        header = self.header_by_number(number)
         if header is None:
             return None
         block = self.block(header)
-        if key.index >= len(block.transactions) or block.transactions[key.index].hash != tx_hash:
+        if index >= len(block.transactions) or block.transaction_hash(index) != tx_hash:
             return None
-        return block, key.index
+        return block, index
 
     # -- execution context ----------------------------------------------------------------
 

@@ -94,7 +94,7 @@ def block_json(block: BlockData, full_transactions: bool) -> JSON:
             for index, tx in enumerate(block.transactions)
         ]
     else:
-        fields["transactions"] = [data(tx.hash) for tx in block.transactions]
+        fields["transactions"] = [data(block.transaction_hash(index)) for index in range(len(block.transactions))]
     fields["uncles"] = [data(uncle.hash) for uncle in block.block.uncles]
     withdrawals = getattr(block.block, "withdrawals", None)
     if withdrawals is not None and hasattr(block.header, "withdrawals_root"):
@@ -201,7 +201,7 @@ def transaction_json(tx: SignedTransactionAPI, sender: bytes, block: BlockData |
         if kind == BLOB:
             fields["maxFeePerBlobGas"] = quantity(tx.max_fee_per_blob_gas)
     fields.update({
-        "hash": data(tx.hash),
+        "hash": data(block.transaction_hash(index) if mined and block and index is not None else tx.hash),
         "input": data(tx.data),
         "nonce": quantity(tx.nonce),
         "to": address_or_none(tx.to),
@@ -241,7 +241,7 @@ def log_json(log: LogAPI, block: BlockData, tx_index: int, log_index: int) -> JS
         "topics": [word(topic) for topic in log.topics],
         "data": data(log.data),
         "blockNumber": quantity(block.number),
-        "transactionHash": data(block.transactions[tx_index].hash),
+        "transactionHash": data(block.transaction_hash(tx_index)),
         "transactionIndex": quantity(tx_index),
         "blockHash": data(block.hash),
         "blockTimestamp": quantity(block.header.timestamp),
@@ -268,7 +268,7 @@ def receipt_json(block: BlockData, index: int) -> JSON:
     fields: JSON = {
         "blockHash": data(block.hash),
         "blockNumber": quantity(block.number),
-        "transactionHash": data(tx.hash),
+        "transactionHash": data(block.transaction_hash(index)),
         "transactionIndex": quantity(index),
         "from": data(sender),
         "to": address_or_none(tx.to),

@@ -222,7 +222,7 @@ def simulated_block_json(backend: ReplicaBackend, simulated: SimulatedBlock, ful
                 "topics": [word(topic) for topic in topics],
                 "data": data(payload),
                 "blockNumber": quantity(block.number),
-                "transactionHash": data(block.transactions[index].hash),
+                "transactionHash": data(block.transaction_hash(index)),
                 "transactionIndex": quantity(index),
                 "blockHash": data(block.hash),
                 "blockTimestamp": timestamp,

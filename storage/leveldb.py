@@ -67,6 +67,11 @@ class LevelDB(BaseAtomicDB):
             raise KeyError(key)
         return value
 
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        """One LevelDB read (``Mapping.get`` would go through ``__getitem__`` and a KeyError)."""
+        value = self.db.get(key)
+        return default if value is None else value
+
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self.db.put(key, value)
 

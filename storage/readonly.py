@@ -27,6 +27,10 @@ class ReadOnlyDB(BaseAtomicDB):
     def __getitem__(self, key: bytes) -> bytes:
         return self.wrapped[key]
 
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        """The wrapped database's own ``get``: the RPC's hottest read (the head, every lookup key)."""
+        return self.wrapped.get(key, default)
+
     def _exists(self, key: bytes) -> bool:
         return key in self.wrapped
 

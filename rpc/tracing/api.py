@@ -199,7 +199,7 @@ def _request(backend: ReplicaBackend, config: TraceConfig | None) -> TraceReques
 def _trace_block(backend: ReplicaBackend, block: BlockData, config: TraceConfig | None) -> list[JSON]:
     request = _request(backend, config)
     try:
-        return [{"txHash": data(block.transactions[index].hash), "result": tracer.result()}
+        return [{"txHash": data(block.transaction_hash(index)), "result": tracer.result()}
                 for index, tracer in trace_transactions(backend, block, request.new_tracer, request.timeout,
                                                         request.deadline)]
     except CallTimeout:
