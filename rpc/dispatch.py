@@ -22,6 +22,7 @@ import orjson
 from chain.head import head_hash
 from cluster.boundedjson import NestingTooDeep, check_depth
 from cluster.repeats import Repeats
+from rpc.answerscope import answer_scope
 from rpc.backend import ReplicaBackend
 from rpc.blockwait import BlockWait
 from rpc.budget import RequestBudget
@@ -277,11 +278,15 @@ class Dispatcher:
         return _envelope(message.response_id, b"result", payload), "ok"
 
     async def _result(self, message: Message) -> bytes:
-        """The call's encoded result: from the response cache when this head already answered it."""
+        """The call's encoded result: from the response cache when the same question about the
+        same block (or head) was answered before."""
         self.backend.check_ready()
         await self.block_wait.until_named_block(self.backend, message.method, message.params)
         head = head_hash(self.backend.db)
-        key = None if head is None else self.responses.key(head, message.method, message.params)
+        if head is None or not self.responses.holds(message.method):
+            return await self._encoded(message)
+        key = self.responses.key(answer_scope(self.backend, message.method, message.params, head),
+                                 message.method, message.params)
         if key is None:
             return await self._encoded(message)
         return await self.responses.answer(key, lambda: self._encoded(message),

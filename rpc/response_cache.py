@@ -1,21 +1,21 @@
-"""Answers from memory: serialized results keyed by the canonical head they were read at.
+"""Answers from memory: serialized results keyed by what fixes them.
 
 Clients poll the same questions every block (balances, ``balanceOf``, reserves, the
-head block), and an answer about an immutable chain is immutable. Every answer of a
-method in :data:`CACHEABLE` is a function of its parameters and of the chain that the
-canonical head hash names: the number -> hash mapping, the state, the receipts and the
-transaction lookups all follow from that hash. So the key is (head hash, method, the
-parameters' canonical bytes), which covers "latest", explicit numbers, block hashes,
-transaction hashes and eth_call's (block, call) alike; when the head moves or a reorg
-rewrites the canonical mapping, the head hash changes and every request misses, so a
-cached answer is never served about a chain that is no longer canonical. Entries of
-older heads are not wrong, only unreachable until a reorg returns there; the byte
-bound evicts them, least recently used first.
+head block), and an answer about an immutable block is immutable. Every answer of a
+method in :data:`CACHEABLE` is a function of its parameters and of one block of the
+canonical chain: the block it names, or the head. The key is (scope, method, the
+parameters' canonical bytes), where the scope (``rpc.answerscope``) is that block's hash:
+the named block's when the question names one by number or hash (or is a receipt, whose
+block is the one holding the transaction), else the head's. Answers about the head miss
+once the head moves or a reorg rewrites it; answers about a named block stay until a
+reorg replaces that block, which changes the scope. Entries of older heads are not
+wrong, only unreachable until a reorg returns there; the byte bound evicts them, least
+recently used first.
 
 What stays out: methods that read the cluster's pending transactions or filters, the
-sync status or anything else the head does not name (see :data:`CACHEABLE`), and
-errors (a not-ready replica, a revert) which are cheap to recompute or transient.
-The cache holds the encoded ``result`` member, so a hit is served without re-encoding.
+sync status or anything else no block fixes (see :data:`CACHEABLE`), and errors (a
+not-ready replica, a revert) which are cheap to recompute or transient. The cache holds
+the encoded ``result`` member, so a hit is served without re-encoding.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ CACHEABLE = frozenset({
     "eth_feeHistory",
     "eth_getLogs",
 })
-"""Methods whose answer follows from (head hash, parameters) alone. Left out on purpose:
+"""Methods whose answer follows from (one block, parameters) alone. Left out on purpose:
 eth_getTransactionCount and eth_getTransactionByHash (they read the pending view),
 txpool_*, filters, eth_syncing, eth_sendRawTransaction."""
 
@@ -68,7 +68,7 @@ def _cancelling() -> bool:
 
 
 class ResponseCache:
-    """Encoded results by (head hash, method, parameters), bounded in bytes.
+    """Encoded results by (scope, method, parameters), bounded in bytes.
 
     Arguments:
         max_bytes: the most bytes of encoded results (and keys) held; 0 turns the cache off.
@@ -86,12 +86,16 @@ class ResponseCache:
         self._entries: OrderedDict[CacheKey, bytes] = OrderedDict()
         self._computing: dict[CacheKey, asyncio.Future[bytes]] = {}
 
-    def key(self, head: bytes, method: str, params: Any) -> CacheKey | None:
-        """The key of a call at ``head``, or None when its answer must not be cached."""
-        if self.max_bytes <= 0 or method not in CACHEABLE:
+    def holds(self, method: str) -> bool:
+        """Whether answers of ``method`` are kept (the cache is on and the method is cacheable)."""
+        return self.max_bytes > 0 and method in CACHEABLE
+
+    def key(self, scope: bytes, method: str, params: Any) -> CacheKey | None:
+        """The key of a call whose answer ``scope`` fixes, or None when its answer must not be cached."""
+        if not self.holds(method):
             return None
         try:
-            return head, method, orjson.dumps(params, option=orjson.OPT_SORT_KEYS)
+            return scope, method, orjson.dumps(params, option=orjson.OPT_SORT_KEYS)
         except TypeError:  # an integer beyond 64 bits: rare enough to always compute
             return None
 

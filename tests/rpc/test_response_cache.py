@@ -189,3 +189,49 @@ async def test_a_failure_computed_once_reaches_every_caller_and_is_not_kept() ->
     answers = await asyncio.gather(*(call("eth_chainId") for _ in range(3)))
     assert all(answer["error"]["code"] == 3 for answer in answers)
     assert len(calls) == 1 and len(service.responses) == 0
+
+
+async def test_an_answer_about_a_named_block_outlives_the_head() -> None:
+    db = dev_chain()
+    miner = DevMiner(db)
+    miner.mine([transfer(0, 5)])
+    service = RpcService(db)
+    call = caller(service)
+    first = await call("eth_getBalance", RECIPIENT, "0x1")
+    miner.mine([transfer(1, 7)])
+    service.invalidate()
+    assert await call("eth_getBalance", RECIPIENT, "0x1") == first
+    assert service.responses.hits == 1
+    assert (await call("eth_getBalance", RECIPIENT, "latest"))["result"] == "0xc"
+
+
+async def test_a_receipt_is_answered_from_memory_after_the_head_moves() -> None:
+    db = dev_chain()
+    miner = DevMiner(db)
+    mined = miner.mine([transfer(0, 5)])
+    service = RpcService(db)
+    call = caller(service)
+    tx_hash = "0x" + mined.included[0].tx_hash.hex()  # type: ignore[union-attr]
+    first = await call("eth_getTransactionReceipt", tx_hash)
+    miner.mine([])
+    service.invalidate()
+    assert await call("eth_getTransactionReceipt", tx_hash) == first
+    assert service.responses.hits == 1
+
+
+async def test_a_block_named_by_hash_that_leaves_the_canonical_chain_is_asked_again() -> None:
+    db = dev_chain()
+    other_branch = copy_of(db)
+    DevMiner(db).mine([transfer(0, 5)], timestamp=2_000_000_000)
+    DevMiner(other_branch).mine([transfer(0, 9)], timestamp=2_000_000_001)
+    service = RpcService(db)
+    call = caller(service)
+    block_hash = (await call("eth_getBlockByNumber", "0x1", False))["result"]["hash"]
+    named = {"blockHash": block_hash, "requireCanonical": True}
+    assert (await call("eth_getBalance", RECIPIENT, named))["result"] == "0x5"
+
+    replay_writes(other_branch, db)
+    service.invalidate()
+
+    assert (await call("eth_getBalance", RECIPIENT, named))["error"]["message"] == "hash is not currently canonical"
+    assert (await call("eth_getBalance", RECIPIENT, {"blockHash": block_hash}))["result"] == "0x5"
