@@ -19,7 +19,7 @@ import asyncio
 import logging
 import math
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import aiohttp
 
@@ -116,7 +116,7 @@ class PeerClusters:
         self._reachable[cluster] = reachable
 
 
-def describe(error: BaseException | Any) -> str:
+def describe(error: object) -> str:
     """Why a peer did not answer, in an operator's words."""
     if isinstance(error, aiohttp.ClientConnectorError):
         return f"cannot connect ({error.os_error.strerror or error.os_error})"
