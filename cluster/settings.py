@@ -7,6 +7,7 @@ one message that names each offending environment variable.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,8 @@ class Settings(BaseSettings):
     max_broker_silence: float = Field(default=5.0, gt=0, description="readiness: longest time a ready replica goes without the broker answering its fetches, in seconds")
     web_bind: str = Field(default="127.0.0.1", min_length=1, description="address a replica's web server (JSON-RPC, health, status) listens on; 0.0.0.0 for every interface (containers). `faust worker --web-bind` overrides it; `--web-host` only names the advertised host")
     status_interval: float = Field(default=2.0, gt=0, description="seconds between a replica's rows in the cluster status table (and samples of the status page's chart)")
+    status_peers: str = Field(default="", description="comma-separated NAME=URL of the other clusters' replicas (or per-cluster balancers that route by /healthz) whose status this replica's status page shows beside its own cluster's; several URLs under one name are tried together, the first that answers wins")
+    status_peer_timeout: float = Field(default=1.0, gt=0, le=10, description="longest the status page waits for a peer cluster's answer, seconds; answers (and failures) are kept for STATUS_INTERVAL")
 
     rpc_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="largest JSON-RPC request body")
     rpc_max_batch_requests: int = Field(default=1000, ge=1, description="most requests in one JSON-RPC batch")
@@ -109,6 +112,24 @@ class Settings(BaseSettings):
                 raise ValueError(f"{url!r} is not kafka://HOST:PORT")
         return value
 
+    @field_validator("status_peers")
+    @classmethod
+    def _status_peers(cls, value: str) -> str:
+        for entry in _entries(value):
+            name, equals, url = entry.partition("=")
+            if not equals or not _PEER_NAME.fullmatch(name.strip()):
+                raise ValueError(f"{entry!r} is not NAME=URL (NAME a cluster's name)")
+            if not _PEER_URL.fullmatch(url.strip()):
+                raise ValueError(f"{url.strip()!r} is not an http(s)://HOST[:PORT][/PATH] URL without query or fragment")
+        return value
+
+    @model_validator(mode="after")
+    def _peers_are_other_clusters(self) -> "Settings":
+        """This cluster's own rows come from its status table; naming it as a peer would show it twice."""
+        if self.cluster in self.status_peer_urls:
+            raise ValueError(f"{ENV_PREFIX}STATUS_PEERS names this cluster ({self.cluster}): list only the other clusters")
+        return self
+
     @model_validator(mode="after")
     def _transactions_outlive_their_readers(self) -> "Settings":
         """The pending view and the pending-transaction filters re-read the topic's last PENDING_TTL /
@@ -132,12 +153,31 @@ class Settings(BaseSettings):
     @property
     def emit_target_list(self) -> list[str]:
         """The emitter's targets (empty: no emitter in this worker)."""
-        return [url.strip() for url in self.emit_targets.split(",") if url.strip()]
+        return _entries(self.emit_targets)
+
+    @property
+    def status_peer_urls(self) -> dict[str, list[str]]:
+        """The peer clusters of the status page, in the order named, each with its URLs (no trailing slash)."""
+        peers: dict[str, list[str]] = {}
+        for entry in _entries(self.status_peers):
+            name, _, url = entry.partition("=")
+            peers.setdefault(name.strip(), []).append(url.strip().rstrip("/"))
+        return peers
 
     def require_replica_id(self) -> str:
         if self.replica_id is None:
             raise SettingsError(f"invalid settings: {ENV_PREFIX}REPLICA_ID is required for a replica (each replica its own)")
         return self.replica_id
+
+
+_PEER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+"""A cluster's name, as ``Settings.cluster`` accepts it."""
+_PEER_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[^\s?#,]*)?")
+"""A peer's base URL: scheme, host, optional port and path; no credentials, query or fragment."""
+
+
+def _entries(listing: str) -> list[str]:
+    return [entry.strip() for entry in listing.split(",") if entry.strip()]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -52,15 +52,17 @@ def _topics(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from deploy.local import run_local
+    from deploy.local import MAX_CLUSTERS, run_local
 
     if bool(args.follow) != bool(args.genesis):
         raise SystemExit("ethercattle up: --follow URL and --genesis FILE go together")
+    if not 1 <= args.clusters <= MAX_CLUSTERS:
+        raise SystemExit(f"ethercattle up: --clusters is 1 to {MAX_CLUSTERS}")
     from master.upstream import http_url
 
     follow = (args.follow, Path(args.genesis), http_url(args.follow)) if args.follow else None
     return run_local(Path(args.datadir), args.broker_port, args.rpc_port, args.replicas, args.block_time, args.master_port,
-                     args.fork, follow, args.lb_port)
+                     args.fork, follow, args.lb_port, args.clusters)
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -112,7 +114,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--broker-port", type=int, default=9092)
     up.add_argument("--rpc-port", type=int, default=8546, help="first replica's RPC port (the next ones follow)")
     up.add_argument("--master-port", type=int, help="the master's RPC port (default: the first replica's port - 1)")
-    up.add_argument("--replicas", type=int, default=1)
+    up.add_argument("--replicas", type=int, default=1, help="replicas per cluster")
+    up.add_argument("--clusters", type=int, default=1,
+                    help="clusters behind the one HAProxy, each its own broker, master and replicas (1 to 9; default 1)")
     up.add_argument("--lb-port", type=int, help="the cluster's one URL: HAProxy over the replicas (default: after the last replica's port)")
     up.add_argument("--block-time", type=float, default=2.0)
     up.add_argument("--fork", choices=DEV_FORKS, default="osaka", help="the dev master's rules (default: the newest)")

@@ -37,6 +37,7 @@ from pending.pool import PendingPool
 from pending.reader import PendingReader
 from pending.sink import TopicSink
 from replica.metrics import ReplicaMetrics
+from replica.peers import PeerClusters
 from replica.readiness import ApplyBacklog, ReadinessHook, ReplicaSyncStatus
 from replica.state import ReplicaState
 from replica.status import StatusBoard
@@ -180,6 +181,6 @@ def create_app(settings: Settings) -> ReplicaApp:
         app.service(EmitterService(settings, emitted, dead_letter, EmitterMetrics(replica.metrics.registry)))  # type: ignore[arg-type]
     views.register(app, replica.rpc, replica.hub,
                    BrowserAccess.from_settings(settings.rpc_cors_domains, settings.ws_origins))
-    pages.register(app, replica.state, replica.metrics, board)
+    pages.register(app, replica.state, replica.metrics, board, PeerClusters.from_settings(settings))
     snapshots.register(app, replica.state, Snapshotter(settings))
     return app

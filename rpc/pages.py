@@ -1,9 +1,13 @@
-"""The replica worker's operator pages: ``/healthz``, ``/readyz``, ``/metrics``, ``/status``, ``/status.json``.
+"""The replica worker's operator pages: ``/healthz``, ``/readyz``, ``/metrics``, ``/status``, ``/status.json``,
+``/status/cluster.json``.
 
 ``/status`` is one HTML page (``status.html``, no external assets) that carries
 its first data inline, so it renders at once, offline and without JavaScript
 fetches; its script then refreshes from ``/status.json`` every status interval
 and draws the charts (head and lag per replica over the last hour) as inline SVG.
+Both show every cluster: this one's summary first, then each peer cluster's
+(``replica.peers``). ``/status/cluster.json`` is this cluster's summary alone,
+what peers ask for; it asks nobody, so pages showing each other cannot loop.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from typing import Any
 import faust
 from faust import web
 
+from replica.clusters import cluster_summary
 from replica.metrics import CONTENT_TYPE, ReplicaMetrics
+from replica.peers import CLUSTER_PATH, PeerClusters
 from replica.readiness import report
 from replica.state import ReplicaState
 from replica.status import StatusBoard
@@ -53,7 +59,15 @@ def render_page(data: dict[str, Any]) -> str:
     return _template().replace("__INITIAL__", inline, 1)
 
 
-def register(app: faust.App, replica: ReplicaState, metrics: ReplicaMetrics, board: StatusBoard) -> None:
+async def every_cluster(board: StatusBoard, peers: PeerClusters) -> dict[str, Any]:
+    """The status page's data: this replica and its cluster, and ``clusters``, this cluster's summary then its peers'."""
+    data = board.page()
+    data["clusters"] = [{**cluster_summary(data), "self": True}, *await peers.summaries()]
+    return data
+
+
+def register(app: faust.App, replica: ReplicaState, metrics: ReplicaMetrics, board: StatusBoard,
+             peers: PeerClusters) -> None:
     """Mount the operator pages of ``replica`` on ``app``'s web server."""
 
     @app.page("/healthz")
@@ -82,9 +96,16 @@ def register(app: faust.App, replica: ReplicaState, metrics: ReplicaMetrics, boa
     @app.page("/status")
     class StatusPage(web.View):
         async def get(self, request: web.Request) -> web.Response:
-            return self.html(render_page(board.page()))
+            return self.html(render_page(await every_cluster(board, peers)))
 
     @app.page("/status.json")
     class StatusJson(web.View):
         async def get(self, request: web.Request) -> web.Response:
-            return self.json(board.page())
+            return self.json(await every_cluster(board, peers))
+
+    @app.page(CLUSTER_PATH)
+    class ClusterJson(web.View):
+        """This cluster's summary only, for the other clusters' status pages."""
+
+        async def get(self, request: web.Request) -> web.Response:
+            return self.json(cluster_summary(board.page()))

@@ -1,5 +1,6 @@
 """The README's first command: ``ethercattle up`` brings up broker, master, replicas, emitter and the
-cluster's one URL (HAProxy), watches them, and stops them all."""
+cluster's one URL (HAProxy), watches them, and stops them all; with ``--clusters 2``, two such
+clusters behind the one URL, each replica's status page showing both."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 
 from deploy.localbroker import free_port
 from rpc.blockwait import HEAD_HEADER
-from tests.integration.harness import listening_addresses, post_json, wait_for
+from tests.integration.harness import get_json, listening_addresses, post_json, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -59,10 +60,13 @@ async def chain_id_over_websocket(url: str) -> object:
 
 def test_up_prints_where_the_rpc_answers_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     rpc_port, broker_port, master_port, lb_port = free_port(), free_port(), free_port(), free_port()
-    process, printed = start_up(tmp_path, rpc_port, broker_port, master_port, "--replicas", "2", "--lb-port", str(lb_port))
+    process, printed = start_up(tmp_path, rpc_port, broker_port, master_port, "--clusters", "2", "--lb-port", str(lb_port))
     try:
-        url = re.search(r"replica-0\s+RPC (http://\S+)", printed)
+        url = re.search(r"local-a/replica-0\s+RPC (http://\S+)", printed)
         assert url and url.group(1) == f"http://127.0.0.1:{rpc_port}/", printed
+        assert re.search(r"local-b/replica-0\s+RPC http://127\.0\.0\.1:" + str(rpc_port + 1), printed), printed
+        code, status = get_json(url.group(1) + "status.json", timeout=5)
+        assert code == 200 and [(c["cluster"], c["reachable"]) for c in status["clusters"]] == [("local-a", True), ("local-b", True)]
         answer = post_json(url.group(1), {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
         assert answer == {"jsonrpc": "2.0", "id": 1, "result": "0x539"}
         assert listening_addresses(rpc_port) == {"127.0.0.1"}
@@ -78,7 +82,7 @@ def test_up_prints_where_the_rpc_answers_and_ctrl_c_stops_everything(tmp_path: P
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
-    assert_all_closed(broker_port, master_port, rpc_port, rpc_port + 1, lb_port)
+    assert_all_closed(broker_port, broker_port + 1, master_port, master_port - 1, rpc_port, rpc_port + 1, lb_port)
 
 
 def test_up_reports_a_replica_that_dies_and_stops_everything(tmp_path: Path) -> None:
