@@ -5,6 +5,7 @@ Every test names its own cluster, so tests share one broker without sharing topi
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -142,17 +143,36 @@ class Cluster:
 
     def start_replica(self, replica_id: str, **extra: str) -> "Replica":
         """A replica worker whose web server answers (or that exited)."""
-        replica = self.spawn_replica(replica_id, **extra)
-        wait_for(lambda: replica.health() is not None or replica.process.poll() is not None, 60, f"replica {replica_id} web server")
+        (replica,) = self.start_replicas(replica_id, **extra)
         return replica
+
+    def start_replicas(self, *replica_ids: str, **extra: str) -> list["Replica"]:
+        """Replica workers started together, each with its web server answering (or exited).
+
+        A worker spends most of its start-up importing and then waiting for its group join:
+        started together, their waits overlap instead of adding up.
+        """
+        replicas = [self.spawn_replica(replica_id, **extra) for replica_id in replica_ids]
+        for replica in replicas:
+            replica.wait_serving()
+        return replicas
 
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop_all(self) -> None:
-        for process in self.processes:
-            stop(process)
+        """End every process still running, all at once and without a graceful stop.
+
+        Tests stop gracefully what they check after a stop; what is left has been asserted on,
+        and stopping each Faust worker in turn (about 2 s each) only lengthened every test.
+        """
+        running = [process for process in self.processes if process.poll() is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        for process in running:
+            process.wait()
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15) -> int:
@@ -186,6 +206,10 @@ class Replica:
 
     def readiness(self) -> tuple[int, dict[str, Any] | None]:
         return get_json(f"{self.url}/readyz")
+
+    def wait_serving(self, timeout: float = 60) -> None:
+        """Wait until the web server answers, or the worker exited."""
+        wait_for(lambda: self.health() is not None or self.process.poll() is not None, timeout, f"replica {self.replica_id} web server")
 
     def wait_sequence(self, sequence: int, timeout: float = 60) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:

@@ -63,7 +63,7 @@ def assert_consecutive_from(port: int, blocks: list[str], before: int, installed
 def start_pair(cluster: Cluster, **extra: str) -> tuple[int, Replica, Replica]:
     port = free_port()
     cluster.start_dev_master(port, block_time=0.25)
-    a, b = cluster.start_replica("ra", **extra), cluster.start_replica("rb", **extra)
+    a, b = cluster.start_replicas("ra", "rb", **extra)
     a.wait_ready()
     b.wait_ready()
     return port, a, b

@@ -28,7 +28,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from deploy.localbroker import LocalBroker, free_port
 from cluster.record import Authenticator, Record, encode_record, encode_records
 from cluster.topics import TopicNames
-from tests.integration.harness import SECRET, Cluster, Replica, TcpProxy, assert_identical, get_json, master_sequence, metrics, stop
+from tests.integration.harness import (SECRET, Cluster, Replica, TcpProxy, assert_identical, get_json, master_sequence, metrics, stop,
+                                       wait_for)
 
 pytestmark = pytest.mark.broker
 
@@ -191,7 +192,7 @@ def test_new_replica_with_a_large_backlog_is_not_ready_until_caught_up(cluster: 
 
 def test_stopping_the_master_makes_replicas_unready_and_its_restart_ready_without_loss(cluster: Cluster) -> None:
     master = cluster.start_master(block_time=0.3)
-    replicas = [cluster.start_replica(name, **HEALTH) for name in ("r1", "r2")]
+    replicas = cluster.start_replicas("r1", "r2", **HEALTH)
     watch_readiness(replicas, all_status(200), 60, "both replicas ready")
 
     assert stop(master) == 0
@@ -355,13 +356,18 @@ def png_size(path: Path) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
+def charted(replica: Replica, names: set[str], samples: int) -> dict[str, Any] | None:
+    """/status.json once its chart holds ``samples`` samples of each replica, ``names`` among them (None before)."""
+    data = status_json(replica)
+    history = data["history"]
+    return data if names <= history.keys() and all(len(s) >= samples for s in history.values()) else None
+
+
 def test_status_page_renders_the_cluster_and_its_chart_in_headless_chromium(cluster: Cluster, tmp_path: Path) -> None:
     master = cluster.start_master(block_time=0.3)
-    replicas = [cluster.start_replica(name, **HEALTH) for name in ("r1", "r2")]
+    replicas = cluster.start_replicas("r1", "r2", **HEALTH)
     watch_readiness(replicas, all_status(200), 60, "both replicas ready")
-    time.sleep(6)  # samples for the chart
-
-    data = status_json(replicas[0])
+    data = wait_for(lambda: charted(replicas[0], {"r1", "r2"}, samples=5), 30, "five samples of each replica for the chart")
     assert {row["replica"] for row in data["replicas"]} == {"r1", "r2"} and all(row["ready"] for row in data["replicas"])
     assert {"r1", "r2"} <= data["history"].keys() and all(len(s) >= 5 for s in data["history"].values())
 
@@ -384,7 +390,7 @@ def test_status_page_renders_the_cluster_and_its_chart_in_headless_chromium(clus
 
 def test_status_table_shows_every_replica_after_a_worker_restart(cluster: Cluster) -> None:
     cluster.start_master(block_time=0.5)
-    r1, r2, r3 = (cluster.start_replica(name, **HEALTH) for name in ("r1", "r2", "r3"))
+    r1, r2, r3 = cluster.start_replicas("r1", "r2", "r3", **HEALTH)
     watch_readiness([r1, r2, r3], all_status(200), 60, "three replicas ready")
     wait_for_rows(r1, {"r1", "r2", "r3"}, 20)
     r3.stop()  # its last row stays in the changelog: only a complete recovery shows it

@@ -30,7 +30,7 @@ def start_replica_on(cluster: Cluster, replica_id: str, port: int, wait: bool = 
     args = [str(BIN / "faust"), "-L", "uvloop", "-A", "pipeline", "worker", "--web-port", str(port), "--web-host", "127.0.0.1", "-l", "info"]
     replica = Replica(cluster, replica_id, port, cluster.spawn(args, env, replica_id))
     if wait:
-        wait_for(lambda: replica.health() is not None or replica.process.poll() is not None, 60, f"replica {replica_id}")
+        replica.wait_serving()
     return replica
 
 
@@ -51,8 +51,9 @@ class Balanced:
         self.master_port = free_port()
         cluster.start_dev_master(self.master_port, block_time=0.25)
         self.ports = {name: free_port() for name in names + spare}
-        self.replicas = {name: start_replica_on(cluster, name, self.ports[name]) for name in names}
+        self.replicas = {name: start_replica_on(cluster, name, self.ports[name], wait=False) for name in names}  # start-ups overlap
         for replica in self.replicas.values():
+            replica.wait_serving()
             replica.wait_ready()
         self.haproxy = start_haproxy(cluster.root, self.ports)
         wait_for(lambda: all(self.haproxy.stats()[n]["status"] == "UP" for n in names), 10, "HAProxy to see the replicas UP")

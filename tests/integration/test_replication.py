@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -49,12 +50,8 @@ async def produce_raw(cluster: Cluster, value: bytes) -> None:
         await producer.stop()
 
 
-def test_replica_started_after_an_import_holds_exactly_the_masters_pairs(cluster: Cluster) -> None:
-    cluster.import_compat_chain()
-    replica = cluster.start_replica("r1")
-    replica.wait_sequence(master_sequence(cluster.master_dir))
-    replica.stop()
-    assert assert_identical(cluster.master_dir, cluster.replica_dir("r1")) > 1000
+def test_replica_started_after_an_import_holds_exactly_the_masters_pairs(imported: Cluster) -> None:
+    assert assert_identical(imported.master_dir, imported.replica_dir("r1")) > 1000
 
 
 def test_replica_killed_mid_catch_up_resumes_without_applying_a_record_twice(cluster: Cluster) -> None:
@@ -128,14 +125,10 @@ def test_stray_messages_are_skipped_and_the_master_writes_after_them_apply(clust
     assert snapshot.returncode == 0, snapshot.stderr  # the master's position is located across them
 
 
-def test_replica_refuses_to_start_on_a_log_that_no_longer_holds_its_offset(cluster: Cluster, tmp_path: Path) -> None:
-    cluster.import_compat_chain()
-    replica = cluster.start_replica("r1")
-    replica.wait_sequence(master_sequence(cluster.master_dir))
-    replica.stop()
+def test_replica_refuses_to_start_on_a_log_that_no_longer_holds_its_offset(imported: Cluster, cluster: Cluster) -> None:
     # The same database, pointed at a cluster whose log is empty: as after a broker reset.
-    reset = Cluster(cluster.broker_url, cluster.root, name=cluster.name + "reset")
-    refused = reset.start_replica("r1", cluster=reset.name)
+    shutil.copytree(imported.replica_dir("r1"), cluster.replica_dir("r1"))
+    refused = cluster.start_replica("r1")
     assert wait_for(lambda: refused.process.poll() is not None, 60, "the replica to refuse") is not None
     assert refused.process.returncode != 0
     assert "refusing to start" in refused.log() and "beyond the log's end" in refused.log()

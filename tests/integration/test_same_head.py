@@ -25,9 +25,9 @@ def head_and_answer(replica: Replica, method: str, *params: Any) -> tuple[int, A
 
 def test_a_replica_held_back_waits_for_the_block_another_replica_serves(cluster: Cluster) -> None:
     cluster.start_dev_master(free_port(), block_time=0.3)
-    current = cluster.start_replica("current")
+    current = cluster.spawn_replica("current")
     # Fetches answered only after 1.5 s: this replica trails the other by several blocks.
-    behind = cluster.start_replica("behind", fetch_max_wait_ms="1500", rpc_block_wait_blocks="10", rpc_block_wait="4")
+    behind = cluster.spawn_replica("behind", fetch_max_wait_ms="1500", rpc_block_wait_blocks="10", rpc_block_wait="4")
     current.wait_ready(60)
     behind.wait_ready(60)
 

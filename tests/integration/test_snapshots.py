@@ -119,13 +119,15 @@ def flip_middle_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_cli_refuses_a_corrupted_snapshot_another_clusters_snapshot_and_a_locked_database(cluster: Cluster, tmp_path: Path) -> None:
-    cluster.import_compat_chain()
-    r1 = cluster.start_replica("r1")
-    r1.wait_sequence(master_sequence(cluster.master_dir))
-    locked = cluster.ethercattle("snapshot", "create", "--out", str(tmp_path / "x.tar.gz"), datadir=cluster.replica_dir("r1"))
-    assert locked.returncode == 1 and "locked by a running process" in locked.stderr
-    r1.stop()
+def test_cli_refuses_a_corrupted_snapshot_another_clusters_snapshot_and_a_locked_database(imported: Cluster, tmp_path: Path) -> None:
+    cluster = imported
+    r1 = cluster.start_replica("r1")  # resumes at the log's end: its database stays as the fixture left it
+    try:
+        r1.wait_sequence(master_sequence(cluster.master_dir))
+        locked = cluster.ethercattle("snapshot", "create", "--out", str(tmp_path / "x.tar.gz"), datadir=cluster.replica_dir("r1"))
+        assert locked.returncode == 1 and "locked by a running process" in locked.stderr
+    finally:
+        r1.stop()
     made = cluster.ethercattle("snapshot", "create", "--out", str(tmp_path / "good.tar.gz"), datadir=cluster.replica_dir("r1"))
     assert made.returncode == 0, made.stderr
 
@@ -147,12 +149,9 @@ def test_cli_refuses_a_corrupted_snapshot_another_clusters_snapshot_and_a_locked
 
 
 def test_snapshot_older_than_the_topics_earliest_offset_is_refused_with_its_age(
-    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    imported: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster.import_compat_chain()
-    r1 = cluster.start_replica("r1")
-    r1.wait_sequence(master_sequence(cluster.master_dir))
-    r1.stop()
+    cluster = imported
     made = cluster.ethercattle("snapshot", "create", "--out", str(tmp_path / "s"), "--format", "dir", datadir=cluster.replica_dir("r1"))
     assert made.returncode == 0, made.stderr
     manifest = read_manifest(tmp_path / "s")
