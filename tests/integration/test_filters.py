@@ -47,8 +47,8 @@ def deploy(port: int, init: bytes, account: int = 0) -> tuple[str, bytes]:
     return Web3.to_checksum_address(receipt["contractAddress"]), key
 
 
-def deploy_store(port: int) -> tuple[str, bytes]:
-    return deploy(port, STORE_INIT)
+def deploy_store(port: int, account: int = 0) -> tuple[str, bytes]:
+    return deploy(port, STORE_INIT, account)
 
 
 def assert_consecutive_from(port: int, blocks: list[str], before: int, installed_at: int) -> None:

@@ -29,7 +29,7 @@ from deploy.localbroker import LocalBroker, free_port
 from cluster.record import Authenticator, Record, encode_record, encode_records
 from cluster.topics import TopicNames
 from tests.integration.harness import (SECRET, Cluster, Replica, TcpProxy, assert_identical, get_json, master_sequence, metrics, stop,
-                                       wait_for)
+                                       stop_together, wait_for)
 
 pytestmark = pytest.mark.broker
 
@@ -209,8 +209,8 @@ def test_stopping_the_master_makes_replicas_unready_and_its_restart_ready_withou
     print(f"ready again {took:.2f}s after the master said it was running")
     time.sleep(1.5)  # a few more blocks
     stop_master_and_drain(cluster, master, *replicas)
+    stop_together([replica.process for replica in replicas])
     for replica in replicas:
-        replica.stop()
         assert_identical(cluster.master_dir, cluster.replica_dir(replica.replica_id))
 
 
@@ -393,8 +393,7 @@ def test_status_table_shows_every_replica_after_a_worker_restart(cluster: Cluste
     r1, r2, r3 = cluster.start_replicas("r1", "r2", "r3", **HEALTH)
     watch_readiness([r1, r2, r3], all_status(200), 60, "three replicas ready")
     wait_for_rows(r1, {"r1", "r2", "r3"}, 20)
-    r3.stop()  # its last row stays in the changelog: only a complete recovery shows it
-    r1.stop()
+    stop_together([r3.process, r1.process])  # r3's last row stays in the changelog: only a complete recovery shows it
     r1 = cluster.start_replica("r1", **HEALTH)
     watch_readiness([r1], all_status(200), 60, "r1 ready after its restart")
     rows = wait_for_rows(r1, {"r1", "r2", "r3"}, 20)

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 
 from deploy.haproxy import Backend, HAProxy, render
-from deploy.localbroker import free_port
+from deploy.localbroker import LocalBroker, free_port
 from tests.contracts import STORED_TOPIC
 from tests.integration.harness import BIN, Cluster, Replica, post_json, wait_for
 from tests.integration.test_filters import assert_consecutive_from, deploy_store, master_rpc, send
@@ -67,45 +67,19 @@ class Balanced:
         return answer["result"]
 
 
-@pytest.fixture
-def balanced(cluster: Cluster) -> Iterator[Balanced]:
-    made = Balanced(cluster)
-    yield made
-    made.haproxy.stop()
-
-
-def test_filters_through_haproxy_see_every_block_and_log_once(balanced: Balanced) -> None:
-    port = balanced.master_port
-    contract, key = deploy_store(port)
-    wait_for(lambda: all(r.rpc("eth_getCode", contract, "latest").get("result", "0x") != "0x" for r in balanced.replicas.values()),
-             10, "the contract on both replicas")
-    before = min(int(r.rpc("eth_blockNumber")["result"], 16) for r in balanced.replicas.values())
-    log_filter = balanced.result("eth_newFilter", {"address": contract, "topics": ["0x" + STORED_TOPIC.hex()]})
-    block_filter = balanced.result("eth_newBlockFilter")
-    installed_at = int(master_rpc(port, "eth_blockNumber"), 16)
-    sessions = {name: int(row["stot"]) for name, row in balanced.haproxy.stats().items()}
-    values = [i.to_bytes(32, "big") for i in range(1, 16)]
-    blocks: list[str] = []
-    logs: list[dict[str, Any]] = []
-    for nonce, value in enumerate(values, start=1):
-        send(port, key, nonce, contract, value)
-        blocks += balanced.result("eth_getFilterChanges", block_filter)
-        logs += balanced.result("eth_getFilterChanges", log_filter)
-    head = int(master_rpc(port, "eth_blockNumber"), 16)
-
-    def drained() -> bool:
-        nonlocal blocks, logs
-        blocks += balanced.result("eth_getFilterChanges", block_filter)
-        logs += balanced.result("eth_getFilterChanges", log_filter)
-        return len(logs) >= len(values) and len(blocks) >= head - installed_at
-
-    wait_for(drained, 15, "every event and block through HAProxy")
-    after = {name: int(row["stot"]) for name, row in balanced.haproxy.stats().items()}
-    served = {name: after[name] - sessions[name] for name in after}
-    print(f"\nrequests per replica through HAProxy: {served}")
-    assert all(count > 5 for count in served.values())  # round robin: both replicas answered polls
-    assert [bytes.fromhex(log["data"][2:]) for log in logs] == values
-    assert_consecutive_from(port, blocks, before, installed_at)
+@pytest.fixture(scope="module")
+def balanced(broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Balanced]:
+    """One balanced cluster for the tests that leave it as they found it (each deploys and sends from
+    a dev account of its own): a master, two replicas and HAProxy take 10-20 s to start."""
+    cluster = Cluster(broker.url, tmp_path_factory.mktemp("balanced"))
+    try:
+        made = Balanced(cluster)
+        try:
+            yield made
+        finally:
+            made.haproxy.stop()
+    finally:
+        cluster.stop_all()
 
 
 class Load:
@@ -140,6 +114,7 @@ class Load:
                 self.errors.append((time.monotonic(), repr(error)[:120]))
 
 
+# Placed before the tests on the shared `balanced` cluster: its timings are taken while no other cluster runs.
 def test_cattle_loop_killed_replica_is_taken_out_and_new_one_joins_only_when_ready(cluster: Cluster) -> None:
     balanced = Balanced(cluster, spare=("rc",))
     try:
@@ -188,13 +163,47 @@ def test_cattle_loop_killed_replica_is_taken_out_and_new_one_joins_only_when_rea
         balanced.haproxy.stop()
 
 
+def test_filters_through_haproxy_see_every_block_and_log_once(balanced: Balanced) -> None:
+    port = balanced.master_port
+    contract, key = deploy_store(port, account=2)  # an account of its own: the cluster is shared
+    wait_for(lambda: all(r.rpc("eth_getCode", contract, "latest").get("result", "0x") != "0x" for r in balanced.replicas.values()),
+             10, "the contract on both replicas")
+    before = min(int(r.rpc("eth_blockNumber")["result"], 16) for r in balanced.replicas.values())
+    log_filter = balanced.result("eth_newFilter", {"address": contract, "topics": ["0x" + STORED_TOPIC.hex()]})
+    block_filter = balanced.result("eth_newBlockFilter")
+    installed_at = int(master_rpc(port, "eth_blockNumber"), 16)
+    sessions = {name: int(row["stot"]) for name, row in balanced.haproxy.stats().items()}
+    values = [i.to_bytes(32, "big") for i in range(1, 16)]
+    blocks: list[str] = []
+    logs: list[dict[str, Any]] = []
+    for nonce, value in enumerate(values, start=1):
+        send(port, key, nonce, contract, value)
+        blocks += balanced.result("eth_getFilterChanges", block_filter)
+        logs += balanced.result("eth_getFilterChanges", log_filter)
+    head = int(master_rpc(port, "eth_blockNumber"), 16)
+
+    def drained() -> bool:
+        nonlocal blocks, logs
+        blocks += balanced.result("eth_getFilterChanges", block_filter)
+        logs += balanced.result("eth_getFilterChanges", log_filter)
+        return len(logs) >= len(values) and len(blocks) >= head - installed_at
+
+    wait_for(drained, 15, "every event and block through HAProxy")
+    after = {name: int(row["stot"]) for name, row in balanced.haproxy.stats().items()}
+    served = {name: after[name] - sessions[name] for name in after}
+    print(f"\nrequests per replica through HAProxy: {served}")
+    assert all(count > 5 for count in served.values())  # round robin: both replicas answered polls
+    assert [bytes.fromhex(log["data"][2:]) for log in logs] == values
+    assert_consecutive_from(port, blocks, before, installed_at)
+
+
 def test_websocket_subscriptions_through_haproxy_get_each_head_and_log_once(balanced: Balanced) -> None:
     import asyncio
 
     import aiohttp
 
     port = balanced.master_port
-    contract, key = deploy_store(port)
+    contract, key = deploy_store(port, account=3)  # an account of its own: the cluster is shared
     wait_for(lambda: all(r.rpc("eth_getCode", contract, "latest").get("result", "0x") != "0x" for r in balanced.replicas.values()),
              10, "the contract on both replicas")
     values = [i.to_bytes(32, "big") for i in range(1, 11)]
@@ -270,7 +279,7 @@ def test_ethers_contract_on_and_web3_event_filter_through_haproxy_get_every_even
 
     ethers_dir = ethers_installed()
     port = balanced.master_port
-    contract, key = deploy_store(port)
+    contract, key = deploy_store(port, account=4)  # an account of its own: the cluster is shared
     wait_for(lambda: all(r.rpc("eth_getCode", contract, "latest").get("result", "0x") != "0x" for r in balanced.replicas.values()),
              10, "the contract on both replicas")
     values = [i.to_bytes(32, "big") for i in range(1, 11)]

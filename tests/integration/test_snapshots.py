@@ -19,7 +19,7 @@ from snapshot.archive import read_manifest
 from snapshot.manifest import SnapshotTooOld
 from snapshot.remote import HEADER, PATH, sign
 from snapshot.restore import restore_snapshot
-from tests.integration.harness import SECRET, COMPAT, Cluster, assert_identical, get_json, master_sequence, wait_for
+from tests.integration.harness import SECRET, COMPAT, Cluster, assert_identical, get_json, master_sequence, stop_together, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -107,8 +107,7 @@ def test_snapshot_of_a_replica_while_it_applies_restores_to_a_replica_identical_
     body = r2.wait_sequence(last)
     assert body["records_applied"] == last - manifest.sequence and body["duplicates_skipped"] == 0
     r1.wait_sequence(last)
-    r1.stop()
-    r2.stop()
+    stop_together([r1.process, r2.process])
     assert_identical(cluster.master_dir, cluster.replica_dir("r2"))
     assert_identical(cluster.master_dir, cluster.replica_dir("r1"))
 
@@ -205,8 +204,7 @@ def test_scheduled_snapshots_keep_the_newest_and_a_new_replica_starts_from_the_n
     r2 = cluster.start_replica("r2")
     body = r2.wait_sequence(last)
     assert body["records_applied"] == 0
-    r1.stop()
-    r2.stop()
+    stop_together([r1.process, r2.process])
     assert_identical(cluster.master_dir, cluster.replica_dir("r2"))
 
 
