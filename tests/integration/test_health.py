@@ -283,7 +283,7 @@ def test_a_record_of_another_cluster_is_skipped_and_clusters_on_one_broker_do_no
     try:
         cluster.start_master(block_time=0.3)
         other.start_master(block_time=0.3)
-        mine, theirs = cluster.start_replica("r1", **HEALTH), other.start_replica("r1", **HEALTH)  # same replica id
+        mine, theirs = cluster.spawn_replica("r1", **HEALTH), other.spawn_replica("r1", **HEALTH)  # same replica id, started together
         watch_readiness([mine, theirs], all_status(200), 60, "both clusters' replicas ready")
         time.sleep(2 * STATUS_INTERVAL)
         assert set(rows_by_replica(mine)) == {"r1"} and rows_by_replica(mine)["r1"]["cluster"] == cluster.name
