@@ -122,7 +122,7 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
     rpc = RpcService(state.db, limits=rpc_limits(settings), readiness=ReadinessHook(state),
                      sync_status=ReplicaSyncStatus(state), tx_sink=sink, pending=pending,
                      extra_methods=[filters.methods()], on_call=metrics.record_rpc,
-                     behind=ApplyBacklog(state, settings.max_lag // 4))
+                     behind=ApplyBacklog(state, settings.max_lag // 4), writes_announced=True)
     state.listeners.append(lambda outcome: rpc.invalidate())
     hub = Hub(BackendChain(rpc.backend), filter_store.transactions,
               max_subscriptions=settings.ws_max_subscriptions, queue_size=settings.ws_send_queue,
