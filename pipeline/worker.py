@@ -22,11 +22,13 @@ from agents import apply, publish_status, snapshots
 from agents.apply import ApplyAgent
 from agents.publish_status import StatusAgent
 from broker import clients, transport
+from broker.admin import cluster_topics
 from broker.autocreate import forbid_topic_auto_creation
 from broker.logs import quiet_kafka_client_repeats
 from broker.reach import ensure_topics_when_reachable
+from broker.watch import TopicWatch
 from cluster.settings import Settings
-from cluster.topics import TopicNames
+from cluster.topics import TopicNames, TopicSpec
 from emitter.forwarder import EmitterMetrics
 from emitter.service import EmitterService
 from filters.methods import FilterLimits, Filters
@@ -51,11 +53,12 @@ from tables.emitted import EmittedTable
 
 
 class ReplicaApp(faust.App):
-    """Faust's App for one replica worker: its cluster's topics exist before anyone subscribes."""
+    """Faust's App for one replica worker: its topics (``topic_specs``) exist before anyone subscribes."""
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
+    def __init__(self, settings: Settings, topic_specs: list[TopicSpec], **options: Any) -> None:
         super().__init__(**options)
         self.settings = settings
+        self.topic_specs = topic_specs
 
     async def on_first_start(self) -> None:
         """Create the cluster's topics before any consumer subscribes.
@@ -65,7 +68,7 @@ class ReplicaApp(faust.App):
         partitions would split the ordered log. A broker not reachable yet is
         waited for, one line per attempt, so a cluster starts in any order.
         """
-        await ensure_topics_when_reachable(self.settings)
+        await ensure_topics_when_reachable(self.settings, specs=self.topic_specs)
         await super().on_first_start()
 
 
@@ -152,8 +155,10 @@ def create_app(settings: Settings) -> ReplicaApp:
     forbid_topic_auto_creation()
     quiet_kafka_client_repeats()
     (settings.datadir / "faust").mkdir(parents=True, exist_ok=True)
+    owned = names.emitter_specs(settings.emitter_name) if settings.emit_target_list else []
     app = ReplicaApp(
         settings,
+        cluster_topics(settings) + owned,
         id=f"ethercattle-{settings.cluster}-{replica_id}",
         origin="pipeline",
         datadir=str(settings.datadir / "faust"),
@@ -172,6 +177,7 @@ def create_app(settings: Settings) -> ReplicaApp:
     publish_status.register(app, StatusAgent(replica.state, board))
     app.service(PendingReader(settings, replica.pending, replica.chain, replica.state))  # type: ignore[arg-type]
     app.service(FilterReader(settings, replica.filter_store))  # type: ignore[arg-type]
+    app.service(TopicWatch(settings, needed=cluster_topics(settings), owned=owned))  # type: ignore[arg-type]
     if settings.emit_target_list:
         async def dead_letter(key: bytes | None, value: bytes) -> None:
             await app.producer.send_and_wait(names.dead_letters, key, value, None, None, None)
