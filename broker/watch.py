@@ -11,6 +11,7 @@ emitter's changelog.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import mode
@@ -51,11 +52,20 @@ class TopicWatch(mode.Service):
         self.owned = owned
         self.interval = interval
         self.problems = ProblemLog()
+        self._due = asyncio.Event()
+
+    def check_now(self) -> None:
+        """Check without waiting for the interval (the master just created the cluster's topics anew)."""
+        self._due.set()
 
     @mode.Service.task
     async def _watch(self) -> None:
         while not self.should_stop:
-            await self.sleep(self.interval)
+            try:
+                await asyncio.wait_for(self._due.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass
+            self._due.clear()
             await self.check()
 
     async def check(self) -> None:

@@ -176,14 +176,20 @@ def create_app(settings: Settings) -> ReplicaApp:
     board = StatusBoard(replica.state, cluster_status_table(app, settings), lambda: str(app.conf.canonical_url))
     publish_status.register(app, StatusAgent(replica.state, board))
     app.service(PendingReader(settings, replica.pending, replica.chain, replica.state))  # type: ignore[arg-type]
-    app.service(FilterReader(settings, replica.filter_store))  # type: ignore[arg-type]
-    app.service(TopicWatch(settings, needed=cluster_topics(settings), owned=owned))  # type: ignore[arg-type]
+    filter_reader = FilterReader(settings, replica.filter_store)
+    replica.state.rebased.append(filter_reader.start_over)
+    app.service(filter_reader)  # type: ignore[arg-type]
+    topic_watch = TopicWatch(settings, needed=cluster_topics(settings), owned=owned)
+    replica.state.rebased.append(topic_watch.check_now)
+    app.service(topic_watch)  # type: ignore[arg-type]
     if settings.emit_target_list:
         async def dead_letter(key: bytes | None, value: bytes) -> None:
             await app.producer.send_and_wait(names.dead_letters, key, value, None, None, None)
 
         emitted = EmittedTable(app, settings)
-        app.service(EmitterService(settings, emitted, dead_letter, EmitterMetrics(replica.metrics.registry)))  # type: ignore[arg-type]
+        emitter = EmitterService(settings, emitted, dead_letter, EmitterMetrics(replica.metrics.registry))
+        replica.state.rebased.append(emitter.start_over)
+        app.service(emitter)  # type: ignore[arg-type]
     views.register(app, replica.rpc, replica.hub,
                    BrowserAccess.from_settings(settings.rpc_cors_domains, settings.ws_origins))
     pages.register(app, replica.state, replica.metrics, board)
