@@ -119,8 +119,9 @@ def layout_problems(specs: list[TopicSpec], found: dict[str, int | None]) -> dic
     for spec in specs:
         count = found.get(spec.name)
         if count is None:
-            problems[spec.name] = (f"topic {spec.name} is missing on the broker (did it lose its log?): the master creates the "
-                                   f"cluster's topics when it connects, `ethercattle topics` creates them now")
+            problems[spec.name] = (f"topic {spec.name} is missing on the broker (did it lose its log?): the master re-creates "
+                                   f"the cluster's topics when it connects (start it if it is not running), or run "
+                                   f"`ethercattle topics`")
         elif count != spec.partitions:
             problems[spec.name] = (f"topic {spec.name} has {count} partition(s) where the design needs {spec.partitions}: "
                                    f"someone else created it (a client or broker that auto-creates topics). Delete it "

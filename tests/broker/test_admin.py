@@ -106,7 +106,7 @@ def test_a_missing_topic_says_who_creates_it() -> None:
     found[names.replica_status] = None
     problems = layout_problems(SPECS, found)
     assert list(problems) == [names.replica_status]
-    assert "missing" in problems[names.replica_status] and "the master creates" in problems[names.replica_status]
+    assert "missing" in problems[names.replica_status] and "the master re-creates" in problems[names.replica_status]
 
 
 def test_an_emitter_owns_its_changelog_compacted_with_one_partition() -> None:
