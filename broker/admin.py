@@ -15,6 +15,7 @@ delete.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka import TopicPartition
@@ -27,6 +28,9 @@ from cluster.settings import Settings
 from cluster.topics import TopicNames, TopicSpec
 
 log = logging.getLogger("ethercattle.admin")
+
+END_WAIT = 5.0
+"""Longest wait, in seconds, for the end offsets of a topic just created."""
 
 
 def cluster_topics(settings: Settings) -> list[TopicSpec]:
@@ -81,7 +85,7 @@ async def _created_empty(admin: AIOKafkaAdminClient, settings: Settings, specs: 
     metadata produce exactly that. A topic created by us must begin empty: the
     new CDC log with the master's REBASE, the views with what is written from
     then on. Deleting the created topic drops the kept records on Tansu; on
-    Apache Kafka a new topic is always empty and this never runs.
+    Apache Kafka a new topic is always empty and this finds nothing.
     """
     if not specs:
         return  # (aiokafka's consumer.stop() right after start() raises CancelledError)
@@ -91,8 +95,8 @@ async def _created_empty(admin: AIOKafkaAdminClient, settings: Settings, specs: 
         for spec in specs:
             partitions = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
             try:
-                kept = sum((await consumer.end_offsets(partitions)).values())
-            except KafkaError as exc:  # a broker that does not answer for it yet (Apache Kafka): its new topics are empty
+                kept = sum((await asyncio.wait_for(consumer.end_offsets(partitions), END_WAIT)).values())
+            except (KafkaError, asyncio.TimeoutError) as exc:  # not answered for yet (Apache Kafka): its new topics are empty
                 log.debug("could not read the end of the new topic %s (%r)", spec.name, exc)
                 continue
             if kept:
