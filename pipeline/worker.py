@@ -25,6 +25,7 @@ from broker import clients, transport
 from broker.admin import cluster_topics
 from broker.autocreate import forbid_topic_auto_creation
 from broker.logs import quiet_kafka_client_repeats
+from broker.metadata import space_metadata_requests
 from broker.reach import ensure_topics_when_reachable
 from broker.watch import TopicWatch
 from cluster.settings import Settings
@@ -153,6 +154,7 @@ def create_app(settings: Settings) -> ReplicaApp:
     names = TopicNames(settings.cluster)
     transport.install(settings.fetch_max_wait_ms)
     forbid_topic_auto_creation()
+    space_metadata_requests()
     quiet_kafka_client_repeats()
     (settings.datadir / "faust").mkdir(parents=True, exist_ok=True)
     owned = names.emitter_specs(settings.emitter_name) if settings.emit_target_list else []
