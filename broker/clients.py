@@ -80,4 +80,8 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "producer_max_request_size": settings.max_message_bytes + 4096,
         "consumer_max_fetch_size": max(settings.max_message_bytes * 4, 4 * 1024 * 1024),
         "stream_buffer_maxsize": 4 * settings.apply_batch_messages,
+        # The worker's tables are views of changelogs a broker may lose; Faust's recovery then finds its
+        # in-process offsets past the new changelog's end and would crash the worker (ConsistencyError).
+        # The tables read the new changelogs from their start instead (``tables.changelogs``).
+        "recovery_consistency_check": False,
     }

@@ -49,6 +49,7 @@ from rpc.limits import RpcLimits
 from rpc.service import RpcService
 from rpc.subscriptions import BackendChain, Hub
 from snapshot.service import Snapshotter
+from tables.changelogs import on_rebase
 from tables.cluster_status import cluster_status_table
 from tables.emitted import EmittedTable
 
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> ReplicaApp:
     cdc = app.topic(names.cdc, value_type=bytes, value_serializer="raw", key_serializer="raw", acks=False, partitions=1)
     apply.register(app, cdc, ApplyAgent(replica.state, settings, names.cdc, lambda: app.consumer))
     board = StatusBoard(replica.state, cluster_status_table(app, settings), lambda: str(app.conf.canonical_url))
+    replica.state.rebased.append(on_rebase(app, [names.replica_status] + [spec.name for spec in owned]))
     publish_status.register(app, StatusAgent(replica.state, board))
     app.service(PendingReader(settings, replica.pending, replica.chain, replica.state))  # type: ignore[arg-type]
     filter_reader = FilterReader(settings, replica.filter_store)
