@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.produce import ProduceRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
@@ -16,7 +17,7 @@ from broker.admin import ensure_topics, partitions_held
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from deploy.localbroker import LocalBroker
-from tests.integration.harness import SECRET
+from tests.integration.harness import SECRET, Cluster
 
 pytestmark = pytest.mark.broker
 
@@ -63,3 +64,24 @@ def test_a_topic_the_broker_kept_records_for_while_it_did_not_exist_is_created_e
     assert filters in asyncio.run(ensure_topics(settings, check_retention=False))
     assert asyncio.run(partitions_held(settings, [filters])) == {filters: 1}
     assert asyncio.run(produce(settings, filters)) == 0  # empty, and the next produce is not refused
+
+
+def test_ethercattle_topics_names_a_topic_someone_else_made_with_another_partition_count_and_exits_1(
+        broker: LocalBroker, tmp_path: Path) -> None:
+    cluster = Cluster(broker.url, tmp_path)
+    filters = TopicNames(cluster.name).filters
+    asyncio.run(create_topic(broker, filters, partitions=4))  # as a broker's auto-creation would
+    done = cluster.ethercattle("topics")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"not as designed: {filters}" in done.stdout
+    assert f"topic {filters} has 4 partition(s) where the design needs 1" in done.stderr
+    assert f"kafka-topics --delete --topic {filters}" in done.stderr
+
+
+async def create_topic(broker: LocalBroker, name: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.url.removeprefix("kafka://"))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
