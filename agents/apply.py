@@ -266,6 +266,8 @@ class ApplyAgent:
         replica.resumed = True
         log.warning("the master re-based %s on a new log; this replica holds record %d and continues from offset %d, "
                     "without a snapshot", tp.topic, position.sequence, position.next_offset)
+        for start_over in replica.rebased:
+            start_over()
         return True
 
     def log_reset(self, halted: ApplyHalted | None) -> None:

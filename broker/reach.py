@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from broker.admin import ensure_topics
 from cluster.settings import ENV_PREFIX, Settings
+from cluster.topics import TopicSpec
 
 log = logging.getLogger("ethercattle.broker")
 
@@ -27,12 +28,13 @@ def unreachable(broker: str, error: BaseException) -> str:
             f"reachable from here, and that {ENV_PREFIX}BROKER names it")
 
 
-async def ensure_topics_when_reachable(settings: Settings, retry_every: float = RETRY_EVERY) -> list[str]:
-    """``ensure_topics``, retried every ``retry_every`` seconds while the broker cannot be reached."""
+async def ensure_topics_when_reachable(settings: Settings, retry_every: float = RETRY_EVERY,
+                                       specs: list[TopicSpec] | None = None) -> list[str]:
+    """``ensure_topics`` (of the cluster, or of ``specs``), retried every ``retry_every`` seconds while the broker cannot be reached."""
     attempts = 0
     while True:
         try:
-            return await ensure_topics(settings)
+            return await ensure_topics(settings, specs=specs)
         except KafkaConnectionError as error:
             attempts += 1
             log.warning("%s; attempt %d, retrying every %gs", unreachable(settings.broker, error), attempts, retry_every)

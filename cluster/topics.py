@@ -58,6 +58,10 @@ class TopicNames:
         """The cluster's JSON-RPC filters (definition and cursor by filter id): compacted, one partition."""
         return f"ethercattle.{self.cluster}.filters"
 
+    def emitter_specs(self, emitter_name: str) -> list[TopicSpec]:
+        """The topics the emitter named ``emitter_name`` owns (its workers create them): its table's changelog."""
+        return [TopicSpec(self.emitted(emitter_name), 1, compacted=True)]
+
     def specs(self, transaction_partitions: int, cdc_retention: float, transaction_retention: float) -> list[TopicSpec]:
         """The cluster's topics: partition counts, cleanup policy and retention (seconds)."""
         return [

@@ -198,7 +198,17 @@ class Emitter(ConsumerRebalanceListener):  # type: ignore[misc]
         self._last_commit = 0.0
         self.handled = 0
         self._failure: Exception | None = None
+        self._starting_over = False
         self.assigned: set[TopicPartition] = set()
+
+    def start_over(self) -> None:
+        """Read the transaction topic from its start: the master created it anew when it re-based the cluster.
+
+        The group's committed offsets are offsets of the lost topic, and a
+        broker that kept the group (or offsets committed while the topic was
+        gone) would hold this emitter past the new topic's first transactions.
+        """
+        self._starting_over = True
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -212,6 +222,8 @@ class Emitter(ConsumerRebalanceListener):  # type: ignore[misc]
             while True:
                 if self._failure is not None:
                     raise self._failure
+                if self._starting_over and consumer.assignment():
+                    await self._read_from_start(consumer)
                 batches = await consumer.getmany(timeout_ms=200)
                 for tp, records in batches.items():
                     if records:
@@ -294,6 +306,20 @@ class Emitter(ConsumerRebalanceListener):  # type: ignore[misc]
             log.info("emitter offsets not committed (%r); the table covers what is read again", exc)
             return
         self._committed.update(due)
+
+    async def _read_from_start(self, consumer: AIOKafkaConsumer) -> None:
+        """Seek every assigned partition to its start and commit there (the table keeps out what was sent already)."""
+        self._starting_over = False
+        assigned = set(consumer.assignment())
+        await self._stop_work(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        self._settled = {tp: await consumer.position(tp) for tp in assigned}
+        self._committed.clear()
+        for tp in assigned:
+            consumer.resume(tp)
+        await self._commit(force=True)
+        log.warning("emitter %s: the cluster was re-based on new topics; reading %s from its start (partitions %s)",
+                    self.forwarder.emitter, self.topic, sorted(tp.partition for tp in assigned))
 
     async def _stop_work(self, partitions: set[TopicPartition]) -> None:
         tasks = [self._tasks.pop(tp) for tp in partitions if tp in self._tasks]

@@ -53,6 +53,14 @@ class EmitterService(mode.Service):
         self.dead_letter = dead_letter
         self.metrics = metrics
         self.emitter: Emitter | None = None
+        self._starting_over = False
+
+    def start_over(self) -> None:
+        """The master created the cluster's topics anew: the emitter reads the transaction topic from its start."""
+        if self.emitter is not None:
+            self.emitter.start_over()
+        else:
+            self._starting_over = True
 
     @mode.Service.task
     async def _run(self) -> None:
@@ -69,10 +77,15 @@ class EmitterService(mode.Service):
                     Forwarder(targets, policy, settings.emitter_name, metrics=self.metrics),
                     self.table, self.dead_letter, settings.emit_commit_interval,
                 )
+                if self._starting_over:
+                    self._starting_over = False
+                    self.emitter.start_over()
                 try:
                     await self.emitter.run()
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # the broker went away mid-way: start over from the committed offsets
                     log.exception("emitter %s stopped; restarting in 2s", settings.emitter_name)
+                finally:
+                    self.emitter = None
             await asyncio.sleep(2.0)

@@ -47,6 +47,11 @@ class FilterReader(mode.Service):
         """Next offset of each partition past the records put into the store."""
         self.catch_up = SharedCatchUp(lambda: self.consumer, (names.filters, names.transactions), lambda: self.taken,
                                       settings.fetch_max_wait_ms)
+        self._starting_over = False
+
+    def start_over(self) -> None:
+        """Read the topics again as at start: the master created them anew when it re-based the cluster."""
+        self._starting_over = True
 
     async def on_start(self) -> None:
         self.store.barrier = self.barrier
@@ -88,6 +93,7 @@ class FilterReader(mode.Service):
         consumer, partitions = await open_reader(self.settings.bootstrap_servers, self.settings.fetch_max_wait_ms,
                                                  (names.filters, names.transactions))
         try:
+            self._starting_over = False
             await self._seek(consumer, partitions)
             self.taken = {tp: await consumer.position(tp) for tp in partitions}
             for tp, offset in self.taken.items():
@@ -96,7 +102,7 @@ class FilterReader(mode.Service):
             self.consumer = consumer
             log.info("filters: following %s (%d filter partitions)", names.filters,
                      sum(tp.topic == names.filters for tp in partitions))
-            while True:
+            while not self._starting_over:
                 batches = await consumer.getmany(timeout_ms=50)
                 for tp, records in batches.items():
                     for record in records:

@@ -12,10 +12,10 @@ record when it is back (replicas skip any duplicate by sequence number).
 A broker that comes back without the log (the local broker keeps it in
 memory) is noticed: on connecting, as a missing or empty CDC topic although
 records were published; while publishing, as an acknowledged offset that went
-backwards (a broker may create a topic on a produce, with its own partition
-count, whatever the metadata request said; see ``broker.autocreate``). The
-publisher then creates the CDC topic itself, empty and with one partition, and
-re-bases the cluster on it: the new log's first message (REBASE) names the last
+backwards (Tansu acknowledges a produce to a topic it does not have, counting
+offsets from 0). The publisher then creates the CDC topic itself, empty and
+with one partition, with the rest of the cluster's topics, and re-bases the
+cluster on it: the new log's first message (REBASE) names the last
 record the old log held and the head, so replicas that hold that record
 continue without a snapshot; the records after it are resent from the journal.
 """

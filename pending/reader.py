@@ -54,6 +54,8 @@ class PendingReader(mode.Service):
         self.names = names = TopicNames(settings.cluster)
         self.head_moved = asyncio.Event()
         replica.listeners.append(lambda outcome: self.head_moved.set())
+        replica.rebased.append(self.start_over)
+        self._starting_over = False
         self.records = 0
         self.undecodable = 0
         self.consumer: AIOKafkaConsumer | None = None
@@ -69,6 +71,10 @@ class PendingReader(mode.Service):
         """True once the view holds every transaction the topic held when called; False after
         ``PENDING_SYNC_TIMEOUT`` s (a reader still starting or restarting holds callers until then)."""
         return await self.catch_up.wait(self.settings.pending_sync_timeout)
+
+    def start_over(self) -> None:
+        """Read the topics again as at start: the master created them anew when it re-based the cluster."""
+        self._starting_over = True
 
     @mode.Service.task
     async def _follow(self) -> None:
@@ -89,11 +95,12 @@ class PendingReader(mode.Service):
         consumer, partitions = await open_reader(settings.bootstrap_servers, settings.fetch_max_wait_ms,
                                                  (names.transactions, names.dead_letters))
         try:
+            self._starting_over = False
             await seek_since(consumer, partitions, time.time() - settings.pending_ttl, "pending view")
             self.taken = {tp: await consumer.position(tp) for tp in partitions}
             self.consumer = consumer
             log.info("pending view: following %s and %s (%d partitions)", names.transactions, names.dead_letters, len(partitions))
-            while True:
+            while not self._starting_over:
                 batches = await consumer.getmany(timeout_ms=50)
                 for tp, records in batches.items():
                     for record in records:

@@ -43,12 +43,19 @@ def _master(args: argparse.Namespace) -> int:
 
 
 def _topics(args: argparse.Namespace) -> int:
-    from broker.admin import ensure_topics
+    """Create the cluster's missing topics; exit 1 when one found has another partition count (each is logged)."""
+    from broker.admin import cluster_topics, ensure_topics, partitions_held
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is said once, by main()
-    created = asyncio.run(ensure_topics(load_settings()))
+    settings = load_settings()
+    created = asyncio.run(ensure_topics(settings))
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
-    return 0
+    specs = cluster_topics(settings)
+    held = asyncio.run(partitions_held(settings, [spec.name for spec in specs]))
+    misshapen = [spec.name for spec in specs if held[spec.name] not in (None, spec.partitions)]
+    if misshapen:
+        print(f"not as designed: {', '.join(misshapen)} (see the lines above for what to do)")
+    return 1 if misshapen else 0
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -22,11 +22,14 @@ from agents import apply, publish_status, snapshots
 from agents.apply import ApplyAgent
 from agents.publish_status import StatusAgent
 from broker import clients, transport
+from broker.admin import cluster_topics
 from broker.autocreate import forbid_topic_auto_creation
 from broker.logs import quiet_kafka_client_repeats
+from broker.metadata import space_metadata_requests
 from broker.reach import ensure_topics_when_reachable
+from broker.watch import TopicWatch
 from cluster.settings import Settings
-from cluster.topics import TopicNames
+from cluster.topics import TopicNames, TopicSpec
 from emitter.forwarder import EmitterMetrics
 from emitter.service import EmitterService
 from filters.methods import FilterLimits, Filters
@@ -47,16 +50,18 @@ from rpc.limits import RpcLimits
 from rpc.service import RpcService
 from rpc.subscriptions import BackendChain, Hub
 from snapshot.service import Snapshotter
+from tables.changelogs import on_rebase
 from tables.cluster_status import cluster_status_table
 from tables.emitted import EmittedTable
 
 
 class ReplicaApp(faust.App):
-    """Faust's App for one replica worker: its cluster's topics exist before anyone subscribes."""
+    """Faust's App for one replica worker: its topics (``topic_specs``) exist before anyone subscribes."""
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
+    def __init__(self, settings: Settings, topic_specs: list[TopicSpec], **options: Any) -> None:
         super().__init__(**options)
         self.settings = settings
+        self.topic_specs = topic_specs
 
     async def on_first_start(self) -> None:
         """Create the cluster's topics before any consumer subscribes.
@@ -66,7 +71,7 @@ class ReplicaApp(faust.App):
         partitions would split the ordered log. A broker not reachable yet is
         waited for, one line per attempt, so a cluster starts in any order.
         """
-        await ensure_topics_when_reachable(self.settings)
+        await ensure_topics_when_reachable(self.settings, specs=self.topic_specs)
         await super().on_first_start()
 
 
@@ -122,7 +127,7 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
     rpc = RpcService(state.db, limits=rpc_limits(settings), readiness=ReadinessHook(state),
                      sync_status=ReplicaSyncStatus(state), tx_sink=sink, pending=pending,
                      extra_methods=[filters.methods()], on_call=metrics.record_rpc,
-                     behind=ApplyBacklog(state, settings.max_lag // 4))
+                     behind=ApplyBacklog(state, settings.max_lag // 4), writes_announced=True)
     state.listeners.append(lambda outcome: rpc.invalidate())
     hub = Hub(BackendChain(rpc.backend), filter_store.transactions,
               max_subscriptions=settings.ws_max_subscriptions, queue_size=settings.ws_send_queue,
@@ -151,10 +156,13 @@ def create_app(settings: Settings) -> ReplicaApp:
     names = TopicNames(settings.cluster)
     transport.install(settings.fetch_max_wait_ms)
     forbid_topic_auto_creation()
+    space_metadata_requests()
     quiet_kafka_client_repeats()
     (settings.datadir / "faust").mkdir(parents=True, exist_ok=True)
+    owned = names.emitter_specs(settings.emitter_name) if settings.emit_target_list else []
     app = ReplicaApp(
         settings,
+        cluster_topics(settings) + owned,
         id=f"ethercattle-{settings.cluster}-{replica_id}",
         origin="pipeline",
         datadir=str(settings.datadir / "faust"),
@@ -170,15 +178,23 @@ def create_app(settings: Settings) -> ReplicaApp:
     cdc = app.topic(names.cdc, value_type=bytes, value_serializer="raw", key_serializer="raw", acks=False, partitions=1)
     apply.register(app, cdc, ApplyAgent(replica.state, settings, names.cdc, lambda: app.consumer))
     board = StatusBoard(replica.state, cluster_status_table(app, settings), lambda: str(app.conf.canonical_url))
+    replica.state.rebased.append(on_rebase(app, [names.replica_status] + [spec.name for spec in owned]))
     publish_status.register(app, StatusAgent(replica.state, board))
     app.service(PendingReader(settings, replica.pending, replica.chain, replica.state))  # type: ignore[arg-type]
-    app.service(FilterReader(settings, replica.filter_store))  # type: ignore[arg-type]
+    filter_reader = FilterReader(settings, replica.filter_store)
+    replica.state.rebased.append(filter_reader.start_over)
+    app.service(filter_reader)  # type: ignore[arg-type]
+    topic_watch = TopicWatch(settings, needed=cluster_topics(settings), owned=owned)
+    replica.state.rebased.append(topic_watch.check_now)
+    app.service(topic_watch)  # type: ignore[arg-type]
     if settings.emit_target_list:
         async def dead_letter(key: bytes | None, value: bytes) -> None:
             await app.producer.send_and_wait(names.dead_letters, key, value, None, None, None)
 
         emitted = EmittedTable(app, settings)
-        app.service(EmitterService(settings, emitted, dead_letter, EmitterMetrics(replica.metrics.registry)))  # type: ignore[arg-type]
+        emitter = EmitterService(settings, emitted, dead_letter, EmitterMetrics(replica.metrics.registry))
+        replica.state.rebased.append(emitter.start_over)
+        app.service(emitter)  # type: ignore[arg-type]
     views.register(app, replica.rpc, replica.hub,
                    BrowserAccess.from_settings(settings.rpc_cors_domains, settings.ws_origins))
     pages.register(app, replica.state, replica.metrics, board, PeerClusters.from_settings(settings))

@@ -39,6 +39,9 @@ class ReplicaState:
     caught_up: bool = False  # reached the log's end at least once since start
     resumed: bool = False  # the stored position was checked and the consumer seeks there
     listeners: list[AppliedListener] = field(default_factory=list)
+    rebased: list[Callable[[], None]] = field(default_factory=list)
+    """Called when this replica continues on a re-based log: the master created the cluster's other topics anew
+    too, so every reader of them starts over (positions on the lost topics mean nothing on the new ones)."""
     shared_views: dict[str, SharedView] = field(default_factory=dict)  # by name; each must load before the replica is ready
     records_applied: int = 0  # by this process, since it started
     duplicates_skipped: int = 0

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Mapping
 
-from chain.head import head_hash
 from rpc.backend import ReplicaBackend
 from rpc.blockref import BlockRef, block_ref
 from rpc.errors import NotReady
@@ -34,7 +33,7 @@ the load balancer see how current the replica that answered is."""
 
 def head_number(backend: ReplicaBackend) -> int | None:
     """The canonical head's number, or None before the chain arrived (a cached header read)."""
-    found = head_hash(backend.db)
+    found = backend.head_hash()
     try:
         header = None if found is None else backend.header_by_hash(found)
     except NotReady:  # the chain's configuration has not arrived yet

@@ -19,7 +19,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 import orjson
 
-from chain.head import head_hash
 from cluster.boundedjson import NestingTooDeep, check_depth
 from cluster.repeats import Repeats
 from rpc.answerscope import answer_scope
@@ -282,7 +281,7 @@ class Dispatcher:
         same block (or head) was answered before."""
         self.backend.check_ready()
         await self.block_wait.until_named_block(self.backend, message.method, message.params)
-        head = head_hash(self.backend.db)
+        head = self.backend.head_hash()
         if head is None or not self.responses.holds(message.method):
             return await self._encoded(message)
         key = self.responses.key(answer_scope(self.backend, message.method, message.params, head),
@@ -290,7 +289,7 @@ class Dispatcher:
         if key is None:
             return await self._encoded(message)
         return await self.responses.answer(key, lambda: self._encoded(message),
-                                           keep=lambda: head == head_hash(self.backend.db))
+                                           keep=lambda: head == self.backend.head_hash())
 
     async def _encoded(self, message: Message) -> bytes:
         result = await self._run(message)

@@ -59,6 +59,8 @@ class RpcService:
         on_call: told of every call answered (method, "ok" or error code, seconds), e.g. for metrics.
         behind: says why the RPC should step aside while the apply agent falls behind: HTTP requests are
             shed and executions pause (default: never).
+        writes_announced: ``invalidate()`` is called after every write to ``db``, so the head may be
+            kept in memory between writes (a replica worker; see ``ReplicaBackend``).
     """
 
     def __init__(
@@ -73,9 +75,11 @@ class RpcService:
         extra_methods: Iterable[MethodTable] = (),
         on_call: CallObserver | None = None,
         behind: Behind | None = None,
+        writes_announced: bool = False,
     ) -> None:
         self.limits = limits or RpcLimits()
-        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending, behind)
+        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending, behind,
+                                      writes_announced)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
         self.responses = ResponseCache(self.limits.response_cache_bytes)
         self.block_wait = BlockWait(self.limits.block_wait_blocks, self.limits.block_wait_seconds,

@@ -82,7 +82,7 @@ def cluster_status_table(app: faust.App, settings: Settings) -> SharedGlobalTabl
     )
     table = shared_global_table(
         app, "replica-status", topic, help="Every replica's latest status row, keyed by replica id",
-        store="memory://",  # rows are rewritten every interval; a persisted offset would not survive a broker that lost the changelog (Faust's ConsistencyError)
+        store="memory://status",  # rows are rewritten every interval; a persisted offset would not survive a broker that lost the changelog (Faust's ConsistencyError); a bare "memory://" is falsy to Faust, which then used rocksdb
     )
     background: set[asyncio.Future[None]] = set()
 

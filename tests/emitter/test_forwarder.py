@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from aiokafka import TopicPartition
 
-from emitter.forwarder import Forwarder, RetryPolicy
+from emitter.forwarder import Emitter, Forwarder, RetryPolicy
 from emitter.targets import (
     NonceTooLow,
     Sent,
@@ -94,3 +95,71 @@ async def test_one_accepting_target_is_enough_and_retries_give_up_after_retry_fo
     assert delivery.delivered and delivery.accepted_by == ["b"]
     gave_up = await Forwarder([Scripted("a", down)], RetryPolicy(0.01, 0.01, 0.0), sleep=no_sleep).forward(b"r", b"h")
     assert not gave_up.delivered and "gave up after 1 attempts" in gave_up.reason
+
+
+class Stop(Exception):
+    """Ends the emitter's consumer loop in a test."""
+
+
+class AssignedConsumer:
+    """A group consumer holding ``partitions`` at ``position``; ``getmany`` ends the loop on its ``rounds``-th call."""
+
+    def __init__(self, partitions: list[TopicPartition], position: int, rounds: int = 2) -> None:
+        self.positions = dict.fromkeys(partitions, position)
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.rounds = rounds
+
+    def subscribe(self, topics: list[str], listener: object) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.positions)
+
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        for tp in partitions:
+            self.positions[tp] = 0
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.positions[tp]
+
+    def resume(self, tp: TopicPartition) -> None:
+        pass
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(dict(offsets))
+
+    async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[object]]:
+        self.rounds -= 1
+        if self.rounds <= 0:
+            raise Stop
+        return {}
+
+
+class NoDedup:
+    def settled(self, tx_hash: bytes) -> bool:
+        return False
+
+    async def remember(self, tx_hash: bytes, outcome: dict[str, object]) -> None:
+        pass
+
+
+async def no_dead_letter(key: bytes | None, value: bytes) -> None:
+    pass
+
+
+async def test_an_emitter_told_to_start_over_reads_every_assigned_partition_from_its_start_and_commits_there() -> None:
+    partitions = [TopicPartition("ethercattle.main.transactions", p) for p in range(4)]
+    consumer = AssignedConsumer(partitions, position=7)
+    emitter = Emitter(lambda: consumer, "ethercattle.main.transactions", Forwarder([Scripted("t", Sent.ACCEPTED)], RetryPolicy()),
+                      NoDedup(), no_dead_letter, commit_interval=0)
+    emitter.start_over()
+    with pytest.raises(Stop):
+        await emitter.run()
+    assert consumer.positions == dict.fromkeys(partitions, 0)
+    assert consumer.commits[0] == dict.fromkeys(partitions, 0)

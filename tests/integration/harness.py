@@ -328,6 +328,10 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             with self._lock:
+                if self._listener is not listener:  # cut while this one was accepted: it must not outlive the cut
+                    client.close()
+                    upstream.close()
+                    return
                 self._connections += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
@@ -351,10 +355,10 @@ class TcpProxy:
         return self._listener is None
 
     def cut(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
         with self._lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
             connections, self._connections = self._connections, []
         for sock in connections:
             try:

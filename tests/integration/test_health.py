@@ -25,11 +25,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from broker.admin import partition_counts
+from broker.autocreate import forbid_topic_auto_creation
 from deploy.localbroker import LocalBroker, free_port
 from cluster.record import Authenticator, Record, encode_record, encode_records
-from cluster.topics import TopicNames
+from cluster.topics import TopicNames, TopicSpec
 from tests.integration.harness import (SECRET, Cluster, Replica, TcpProxy, assert_identical, get_json, master_sequence, metrics, stop,
                                        stop_together, wait_for)
+from tests.integration.test_transactions import CountingTarget, nonce, signed, tx_hash_of, wait_receipt
 
 pytestmark = pytest.mark.broker
 
@@ -248,31 +251,48 @@ def test_broker_outage_makes_replicas_unready_saying_why_and_they_resume(tmp_pat
         assert_identical(cluster.master_dir, cluster.replica_dir("r1"))
 
 
-def test_broker_restarted_empty_is_re_based_by_the_master_and_the_replica_continues_by_itself(tmp_path: Path) -> None:
+def test_broker_restarted_empty_gets_every_topic_back_as_designed_and_the_cluster_continues_by_itself(tmp_path: Path) -> None:
     with own_broker(tmp_path) as (broker, cluster):
-        master = cluster.start_master(block_time=0.3)
-        replica = cluster.start_replica("r1", **HEALTH)
-        watch_readiness([replica], all_status(200), 60, "the replica ready")
-        time.sleep(2)  # a log longer than what the master writes right after the restart
+        master_port = free_port()
+        master = cluster.start_dev_master(master_port)  # mines when a transaction arrives; heartbeats every 0.5 s
+        target = CountingTarget(f"http://127.0.0.1:{master_port}/").up()
+        try:
+            replica = cluster.start_replica("r1", emit_targets=target.url, emit_retry_initial="0.1", emit_retry_max="0.5", **HEALTH)
+            watch_readiness([replica], all_status(200), 60, "the replica ready")
+            time.sleep(2)  # a log longer than what the master writes right after the restart
 
-        broker.restart()  # same port, memory storage: the log is gone
-        watch_readiness([replica], lambda a: a["r1"][0] == 503, 30, "the replica to notice")
-        took, _ = watch_readiness([replica], all_status(200), 90, "the replica ready on the re-based log")
-        print(f"\nready again {took:.2f}s after it noticed the lost log, with no command")
-        assert "Re-based the cluster on a new log after record" in cluster.log("master")
-        assert "continues from offset" in replica.log()
-        assert asyncio.run(cdc_partitions(cluster)) == 1  # created by the master, never auto-created by the broker
-        stop_master_and_drain(cluster, master, replica)
+            broker.restart()  # same port, memory storage: the log is gone
+            # Clients keep producing while the topics are gone: a transaction, a filter, and status rows every 0.5 s.
+            replica.rpc("eth_sendRawTransaction", signed(0, nonce(replica, 0)))
+            replica.rpc("eth_newBlockFilter")
+            watch_readiness([replica], lambda a: a["r1"][0] == 503, 30, "the replica to notice")
+            took, _ = watch_readiness([replica], all_status(200), 90, "the replica ready on the re-based log")
+            print(f"\nready again {took:.2f}s after it noticed the lost log, with no command")
+            assert "Re-based the cluster on a new log after record" in cluster.log("master")
+            assert "continues from offset" in replica.log()
+
+            raw = signed(1, nonce(replica, 1))  # a transaction sent now reaches the master through the emitter
+            assert replica.rpc("eth_sendRawTransaction", raw).get("result") == tx_hash_of(raw)
+            assert wait_receipt(replica, tx_hash_of(raw))["status"] == "0x1" and target.sent(tx_hash_of(raw)) == 1
+            block_filter = replica.rpc("eth_newBlockFilter")["result"]
+            assert isinstance(replica.rpc("eth_getFilterChanges", block_filter).get("result"), list)
+            designed = TopicNames(cluster.name).specs(4, 1.0, 1.0) + TopicNames(cluster.name).emitter_specs("default")
+            assert asyncio.run(partitions_on(cluster, designed)) == {spec.name: spec.partitions for spec in designed}
+        finally:
+            target.down()
+        stop(master)  # the master command ends on SIGTERM; idle, it holds nothing unacknowledged
+        replica.wait_sequence(master_sequence(cluster.master_dir))
         replica.stop()
         assert_identical(cluster.master_dir, cluster.replica_dir("r1"))
 
 
-async def cdc_partitions(cluster: Cluster) -> int:
+async def partitions_on(cluster: Cluster, specs: list[TopicSpec]) -> dict[str, int | None]:
+    """Partitions the broker holds of each topic, asked without letting it create one."""
+    forbid_topic_auto_creation()
     admin = AIOKafkaAdminClient(bootstrap_servers=cluster.broker_url.removeprefix("kafka://"))
     await admin.start()
     try:
-        (described,) = await admin.describe_topics([TopicNames(cluster.name).cdc])
-        return len(described["partitions"])
+        return await partition_counts(admin, [spec.name for spec in specs])
     finally:
         await admin.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import faust
+from faust.stores.memory import Store as MemoryStore
 
 from cluster.settings import Settings
 from cluster.topics import TopicNames
@@ -27,6 +28,13 @@ def test_the_status_table_reads_and_writes_the_clusters_shared_topic_not_a_per_a
     assert table.changelog_topic.get_topic_name() == TopicNames("main").replica_status
     assert table._changelog_topic_name() == TopicNames("main").replica_status
     assert app.tables["replica-status"] is table
+
+
+def test_the_status_table_persists_no_offset_a_lost_changelog_would_contradict(tmp_path: Path) -> None:
+    app = app_for(tmp_path)
+    app.conf.store = "rocksdb://"  # the worker's default store, which the status table must not fall back to
+    table = cluster_status_table(app, settings_for(tmp_path))
+    assert isinstance(table.data, MemoryStore)
 
 
 def test_the_emitter_table_is_named_for_its_emitter_and_keyed_by_transaction_hash(tmp_path: Path) -> None:
