@@ -14,6 +14,7 @@ replica), so every replica reads the whole CDC log.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import faust
@@ -36,7 +37,7 @@ from pending.chainview import ChainView
 from pending.pool import PendingPool
 from pending.reader import PendingReader
 from pending.sink import TopicSink
-from replica.metrics import ReplicaMetrics
+from replica.metrics import Bound, ReplicaMetrics
 from replica.readiness import ApplyBacklog, ReadinessHook, ReplicaSyncStatus
 from replica.state import ReplicaState
 from replica.status import StatusBoard
@@ -102,6 +103,19 @@ def rpc_limits(settings: Settings) -> RpcLimits:
     )
 
 
+def bounds(settings: Settings, rpc: RpcService, filter_store: FilterStore, hub: Hub) -> list[Bound]:
+    """The replica's structures that grow with what clients send, each with the limit that holds it."""
+    caches = [Bound(name, "entries", partial(len, cache), cache.size) for name, cache in rpc.backend.caches().items()]
+    index = filter_store.transactions
+    return caches + [
+        Bound("response cache", "bytes", lambda: rpc.responses.size, rpc.responses.max_bytes),
+        Bound("filters", "entries", lambda: len(filter_store), settings.filter_max),
+        Bound("filter transaction index, per partition", "entries", index.longest, 2 * index.max_per_partition),
+        Bound("WebSocket clients", "entries", lambda: len(hub.connections), settings.ws_max_connections),
+        Bound("crash log kinds", "entries", lambda: len(rpc.dispatcher.crashes), rpc.dispatcher.crashes.max_kinds),
+    ]
+
+
 def build_replica(settings: Settings, app: faust.App) -> Replica:
     """The replica's pieces, wired to each other (the transaction sink produces with ``app``'s producer)."""
     names = TopicNames(settings.cluster)
@@ -141,6 +155,7 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
         ("ethercattle_rpc_block_waits", "counter", "JSON-RPC calls that waited for a block just past the head",
          lambda: rpc.block_wait.waited),
     ])
+    metrics.export_bounds(bounds(settings, rpc, filter_store, hub))
     return Replica(settings, state, metrics, chain, pending, filter_store, sink, rpc, hub)
 
 

@@ -280,6 +280,11 @@ class ReplicaBackend:
         """Values computed from immutable data, keyed by what they derive from
         (e.g. the gas price oracle's suggestion, keyed by the head's hash)."""
 
+    def caches(self) -> dict[str, LRU[Any, Any]]:
+        """Every cache the reads go through, by name, for the gauges that show them against their sizes."""
+        return {"decoded blocks": self._blocks, "decoded headers": self._headers, "derived values": self.derived,
+                **self.state.caches(), "call accounts": self.call_reads.accounts, "call slots": self.call_reads.slots}
+
     # -- lifecycle -------------------------------------------------------------------
 
     def invalidate(self) -> None:
