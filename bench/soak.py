@@ -193,8 +193,11 @@ async def soak(replica: Replica, bodies: list[bytes], seconds: float, clients: i
             sample = await asyncio.to_thread(look, replica, started)
             samples.append(sample)
             memory = sample.memory
+            full = sum(size >= limit for size, limit in sample.bounded.values())
+            responses = sample.bounded.get("response cache (bytes)", (0.0, 0.0))[0]
             log(f"t={sample.at:6.0f}s  RSS {sample.rss:7.1f} MB (anon {memory.get('RssAnon', 0):.1f}, "
-                f"file {memory.get('RssFile', 0):.1f})  lag {sample.lag}  {dict(sorted(counts.items()))}")
+                f"file {memory.get('RssFile', 0):.1f})  lag {sample.lag}  bounds full {full}/{len(sample.bounded)}, "
+                f"response cache {responses / 2**20:.1f} MB  {dict(sorted(counts.items()))}")
         await asyncio.gather(*workers)
     return samples
 
