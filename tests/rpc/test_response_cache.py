@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import tracemalloc
 from typing import Any
 
 import pytest
 from eth.db.atomic import AtomicDB
+import orjson
 from eth_account import Account
 
 from chain.dev import DEV_CHAIN_ID, DEV_PRIVATE_KEYS, DevMiner, init_dev_chain
@@ -189,3 +193,21 @@ async def test_a_failure_computed_once_reaches_every_caller_and_is_not_kept() ->
     answers = await asyncio.gather(*(call("eth_chainId") for _ in range(3)))
     assert all(answer["error"]["code"] == 3 for answer in answers)
     assert len(calls) == 1 and len(service.responses) == 0
+
+
+def test_the_byte_bound_holds_the_memory_the_entries_really_take() -> None:
+    """Filled as the dispatcher fills it (a head hash read per request, the method name parsed from
+    the body, orjson's encodings of parameters and answers), the cache holds no more than its bound."""
+    cache = ResponseCache(1 << 20)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(20_000):
+            key = cache.key(os.urandom(32), json.loads('"eth_getBalance"'), ["0x" + os.urandom(20).hex(), "latest"])
+            assert key is not None
+            cache.put(key, orjson.dumps(hex(n)))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert cache.size <= cache.max_bytes
+    assert held <= cache.max_bytes * 1.05
