@@ -175,7 +175,13 @@ def bounded(replica: Replica) -> dict[str, tuple[float, float]]:
 
 
 def look(replica: Replica, started: float) -> Sample:
-    return Sample(time.monotonic() - started, memory_mb(replica.process.pid), lag(replica), bounded(replica))
+    """A sample; lag and bounds unknown when the replica does not answer in time (a heap snapshot pauses it)."""
+    memory = memory_mb(replica.process.pid)
+    try:
+        return Sample(time.monotonic() - started, memory, lag(replica), bounded(replica))
+    except OSError as error:
+        log(f"replica did not answer its pages: {error}")
+        return Sample(time.monotonic() - started, memory, None, {})
 
 
 async def soak(replica: Replica, bodies: list[bytes], seconds: float, clients: int, every: float) -> list[Sample]:
@@ -212,8 +218,9 @@ def report(samples: list[Sample]) -> None:
         f"(t={half.at:.0f}..{last.at:.0f}s) grew {last.rss - half.rss:+.1f} MB = {(last.rss - half.rss) / minutes:+.2f} MB/min "
         f"(anon {last.memory.get('RssAnon', 0) - half.memory.get('RssAnon', 0):+.1f}, "
         f"file {last.memory.get('RssFile', 0) - half.memory.get('RssFile', 0):+.1f}); lag max {max(lags) if lags else 'unknown'}")
-    for name, (size, limit) in sorted(last.bounded.items()):
-        at_half = half.bounded.get(name, (float("nan"), limit))[0]
+    shown = [sample for sample in samples if sample.bounded] or [last]
+    for name, (size, limit) in sorted(shown[-1].bounded.items()):
+        at_half = shown[len(shown) // 2].bounded.get(name, (float("nan"), limit))[0]
         log(f"  {name:44s} {size:>12,.0f} of {limit:>12,.0f} ({size / limit if limit else 0:6.1%}); at half time {at_half:,.0f}")
 
 
