@@ -298,3 +298,11 @@ def test_a_filter_lock_serialises_calls_and_is_forgotten_with_the_last_one() -> 
     run(scenario())
     assert order == ["first in", "first out", "second in", "second out"]
     assert store.locks_in_use == 0
+
+
+def test_the_transaction_index_holds_at_most_twice_its_size_per_partition() -> None:
+    index = TxIndex(max_per_partition=10)
+    for offset in range(1000):
+        index.add(0, offset, offset.to_bytes(32, "big"))
+    assert index.longest() <= 20
+    assert index.since({0: 990}, 100)[0] == [n.to_bytes(32, "big") for n in range(990, 1000)]
