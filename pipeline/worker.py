@@ -103,7 +103,7 @@ def rpc_limits(settings: Settings) -> RpcLimits:
     )
 
 
-def bounds(settings: Settings, rpc: RpcService, filter_store: FilterStore, hub: Hub) -> list[Bound]:
+def bounds(settings: Settings, state: ReplicaState, rpc: RpcService, filter_store: FilterStore, hub: Hub) -> list[Bound]:
     """The replica's structures that grow with what clients send, each with the limit that holds it."""
     caches = [Bound(name, "entries", partial(len, cache), cache.size) for name, cache in rpc.backend.caches().items()]
     index = filter_store.transactions
@@ -113,6 +113,7 @@ def bounds(settings: Settings, rpc: RpcService, filter_store: FilterStore, hub: 
         Bound("filter transaction index, per partition", "entries", index.longest, 2 * index.max_per_partition),
         Bound("WebSocket clients", "entries", lambda: len(hub.connections), settings.ws_max_connections),
         Bound("crash log kinds", "entries", lambda: len(rpc.dispatcher.crashes), rpc.dispatcher.crashes.max_kinds),
+        Bound("LevelDB block cache and memtables", "bytes", state.db.memory_usage, state.db.MEMORY_BOUND),
     ]
 
 
@@ -155,7 +156,7 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
         ("ethercattle_rpc_block_waits", "counter", "JSON-RPC calls that waited for a block just past the head",
          lambda: rpc.block_wait.waited),
     ])
-    metrics.export_bounds(bounds(settings, rpc, filter_store, hub))
+    metrics.export_bounds(bounds(settings, state, rpc, filter_store, hub))
     return Replica(settings, state, metrics, chain, pending, filter_store, sink, rpc, hub)
 
 
