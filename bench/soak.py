@@ -9,12 +9,16 @@ then for ``--seconds`` sends, from ``--clients`` concurrent clients:
 - per-client structures: eth_newFilter installs never polled, WebSocket clients that
   subscribe and leave.
 
-Every ``--every`` seconds it prints the replica's RSS (``/proc/PID/status``), its lag
-(``/readyz``), the requests answered and shed; at the end the RSS at start, peak and end
-and its growth over the second half of the run, which is what a bound looks like: the
-caches fill, then the line goes flat.
+Every ``--every`` seconds it prints the replica's RSS (``/proc/PID/status``: anonymous and
+file-backed apart), its lag (``/readyz``), how many bounded structures are full and what the
+response cache holds (``ethercattle_bounded_size`` / ``_limit`` on ``/metrics``), the requests
+answered and shed. At the end: RSS at the first sample, peak and end, its growth and slope over
+the second half (what a bound looks like: the caches fill, then the line goes flat), each
+bounded structure against its limit, and what the replica's allocators held (``bench/memtrace``:
+glibc's bytes in use and freed-but-kept, Python's blocks; with ``--tracemalloc``, the Python
+heap's growth by the line that allocated it).
 
-    .venv/bin/python bench/soak.py --seconds 600
+    .venv/bin/python bench/soak.py --seconds 1500 --response-cache-bytes 1048576
 """
 
 from __future__ import annotations
