@@ -9,26 +9,33 @@ then for ``--seconds`` sends, from ``--clients`` concurrent clients:
 - per-client structures: eth_newFilter installs never polled, WebSocket clients that
   subscribe and leave.
 
-Every ``--every`` seconds it prints the replica's RSS (``/proc/PID/status``), its lag
-(``/readyz``), the requests answered and shed; at the end the RSS at start, peak and end
-and its growth over the second half of the run, which is what a bound looks like: the
-caches fill, then the line goes flat.
+Every ``--every`` seconds it prints the replica's RSS (``/proc/PID/status``: anonymous and
+file-backed apart), its lag (``/readyz``), how many bounded structures are full and what the
+response cache holds (``ethercattle_bounded_size`` / ``_limit`` on ``/metrics``), the requests
+answered and shed. At the end: RSS at the first sample, peak and end, its growth and slope over
+the second half (what a bound looks like: the caches fill, then the line goes flat), each
+bounded structure against its limit, and what the replica's allocators held (``bench/memtrace``:
+glibc's bytes in use and freed-but-kept, Python's blocks; with ``--tracemalloc``, the Python
+heap's growth by the line that allocated it).
 
-    .venv/bin/python bench/soak.py --seconds 600
+    .venv/bin/python bench/soak.py --seconds 1500 --response-cache-bytes 1048576
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import sys
 import tempfile
 import time
+import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,7 +44,7 @@ from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from deploy.localbroker import LocalBroker, free_port  # noqa: E402
-from tests.integration.harness import Cluster, Replica, get_json  # noqa: E402
+from tests.integration.harness import Cluster, Replica, get_json, metrics  # noqa: E402
 from tests.rpc.spec import Spec  # noqa: E402
 
 
@@ -45,11 +52,20 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def rss_mb(pid: int) -> float:
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident memory from ``/proc/PID/status``: VmRSS, and its anonymous part
+    (the heaps: Python's, LevelDB's and RocksDB's caches) apart from its file part (mapped table
+    files and libraries, which the kernel may drop)."""
+    fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields
+
+
+def rss_mb(pid: int) -> float:
+    return memory_mb(pid).get("VmRSS", float("nan"))
 
 
 def lag(replica: Replica) -> Any:
@@ -136,9 +152,45 @@ async def websocket_churn(session: aiohttp.ClientSession, url: str, deadline: fl
             counts["websocket failures"] = counts.get("websocket failures", 0) + 1
 
 
-async def soak(replica: Replica, bodies: list[bytes], seconds: float, clients: int, every: float) -> list[tuple[float, float, Any]]:
+@dataclass(frozen=True)
+class Sample:
+    """One look at the replica: seconds into the soak, its memory (MB), lag, and its bounded structures."""
+
+    at: float
+    memory: dict[str, float]
+    lag: Any
+    bounded: dict[str, tuple[float, float]]
+    """``ethercattle_bounded_size`` and ``ethercattle_bounded_limit`` by (structure, unit)."""
+
+    @property
+    def rss(self) -> float:
+        return self.memory.get("VmRSS", float("nan"))
+
+
+def bounded(replica: Replica) -> dict[str, tuple[float, float]]:
+    """Each bounded structure's size and limit, as the replica's /metrics shows them."""
+    samples = metrics(replica)
+    sizes, limits = samples.get("ethercattle_bounded_size", {}), samples.get("ethercattle_bounded_limit", {})
+    found = {}
+    for labels, size in sizes.items():
+        named = dict(labels)
+        found[f"{named['structure']} ({named['unit']})"] = (size, limits.get(labels, float("nan")))
+    return found
+
+
+def look(replica: Replica, started: float) -> Sample:
+    """A sample; lag and bounds unknown when the replica does not answer in time (a heap snapshot pauses it)."""
+    memory = memory_mb(replica.process.pid)
+    try:
+        return Sample(time.monotonic() - started, memory, lag(replica), bounded(replica))
+    except OSError as error:
+        log(f"replica did not answer its pages: {error}")
+        return Sample(time.monotonic() - started, memory, None, {})
+
+
+async def soak(replica: Replica, bodies: list[bytes], seconds: float, clients: int, every: float) -> list[Sample]:
     counts: dict[str, int] = {}
-    samples: list[tuple[float, float, Any]] = []
+    samples: list[Sample] = []
     started = time.monotonic()
     deadline = started + seconds
     timeout = aiohttp.ClientTimeout(total=30)
@@ -148,11 +200,52 @@ async def soak(replica: Replica, bodies: list[bytes], seconds: float, clients: i
                     for _ in range(4)]
         while time.monotonic() < deadline:
             await asyncio.sleep(min(every, max(deadline - time.monotonic(), 0)))
-            sample = (time.monotonic() - started, rss_mb(replica.process.pid), await asyncio.to_thread(lag, replica))
+            sample = await asyncio.to_thread(look, replica, started)
             samples.append(sample)
-            log(f"t={sample[0]:6.0f}s  RSS {sample[1]:7.1f} MB  lag {sample[2]}  {dict(sorted(counts.items()))}")
+            memory = sample.memory
+            full = sum(size >= limit for size, limit in sample.bounded.values())
+            responses = sample.bounded.get("response cache (bytes)", (0.0, 0.0))[0]
+            log(f"t={sample.at:6.0f}s  RSS {sample.rss:7.1f} MB (anon {memory.get('RssAnon', 0):.1f}, "
+                f"file {memory.get('RssFile', 0):.1f})  lag {sample.lag}  bounds full {full}/{len(sample.bounded)}, "
+                f"response cache {responses / 2**20:.1f} MB  {dict(sorted(counts.items()))}")
         await asyncio.gather(*workers)
     return samples
+
+
+def report(samples: list[Sample]) -> None:
+    """RSS at start, peak and end, the second half's growth and slope, and each bound's fill at the end."""
+    first, last, half = samples[0], samples[-1], samples[len(samples) // 2]
+    peak = max(sample.rss for sample in samples)
+    minutes = max(last.at - half.at, 1.0) / 60
+    lags = [sample.lag for sample in samples if isinstance(sample.lag, int)]
+    log(f"RSS first sample {first.rss:.1f} MB, peak {peak:.1f} MB, end {last.rss:.1f} MB; second half "
+        f"(t={half.at:.0f}..{last.at:.0f}s) grew {last.rss - half.rss:+.1f} MB = {(last.rss - half.rss) / minutes:+.2f} MB/min "
+        f"(anon {last.memory.get('RssAnon', 0) - half.memory.get('RssAnon', 0):+.1f}, "
+        f"file {last.memory.get('RssFile', 0) - half.memory.get('RssFile', 0):+.1f}); lag max {max(lags) if lags else 'unknown'}")
+    shown = [sample for sample in samples if sample.bounded] or [last]
+    for name, (size, limit) in sorted(shown[-1].bounded.items()):
+        at_half = shown[len(shown) // 2].bounded.get(name, (float("nan"), limit))[0]
+        log(f"  {name:44s} {size:>12,.0f} of {limit:>12,.0f} ({size / limit if limit else 0:6.1%}); at half time {at_half:,.0f}")
+
+
+def heap_report(folder: Path, top: int = 15) -> None:
+    """What the replica's allocators held at its first look, half time and the end (``bench/memtrace``);
+    with tracemalloc snapshots, the Python heap's growth over the second half by the line that allocated it."""
+    looks = [json.loads(line) for line in (folder / "heap.jsonl").read_text().splitlines()] if (folder / "heap.jsonl").exists() else []
+    for name, at in (("first", looks[:1]), ("half", looks[len(looks) // 2:][:1]), ("end", looks[-1:])):
+        for look in at:
+            traced = f", Python heap traced {look['python_traced'] / 2**20:.1f} MB" if "python_traced" in look else ""
+            log(f"allocators at {name} (t={look['at']:.0f}s): malloc in use {look['malloc_in_use'] / 2**20:.1f} MB, "
+                f"freed but kept {look['malloc_free_kept'] / 2**20:.1f} MB; Python blocks {look['python_blocks']:,}{traced}")
+    snapshots = sorted(folder.glob("heap-*.snapshot"))
+    if len(snapshots) < 2:
+        return
+    middle, last = tracemalloc.Snapshot.load(str(snapshots[len(snapshots) // 2])), tracemalloc.Snapshot.load(str(snapshots[-1]))
+    log(f"tracemalloc: Python heap growth from {snapshots[len(snapshots) // 2].stem} to {snapshots[-1].stem} by line:")
+    for stat in last.compare_to(middle, "lineno")[:top]:
+        frame = stat.traceback[0]
+        log(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+8d} blocks  now {stat.size / 1024:9.1f} KiB  "
+            f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}")
 
 
 def main() -> None:
@@ -161,26 +254,49 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--every", type=float, default=10.0)
     parser.add_argument("--fuzz-per-method", type=int, default=50)
+    parser.add_argument("--response-cache-bytes", type=int, default=None,
+                        help="the replica's RPC_RESPONSE_CACHE_BYTES (default: the setting's): small bounds fill in minutes")
+    parser.add_argument("--heap-every", type=float, default=60.0, metavar="SECONDS",
+                        help="how often the replica notes what its allocators hold (bench/memtrace)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="also trace the replica's Python heap (a snapshot each --heap-every) and report its growth by "
+                             "line (slows the replica and adds to its RSS)")
     args = parser.parse_args()
     bodies = fuzz_bodies(args.fuzz_per_method)
     log(f"generated {len(bodies)} request bodies from the execution-apis spec")
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp, LocalBroker(log_path=Path(tmp) / "broker.log") as broker:
         cluster = Cluster(broker.url, Path(tmp))
+        heaps = Path(tmp) / "heaps"
         try:
             cluster.start_dev_master(free_port(), block_time=0.2)
-            replica = cluster.start_replica("soak", filter_timeout="60")
+            extra = {"filter_timeout": "60"}
+            if args.response_cache_bytes is not None:
+                extra["rpc_response_cache_bytes"] = str(args.response_cache_bytes)
+            with watched(heaps, args.heap_every, args.tracemalloc):
+                replica = cluster.start_replica("soak", **extra)
             replica.wait_ready()
             log(f"replica up (pid {replica.process.pid}), RSS {rss_mb(replica.process.pid):.1f} MB; "
                 f"soaking {args.seconds:.0f}s with {args.clients} clients")
             samples = asyncio.run(soak(replica, bodies, args.seconds, args.clients, args.every))
-            first, peak, last = samples[0][1], max(s[1] for s in samples), samples[-1][1]
-            half = samples[len(samples) // 2][1]
-            lags = [s[2] for s in samples if isinstance(s[2], int)]
-            log(f"RSS first sample {first:.1f} MB, peak {peak:.1f} MB, end {last:.1f} MB; "
-                f"second half grew {last - half:+.1f} MB; lag max {max(lags) if lags else 'unknown'} "
-                f"(replica alive: {replica.process.poll() is None}, pid {os.getpid()} drove it)")
+            report(samples)
+            log(f"replica alive: {replica.process.poll() is None}")
+            heap_report(heaps)
         finally:
             cluster.stop_all()
+
+
+@contextlib.contextmanager
+def watched(folder: Path, every: float, trace: bool) -> Iterator[None]:
+    """Processes started inside note what their allocators hold into ``folder`` (``bench/memtrace``)."""
+    folder.mkdir()
+    saved = dict(os.environ)
+    os.environ.update(SOAK_HEAP_DIR=str(folder), SOAK_HEAP_EVERY=str(every), SOAK_TRACEMALLOC="1" if trace else "0",
+                      PYTHONPATH=os.pathsep.join([str(Path(__file__).with_name("memtrace")), os.environ.get("PYTHONPATH", "")]))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,19 @@ from typing import Callable, Hashable
 REPEAT_WINDOW = 10.0
 """Seconds between two lines of the same kind."""
 
+MAX_KINDS = 1024
+"""Kinds remembered at once; the oldest is forgotten first (a log message carrying a value
+in its text would otherwise make a new kind per event, forever)."""
+
 
 class Repeats:
     """Admits the first event of each kind per window; the next one admitted learns how many were dropped."""
 
-    def __init__(self, window: float = REPEAT_WINDOW, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, window: float = REPEAT_WINDOW, clock: Callable[[], float] = time.monotonic,
+                 max_kinds: int = MAX_KINDS) -> None:
         self.window = window
         self.clock = clock
+        self.max_kinds = max_kinds
         self._runs: dict[Hashable, tuple[float, int]] = {}
         """kind -> (when the last was admitted, how many dropped since)."""
 
@@ -30,7 +36,13 @@ class Repeats:
         if passed_at is not None and now - passed_at < self.window:
             self._runs[kind] = (passed_at, dropped + 1)
             return None
+        self._runs.pop(kind, None)
+        while len(self._runs) >= self.max_kinds:
+            del self._runs[next(iter(self._runs))]
         self._runs[kind] = (now, 0)
         if not dropped or passed_at is None:
             return ""
         return f" [{dropped} more like this in the last {now - passed_at:.0f}s]"
+
+    def __len__(self) -> int:
+        return len(self._runs)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -66,7 +67,7 @@ class FilterStore(Protocol):
 
     def __len__(self) -> int: ...
 
-    def lock(self, filter_id: str) -> asyncio.Lock: ...
+    def lock(self, filter_id: str) -> AbstractAsyncContextManager[None]: ...
 
     async def put(self, filter_id: str, value: FilterJSON | None) -> None:
         """Publish (None: remove) and return once the broker acknowledged it."""

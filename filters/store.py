@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import json
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from cluster import boundedjson
 from replica.catchup import SharedView
@@ -101,6 +102,10 @@ class TxIndex:
     def head(self) -> dict[int, int]:
         return dict(self.next_offsets)
 
+    def longest(self) -> int:
+        """Entries of the partition holding the most (each holds at most twice ``max_per_partition``)."""
+        return max((len(offsets) for offsets in self._offsets.values()), default=0)
+
 
 class FilterStore(SharedView):
     """Filters by id (a copy of the topic's latest value per key), with their publisher.
@@ -113,7 +118,9 @@ class FilterStore(SharedView):
         super().__init__()
         self.clock = clock
         self._filters: dict[str, FilterJSON] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        """Filter id -> (its lock, how many calls hold or await it): only ids in use, so polls of
+        made-up ids (clients send anything) leave nothing behind."""
         self.transactions = TxIndex()
         self.publisher: Publisher | None = None
         """Set by the topic reader once its producer is started."""
@@ -126,7 +133,6 @@ class FilterStore(SharedView):
         self.records_read += 1
         if value is None:
             self._filters.pop(filter_id, None)
-            self._locks.pop(filter_id, None)
         else:
             self._filters[filter_id] = value
 
@@ -141,9 +147,26 @@ class FilterStore(SharedView):
     def ids(self) -> list[str]:
         return list(self._filters)
 
-    def lock(self, filter_id: str) -> asyncio.Lock:
-        """Serialises this replica's calls on one filter (two polls here never read one cursor)."""
-        return self._locks.setdefault(filter_id, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def lock(self, filter_id: str) -> AsyncIterator[None]:
+        """Serialises this replica's calls on one filter (two polls here never read one cursor).
+
+        The lock exists while some call holds or awaits it, and is forgotten with the last one."""
+        lock, users = self._locks.get(filter_id, (asyncio.Lock(), 0))
+        self._locks[filter_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[filter_id]
+            if users == 1:
+                del self._locks[filter_id]
+            else:
+                self._locks[filter_id] = (lock, users - 1)
+
+    @property
+    def locks_in_use(self) -> int:
+        return len(self._locks)
 
     async def put(self, filter_id: str, value: FilterJSON | None) -> None:
         """Publish the filter's new JSON (None: remove it), wait for the broker's ack, then hold it here.

@@ -14,6 +14,7 @@ replica), so every replica reads the whole CDC log.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import faust
@@ -39,7 +40,7 @@ from pending.chainview import ChainView
 from pending.pool import PendingPool
 from pending.reader import PendingReader
 from pending.sink import TopicSink
-from replica.metrics import ReplicaMetrics
+from replica.metrics import Bound, ReplicaMetrics
 from replica.peers import PeerClusters
 from replica.readiness import ApplyBacklog, ReadinessHook, ReplicaSyncStatus
 from replica.state import ReplicaState
@@ -108,6 +109,20 @@ def rpc_limits(settings: Settings) -> RpcLimits:
     )
 
 
+def bounds(settings: Settings, state: ReplicaState, rpc: RpcService, filter_store: FilterStore, hub: Hub) -> list[Bound]:
+    """The replica's structures that grow with what clients send, each with the limit that holds it."""
+    caches = [Bound(name, "entries", partial(len, cache), cache.size) for name, cache in rpc.backend.caches().items()]
+    index = filter_store.transactions
+    return caches + [
+        Bound("response cache", "bytes", lambda: rpc.responses.size, rpc.responses.max_bytes),
+        Bound("filters", "entries", lambda: len(filter_store), settings.filter_max),
+        Bound("filter transaction index, per partition", "entries", index.longest, 2 * index.max_per_partition),
+        Bound("WebSocket clients", "entries", lambda: len(hub.connections), settings.ws_max_connections),
+        Bound("crash log kinds", "entries", lambda: len(rpc.dispatcher.crashes), rpc.dispatcher.crashes.max_kinds),
+        Bound("LevelDB block cache and memtables", "bytes", state.db.memory_usage, state.db.MEMORY_BOUND),
+    ]
+
+
 def build_replica(settings: Settings, app: faust.App) -> Replica:
     """The replica's pieces, wired to each other (the transaction sink produces with ``app``'s producer)."""
     names = TopicNames(settings.cluster)
@@ -147,6 +162,7 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
         ("ethercattle_rpc_block_waits", "counter", "JSON-RPC calls that waited for a block just past the head",
          lambda: rpc.block_wait.waited),
     ])
+    metrics.export_bounds(bounds(settings, state, rpc, filter_store, hub))
     return Replica(settings, state, metrics, chain, pending, filter_store, sink, rpc, hub)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -109,6 +109,34 @@ Reading = tuple[str, str, str, Callable[[], float]]
 """``(name, "gauge" | "counter", help, read)``: a value read off a live object at scrape time."""
 
 
+class Bound(NamedTuple):
+    """A structure that grows with what clients or the cluster do, and the limit that holds it."""
+
+    structure: str
+    unit: str
+    """What ``size`` and ``limit`` count: "entries" or "bytes"."""
+    size: Callable[[], float]
+    limit: float
+
+
+class Bounds(Collector):
+    """``ethercattle_bounded_size`` beside ``ethercattle_bounded_limit``, per structure: an operator
+    sees each cache fill up to its limit and stop there, and which one a memory change comes from."""
+
+    def __init__(self, bounds: list[Bound]) -> None:
+        self.bounds = bounds
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["structure", "unit"]
+        sizes = GaugeMetricFamily("ethercattle_bounded_size", "Current size of a bounded cache or per-client structure", labels=labels)
+        limits = GaugeMetricFamily("ethercattle_bounded_limit", "The most that structure holds", labels=labels)
+        for bound in self.bounds:
+            sizes.add_metric([bound.structure, bound.unit], bound.size())
+            limits.add_metric([bound.structure, bound.unit], bound.limit)
+        yield sizes
+        yield limits
+
+
 class ReplicaMetrics:
     """The Prometheus registry of one replica worker, and what feeds it.
 
@@ -193,6 +221,17 @@ class ReplicaMetrics:
             self.apply_group_records.observe(outcome.records)
         if outcome.heartbeat is not None:
             self.heartbeat_delay.observe(max((time.time() if now is None else now) - outcome.heartbeat.clock, 0.0))
+
+    @property
+    def method_labels(self) -> int:
+        """Distinct method labels in use (at most ``max_method_labels``, plus ``other``)."""
+        return len(self._methods)
+
+    def export_bounds(self, bounds: list[Bound]) -> Bounds:
+        """Put ``bounds`` on the registry, beside this registry's own (the method labels)."""
+        collector = Bounds([Bound("RPC method labels", "entries", lambda: self.method_labels, self.max_method_labels), *bounds])
+        self.registry.register(collector)
+        return collector
 
     def export(self, readings: list[Reading]) -> Readings:
         """Put ``readings`` on the registry (each name once)."""

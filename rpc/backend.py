@@ -299,6 +299,11 @@ class ReplicaBackend:
         self._head: object = _UNREAD
         self._writes = 0
 
+    def caches(self) -> dict[str, LRU[Any, Any]]:
+        """Every cache the reads go through, by name, for the gauges that show them against their sizes."""
+        return {"decoded blocks": self._blocks, "decoded headers": self._headers, "derived values": self.derived,
+                **self.state.caches(), "call accounts": self.call_reads.accounts, "call slots": self.call_reads.slots}
+
     # -- lifecycle -------------------------------------------------------------------
 
     def invalidate(self) -> None:

@@ -114,6 +114,10 @@ class CachedState:
         self._slots: LRU[tuple[bytes, int], int] = LRU(size)
         self._code: LRU[bytes, bytes] = LRU(1024)
 
+    def caches(self) -> dict[str, LRU[Any, Any]]:
+        """Each cache by name, for the gauges that show them against their sizes."""
+        return {"state accounts": self._accounts, "state slots": self._slots, "state code": self._code}
+
     def account(self, state_root: bytes, address: bytes) -> AccountState:
         key = (state_root, address)
         cached = self._accounts.get(key)

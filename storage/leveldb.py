@@ -55,6 +55,10 @@ def batch_committed_by(db: DatabaseAPI, commit: Callable[[list[Operation]], None
 class LevelDB(BaseAtomicDB):
     """A LevelDB database, atomic per batch."""
 
+    MEMORY_BOUND = 8 * 2**20 + 2 * 4 * 2**20
+    """What LevelDB keeps in memory with plyvel's defaults: an 8 MiB block cache, and a 4 MiB
+    memtable beside the one being written out."""
+
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = Path(path)
         if create:
@@ -106,6 +110,10 @@ class LevelDB(BaseAtomicDB):
             if not key.startswith(prefix):
                 return
             yield key, value
+
+    def memory_usage(self) -> int:
+        """Bytes LevelDB holds in memory now (its block cache and memtables), at most ``MEMORY_BOUND``."""
+        return int(self.db.get_property(b"leveldb.approximate-memory-usage") or 0)
 
     def snapshot(self) -> "plyvel.Snapshot":
         """A consistent point-in-time view (used for snapshots while applying)."""

@@ -259,3 +259,50 @@ async def test_bad_filter_criteria_are_invalid_params_not_a_crash(criteria: Any)
 def test_a_deeply_nested_filter_record_is_refused_before_any_recursive_parse() -> None:
     with pytest.raises(ValueError, match="nested deeper"):
         decode(b"[" * 70_000)
+
+
+def test_polls_and_uninstalls_of_unknown_filters_leave_no_lock_behind() -> None:
+    clock = Clock()
+    store, _ = store_with_log(clock)
+    filters, chain = Filters(store, FilterLimits(), clock), FakeBackend(5)
+
+    async def scenario() -> None:
+        for n in range(100):
+            made_up = f"0x{n:032x}"
+            with pytest.raises(ServerError):
+                await filters.get_filter_changes(chain, made_up)
+            assert await filters.uninstall(chain, made_up) is False
+
+    run(scenario())
+    assert store.locks_in_use == 0
+
+
+def test_a_filter_lock_serialises_calls_and_is_forgotten_with_the_last_one() -> None:
+    store, _ = store_with_log(Clock())
+    order: list[str] = []
+
+    async def hold(name: str) -> None:
+        async with store.lock("0x01"):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} out")
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(hold("first"))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(hold("second"))
+        await asyncio.sleep(0)
+        assert store.locks_in_use == 1
+        await asyncio.gather(first, second)
+
+    run(scenario())
+    assert order == ["first in", "first out", "second in", "second out"]
+    assert store.locks_in_use == 0
+
+
+def test_the_transaction_index_holds_at_most_twice_its_size_per_partition() -> None:
+    index = TxIndex(max_per_partition=10)
+    for offset in range(1000):
+        index.add(0, offset, offset.to_bytes(32, "big"))
+    assert index.longest() <= 20
+    assert index.since({0: 990}, 100)[0] == [n.to_bytes(32, "big") for n in range(990, 1000)]

@@ -190,6 +190,9 @@ def test_new_replica_with_a_large_backlog_is_not_ready_until_caught_up(cluster: 
     assert 0 <= values["ethercattle_head_age_seconds"][()] < 600
     assert values["ethercattle_lag_messages"][()] <= 50
     assert 0 <= values["ethercattle_heartbeat_age_seconds"][()] <= MAX_HEARTBEAT_AGE
+    headers = (("structure", "decoded headers"), ("unit", "entries"))
+    assert values["ethercattle_bounded_limit"][headers] == 4096
+    assert 0 <= values["ethercattle_bounded_size"][headers] <= 4096
     stop_master_and_drain(cluster, master, replica)
 
 

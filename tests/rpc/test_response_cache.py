@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import tracemalloc
 from typing import Any
 
 import pytest
 from eth.db.atomic import AtomicDB
+import orjson
 from eth_account import Account
 
 from chain.dev import DEV_CHAIN_ID, DEV_PRIVATE_KEYS, DevMiner, init_dev_chain
@@ -235,3 +239,21 @@ async def test_a_block_named_by_hash_that_leaves_the_canonical_chain_is_asked_ag
 
     assert (await call("eth_getBalance", RECIPIENT, named))["error"]["message"] == "hash is not currently canonical"
     assert (await call("eth_getBalance", RECIPIENT, {"blockHash": block_hash}))["result"] == "0x5"
+
+
+def test_the_byte_bound_holds_the_memory_the_entries_really_take() -> None:
+    """Filled as the dispatcher fills it (a head hash read per request, the method name parsed from
+    the body, orjson's encodings of parameters and answers), the cache holds no more than its bound."""
+    cache = ResponseCache(1 << 20)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(20_000):
+            key = cache.key(os.urandom(32), json.loads('"eth_getBalance"'), ["0x" + os.urandom(20).hex(), "latest"])
+            assert key is not None
+            cache.put(key, orjson.dumps(hex(n)))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert cache.size <= cache.max_bytes
+    assert held <= cache.max_bytes * 1.05

@@ -58,3 +58,12 @@ def test_readonly_view_reads_through_and_refuses_writes(db: LevelDB) -> None:
         with view.atomic_batch():
             pass
     assert db[b"k"] == b"v"
+
+
+def test_leveldb_holds_at_most_its_block_cache_and_memtables_in_memory(tmp_path: Path) -> None:
+    db = LevelDB(tmp_path / "db")
+    for n in range(20_000):
+        db[n.to_bytes(4, "big")] = bytes(1024)
+    assert all(db[n.to_bytes(4, "big")] for n in range(0, 20_000, 7))
+    assert 0 < db.memory_usage() <= LevelDB.MEMORY_BOUND
+    db.close()
