@@ -42,6 +42,8 @@ class StatusAgent:
         if silence is None or silence <= self.settings.max_broker_silence:  # without a broker, rows would only pile up
             try:
                 self.board.publish(row)
+                for departed in self.board.forget_departed(row["time"]):
+                    log.info("status row of replica %s deleted: silent for over an hour", departed)
             except Exception as exc:  # the table refuses writes while Faust rebalances; the next round retries
                 log.debug("status row not written (%r); next round retries", exc)
         self.board.sample_all()

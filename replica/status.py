@@ -8,7 +8,8 @@ every replica of the cluster reads (``tables.cluster_status``); a row is::
      "lag": messages, "ready": bool, "reason": why not ready | None, "halted": reason | None,
      "time": unix time, "web": url}
 
-A replica that stops publishing keeps its last row; ``rows()`` marks it stale.
+A replica that stops publishing keeps its last row; ``rows()`` marks it stale, and after
+``FORGET_AFTER`` seconds of silence any replica deletes it (``forget_departed``).
 The status page (``/status``, ``/status.json``) shows ``page()``. Plain data:
 the table is any mapping, so this runs without Faust.
 """
@@ -33,6 +34,10 @@ STALE_INTERVALS = 3
 """A row older than this many intervals belongs to a replica that stopped publishing."""
 
 Row = dict[str, Any]
+
+FORGET_AFTER = 3600.0
+"""Seconds of silence after which a replica's row is deleted from the table: cattle come and go
+under new ids, and every replica holds the whole table in memory."""
 
 
 class StatusBoard:
@@ -93,8 +98,20 @@ class StatusBoard:
         return sorted(result, key=lambda row: str(row["replica"]))
 
     def publish(self, row: Row) -> None:
-        """Write this replica's row (never another replica's key)."""
+        """Write this replica's row (never another replica's key; departed ones are only deleted)."""
         self.table[row["replica"]] = row
+
+    def forget_departed(self, now: float | None = None) -> list[str]:
+        """Delete the rows of replicas silent for ``FORGET_AFTER`` seconds (and rows that are not
+        rows at all); returns their ids. Any replica may: a departed one never deletes its own, and
+        a replica that comes back writes a new row at its next interval."""
+        now = time.time() if now is None else now
+        departed = [key for key, row in list(self.table.items())
+                    if key != self.replica_id and (not isinstance(row, dict) or "time" not in row
+                                                    or now - float(row["time"]) > FORGET_AFTER)]
+        for key in departed:
+            self.table.pop(key, None)
+        return departed
 
     def sample(self, row: Row) -> None:
         """Add this replica's newest row to the chart history."""

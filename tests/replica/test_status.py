@@ -9,7 +9,7 @@ import pytest
 
 from cluster.settings import Settings
 from replica.state import ReplicaState
-from replica.status import STALE_INTERVALS, StatusBoard
+from replica.status import FORGET_AFTER, STALE_INTERVALS, StatusBoard
 
 NOW = 1_800_000_000.0
 
@@ -46,3 +46,15 @@ def test_the_page_shows_this_replica_before_its_first_row_is_published(replica: 
     assert [row["replica"] for row in page["replicas"]] == ["r1"] and page["self"]["checks"]
     board.publish(board.own_row(NOW))
     assert set(table) == {"r1"}
+
+
+def test_rows_of_replicas_silent_for_an_hour_are_forgotten_and_fresh_ones_kept(replica: ReplicaState) -> None:
+    table: dict[str, Any] = {
+        "r1": {"replica": "r1", "time": NOW - FORGET_AFTER - 60},
+        "r2": {"replica": "r2", "time": NOW - 1},
+        "r3": {"replica": "r3", "time": NOW - FORGET_AFTER - 1},
+        "junk": "not a row",
+    }
+    departed = StatusBoard(replica, table, lambda: "").forget_departed(NOW)
+    assert sorted(departed) == ["junk", "r3"]
+    assert set(table) == {"r1", "r2"}
