@@ -30,6 +30,7 @@ from rpc.backend import ReplicaBackend
 from rpc.errors import INVALID_PARAMS, RpcError
 from rpc.format import header_json, quantity
 from rpc.logs import MAX_TOPICS, LogFilter, block_logs, bloom_matches, log_filter
+from rpc.response_cache import compact
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +130,14 @@ class Connection:
         self.queue = asyncio.Queue(self.queue_size)
 
     def send(self, message: bytes) -> None:
-        """Queue a message; a full queue marks the connection for disconnection."""
+        """Queue a message; a full queue marks the connection for disconnection.
+
+        The queue keeps a compact copy: orjson's encoding holds a 4 KiB buffer, so a slow
+        client's 1,000 queued messages held 4 MB, not the few hundred kB they are."""
         if self.closed:
             return
         try:
-            self.queue.put_nowait(message)
+            self.queue.put_nowait(compact(message))
         except asyncio.QueueFull:
             self.closed = self.slow = True
             self.on_overflow()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +128,20 @@ def test_a_client_that_does_not_read_is_disconnected() -> None:
         assert hub.dropped_slow == 1 and connection.queue.qsize() == 3  # memory stays bounded
 
     asyncio.run(scenario())
+
+
+def test_a_queued_message_holds_only_its_own_bytes() -> None:
+    connection = Connection(1000)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for number in range(1000):
+            connection.notify("0x1", {"number": hex(number)})
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert connection.queue.qsize() == 1000
+    assert held < 1000 * 1024  # orjson's own encodings held 4 KiB each
 
 
 def test_subscriptions_per_connection_are_limited_and_unsubscribe_stops_them() -> None:
