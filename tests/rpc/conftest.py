@@ -42,14 +42,19 @@ def compat_service(compat_db: AtomicDB) -> RpcService:
     return RpcService(compat_db, tx_sink=RecordingSink())
 
 
-async def serve(service: RpcService) -> tuple[web.AppRunner, str]:
-    """Serve ``service`` on a free loopback port; returns (runner, url)."""
-    runner = web.AppRunner(make_app(service))
+async def listen(runner: web.BaseRunner) -> str:
+    """Set ``runner`` up on a free loopback port; returns its url."""
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}/"
+    return f"http://127.0.0.1:{port}/"
+
+
+async def serve(service: RpcService) -> tuple[web.AppRunner, str]:
+    """Serve ``service`` on a free loopback port; returns (runner, url)."""
+    runner = web.AppRunner(make_app(service))
+    return runner, await listen(runner)
 
 
 @pytest.fixture

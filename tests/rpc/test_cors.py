@@ -12,6 +12,7 @@ from eth.db.atomic import AtomicDB
 from rpc.cors import BrowserAccess, default_ws_origins, rule_allows
 from rpc.http import make_app
 from rpc.service import RpcService
+from tests.rpc.conftest import listen
 
 PAGE = "http://dapp.example:3000"
 BLOCK_NUMBER = b'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'
@@ -19,12 +20,8 @@ BLOCK_NUMBER = b'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'
 
 async def serve(compat_db: AtomicDB, access: BrowserAccess | None) -> AsyncIterator[str]:
     runner = web.AppRunner(make_app(RpcService(compat_db), access=access))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield await listen(runner)
     finally:
         await runner.cleanup()
 

@@ -50,6 +50,15 @@ def replay_writes(source: AtomicDB, target: AtomicDB) -> None:
         target[key] = value
 
 
+def rival_blocks() -> tuple[AtomicDB, AtomicDB]:
+    """Two chains whose block 1 differs: 5 wei to RECIPIENT in the first, 9 in the other."""
+    db = dev_chain()
+    other_branch = copy_of(db)
+    DevMiner(db).mine([transfer(0, 5)], timestamp=2_000_000_000)
+    DevMiner(other_branch).mine([transfer(0, 9)], timestamp=2_000_000_001)
+    return db, other_branch
+
+
 async def test_a_repeated_question_is_answered_from_memory() -> None:
     db = dev_chain()
     DevMiner(db).mine([transfer(0, 5)])
@@ -74,10 +83,7 @@ async def test_latest_follows_the_head_when_a_block_is_written() -> None:
 
 
 async def test_a_block_number_follows_a_reorg_at_the_same_height() -> None:
-    db = dev_chain()
-    other_branch = copy_of(db)
-    DevMiner(db).mine([transfer(0, 5)], timestamp=2_000_000_000)
-    DevMiner(other_branch).mine([transfer(0, 9)], timestamp=2_000_000_001)
+    db, other_branch = rival_blocks()
     service = RpcService(db)
     call = caller(service)
     before = (await call("eth_getBlockByNumber", "0x1", False))["result"]
@@ -224,10 +230,7 @@ async def test_a_receipt_is_answered_from_memory_after_the_head_moves() -> None:
 
 
 async def test_a_block_named_by_hash_that_leaves_the_canonical_chain_is_asked_again() -> None:
-    db = dev_chain()
-    other_branch = copy_of(db)
-    DevMiner(db).mine([transfer(0, 5)], timestamp=2_000_000_000)
-    DevMiner(other_branch).mine([transfer(0, 9)], timestamp=2_000_000_001)
+    db, other_branch = rival_blocks()
     service = RpcService(db)
     call = caller(service)
     block_hash = (await call("eth_getBlockByNumber", "0x1", False))["result"]["hash"]

@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from rpc.views import RpcFirstRunner
+from tests.rpc.conftest import listen
 
 
 async def _answer(text: str) -> web.Response:
@@ -29,12 +30,8 @@ async def front_url() -> AsyncIterator[str]:
     app.router.add_post("/", application)
     app.router.add_get("/status", application)
     runner = RpcFirstRunner(app, rpc, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield (await listen(runner)).rstrip("/")
     finally:
         await runner.cleanup()
 
