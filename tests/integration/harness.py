@@ -34,14 +34,17 @@ COMPAT = SHARED / "rpc-compat" / "prague-2025-02"
 SECRET = "integration-test-secret-0123"
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05,
+             explain: Callable[[], Any] | None = None) -> Any:
+    """Poll ``condition`` until it is truthy; on timeout, say what was awaited and (``explain``) what was seen."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+    seen = "" if explain is None else f"; last seen: {explain()}"
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}{seen}")
 
 
 def get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
@@ -224,7 +227,8 @@ class Replica:
         return wait_for(reached, timeout, f"replica {self.replica_id} to apply record {sequence}")
 
     def wait_ready(self, timeout: float = 60) -> dict[str, Any]:
-        return wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(self.readiness()), timeout, f"replica {self.replica_id} ready")
+        return wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(self.readiness()), timeout,
+                        f"replica {self.replica_id} ready", explain=lambda: (self.readiness(), self.log()[-2000:]))
 
     def rpc(self, method: str, *params: Any) -> Any:
         return post_json(self.url + "/", {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})

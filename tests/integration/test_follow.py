@@ -106,8 +106,12 @@ def assert_same(replica: str, anvil: Anvil, method: str, *params: Any) -> Any:
 
 def wait_level(replica: str, anvil: Anvil, timeout: float = 30) -> str:
     head = anvil.head()["hash"]
-    wait_for(lambda: (post_json(replica, {"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["latest", False]})
-                      .get("result") or {}).get("hash") == head, timeout, f"the replica to reach anvil's head {head}")
+
+    def latest() -> Any:
+        return post_json(replica, {"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["latest", False]})
+
+    wait_for(lambda: (latest().get("result") or {}).get("hash") == head, timeout, f"the replica to reach anvil's head {head}",
+             explain=lambda: (latest(), anvil.head()["hash"], get_json(replica.rstrip("/") + "/readyz")))
     return head
 
 

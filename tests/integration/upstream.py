@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,8 +104,16 @@ class Anvil:
     # -- transactions ----------------------------------------------------------------
 
     def send(self, account: int, **fields: Any) -> str:
-        """Sign ``fields`` (EIP-1559 unless they say otherwise) from dev account ``account`` and send them."""
-        return self.rpc("eth_sendRawTransaction", "0x" + self.sign(account, **fields).hex())
+        """Sign ``fields`` (EIP-1559 unless they say otherwise) from dev account ``account``, send them, and
+        return once they are mined: anvil answers eth_sendRawTransaction before it seals the block, so a
+        head read right after could still be the block before."""
+        tx_hash: str = self.rpc("eth_sendRawTransaction", "0x" + self.sign(account, **fields).hex())
+        deadline = time.monotonic() + 10
+        while self.rpc("eth_getTransactionReceipt", tx_hash) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"anvil did not mine {tx_hash} within 10s")
+            time.sleep(0.01)
+        return tx_hash
 
     def sign(self, account: int, **fields: Any) -> bytes:
         """``fields`` signed by dev account ``account`` with its next nonce (counted as used)."""
