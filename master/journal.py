@@ -26,3 +26,16 @@ def acknowledge(db: LevelDB, sequences: list[int]) -> None:
 
 def last_sequence(db: LevelDB) -> int:
     return keys.decode_int(db.get_raw(keys.MASTER_SEQUENCE))
+
+
+def last_acknowledged(db: LevelDB) -> int:
+    """The sequence before the first journaled record: every record up to it is on the log.
+
+    Safe while another thread commits: the last sequence is read before the journal, so a
+    record committed between the two reads is seen as pending. Read the other way round, an
+    empty journal followed by a record's commit counted that record as acknowledged (and on
+    an empty log, the publisher then re-based the cluster past it).
+    """
+    last = last_sequence(db)
+    first_pending = next(pending(db), None)
+    return last if first_pending is None else first_pending[0] - 1

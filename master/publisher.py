@@ -161,8 +161,7 @@ class Publisher:
 
     async def _publish_with(self, producer: AIOKafkaProducer) -> None:
         """Resend from the first unacknowledged record, then follow the journal."""
-        first_pending = next(journal.pending(self.db), None)
-        self.published = (first_pending[0] - 1) if first_pending else journal.last_sequence(self.db)
+        self.published = journal.last_acknowledged(self.db)
         await self._rebase_if_lost(producer)
         while True:
             entries = list(islice(journal.pending(self.db, after=self.published), 4096))
