@@ -20,8 +20,10 @@ the replica and then anvil:
 with the server's CPU per request (its process's user + system time over the
 measured run, from /proc, divided by the requests answered), and, beside each call
 in the same run, the ceiling: a bare aiohttp app (asyncio
-loop, its own process) that answers the same request with a constant JSON-RPC
-result. Run order per call: no-op, replica, anvil, each after a short warm-up.
+loop, its own process) that answers the same request with the replica's own
+result, encoded once (only the id is spliced in): the same bytes on the wire, so
+wrk, which reads every answer, costs the same share of the cores against both.
+Run order per call: no-op, replica, anvil, each after a short warm-up.
 
 wrk's Lua script counts every answer that is not HTTP 200 or carries a
 JSON-RPC ``"error"``; a row with such answers is flagged, since an error
@@ -157,13 +159,19 @@ def ensure_anvil(explicit: str | None) -> str | None:
 # --- the no-op ceiling --------------------------------------------------------------------
 
 
-def serve_noop(port: int) -> None:
-    """A bare aiohttp app: parse the JSON-RPC request, answer a constant result with its id."""
+def serve_noop(port: int, answers_file: Path) -> None:
+    """A bare aiohttp app: parse the JSON-RPC request, answer its method's constant result (encoded once) with its id.
+
+    The constants are the replica's own answers: a ceiling that answered "0x0" to every method sent a
+    1.5 KB receipt's worth less to wrk, which shares the cores and reads every answer."""
     from aiohttp import web
+
+    answers = {method: json.dumps(value, separators=(",", ":")).encode()
+               for method, value in json.loads(answers_file.read_text()).items()}
 
     async def handle(request: web.Request) -> web.Response:
         call = json.loads(await request.read())
-        body = json.dumps({"jsonrpc": "2.0", "id": call.get("id"), "result": "0x0"}).encode()
+        body = b'{"jsonrpc":"2.0","id":' + json.dumps(call.get("id")).encode() + b',"result":' + answers[call["method"]] + b"}"
         return web.Response(body=body, content_type="application/json")
 
     app = web.Application()
@@ -324,9 +332,10 @@ def main() -> int:
     parser.add_argument("--anvil", help="path to an anvil binary (default: npm's @foundry-rs/anvil in .bench/cache/anvil)")
     parser.add_argument("--no-anvil", action="store_true", help="measure the replica and the ceiling only")
     parser.add_argument("--serve-noop", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--noop-answers", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_noop:
-        serve_noop(args.serve_noop)
+        serve_noop(args.serve_noop, args.noop_answers)
         return 0
 
     # SIGTERM/SIGHUP run the finally blocks below too, so no process outlives the run.
@@ -349,11 +358,6 @@ def main() -> int:
     cluster: Cluster | None = None
     with LocalBroker(log_path=root / "broker.log") as broker:
         try:
-            # The no-op ceiling: its own process, measured the same way as the replica.
-            noop_port = free_port()
-            noop = subprocess.Popen([sys.executable, __file__, "--serve-noop", str(noop_port)], stdout=open(root / "noop.log", "wb"),
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            processes.append(noop)
             cluster = Cluster(broker.url, root, name="benchrpc")
             master_port = free_port()
             log("starting the dev master and two replicas (one with its response cache, one without)")
@@ -393,14 +397,22 @@ def main() -> int:
                 f"on the master{' and anvil' if anvil_url else ''}; the replica serves them; contract {contract}")
 
             # Same chain state: compare what both answer before measuring.
-            wait_for_port(noop_port, 20)
             plan = calls(contract, last_hash)
             agreement = []
+            answers = {}
             for name, method, params in plan:
-                mine = result(replica_url, method, *params)
+                answers[method] = mine = result(replica_url, method, *params)
                 theirs = result(anvil_url, method, *params) if anvil_url else None
                 same = anvil_url is None or summary_of(method, mine) == summary_of(method, theirs)
                 agreement.append((name, summary_of(method, mine), None if theirs is None else summary_of(method, theirs), same))
+
+            # The no-op ceiling: its own process, answering what the replica answers, measured the same way.
+            (root / "noop-answers.json").write_text(json.dumps(answers))
+            noop_port = free_port()
+            noop = subprocess.Popen([sys.executable, __file__, "--serve-noop", str(noop_port), "--noop-answers", str(root / "noop-answers.json")],
+                                    stdout=open(root / "noop.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+            processes.append(noop)
+            wait_for_port(noop_port, 20)
 
             def measure(url: str, method: str, params: list[Any], pid: int | None = None) -> Measure:
                 body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, separators=(",", ":"))
@@ -449,7 +461,7 @@ def main() -> int:
           "CPU us: the server process's CPU per request")
     ceilings = sorted((row[4] for row in rows), key=lambda m: m.rate)
     middle = ceilings[len(ceilings) // 2]
-    print(f"{'no-op ceiling (bare aiohttp, asyncio)':<36}{fmt_rate(middle):>15}{fmt_ms(middle.p99_ms):>7}"
+    print(f"{'no-op ceiling (same bytes)':<36}{fmt_rate(middle):>15}{fmt_ms(middle.p99_ms):>7}"
           f"   median of {len(ceilings)} runs, one beside each call ({ceilings[0].rate:,.0f} to {ceilings[-1].rate:,.0f} req/s)")
     flagged = [(name, who, m) for name, mine, missing, theirs, ceiling in rows
                for who, m in (("replica", mine), ("the uncached replica", missing), ("anvil", theirs), ("the no-op server", ceiling))
