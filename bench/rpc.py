@@ -3,11 +3,12 @@
     .venv/bin/python bench/rpc.py [--duration 5] [--warmup 1] [--connections 32] [--no-anvil]
 
 Starts a real local broker, a dev master (``python -m pipeline master --dev``)
-and two replica workers (``faust -L uvloop -A pipeline worker``) as processes, as the
-integration tests do: one with its response cache (repeated questions are answered
-from memory) and one with ``ETHERCATTLE_RPC_RESPONSE_CACHE_BYTES=0`` (every call is a
-miss: the figure for distinct questions), and anvil (npm ``@foundry-rs/anvil``, chain id 1337, the
-same "test ... junk" mnemonic). The same signed raw transactions (transfers,
+and two replica workers (``faust -L uvloop -A pipeline worker``, with the fetch wait
+the deployment files set) as processes, as the integration tests do: one with its
+response cache (repeated questions are answered from memory) and one with
+``ETHERCATTLE_RPC_RESPONSE_CACHE_BYTES=0`` (every call is a miss: the figure for
+distinct questions), and anvil (npm ``@foundry-rs/anvil``, chain id 1337, the same
+"test ... junk" mnemonic). The same signed raw transactions (transfers,
 the deployment of a small storage contract, a call that sets its value) go to
 the dev master and to anvil, one at a time, so both chains hold one
 transaction per block. Once the replica serves the last receipt, wrk
@@ -83,6 +84,10 @@ INITCODE = bytes.fromhex(
 ) + RUNTIME
 assert len(INITCODE) == 0x11 + len(RUNTIME)
 GET_SELECTOR = "0x6d4ce63c"
+DEPLOYED_FETCH_WAIT = "500"
+"""``ETHERCATTLE_FETCH_MAX_WAIT_MS`` as deploy/compose and deploy/k8s set it: the replicas' log readers poll as
+deployed. The default (20 ms, for Tansu's late fetch answers) costs an idle replica about 6% of a core more,
+which a per-request figure would charge to whatever the run measured."""
 SET_SELECTOR = bytes.fromhex("60fe47b1")
 
 
@@ -363,8 +368,8 @@ def main() -> int:
             log("starting the dev master and two replicas (one with its response cache, one without)")
             cluster.start_dev_master(master_port, block_time=0)
             master_url = f"http://127.0.0.1:{master_port}/"
-            replica = cluster.start_replica("r1")
-            uncached = cluster.start_replica("r2", rpc_response_cache_bytes="0")
+            replica = cluster.start_replica("r1", fetch_max_wait_ms=DEPLOYED_FETCH_WAIT)
+            uncached = cluster.start_replica("r2", fetch_max_wait_ms=DEPLOYED_FETCH_WAIT, rpc_response_cache_bytes="0")
             anvil_url = None
             if anvil:
                 anvil_port = free_port()
