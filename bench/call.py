@@ -8,8 +8,9 @@ set), then answers ``eth_call`` requests one at a time through
 ``RpcService.handle_body``: JSON parsing, parameter checks, the offload thread,
 py-evm and the response. No HTTP and no other process: the figure is the
 replica's own CPU per call, which bounds a replica's eth_call rate (the HTTP
-benchmark, ``bench/rpc.py``, adds aiohttp and shares the cores with wrk). Three
-rows, measured in the same run:
+benchmark, ``bench/rpc.py``, adds aiohttp and shares the cores with wrk). The
+response cache is off, so every request executes (a distinct call, as a cache
+miss costs). Rows, measured in the same run:
 
 - ``eth_call`` as a replica runs it (caches warm after the first call);
 - ``eth_call`` with its caches emptied before every call (the call-state classes
@@ -44,6 +45,7 @@ from eth_utils import to_checksum_address  # noqa: E402
 
 from chain.dev import DEV_CHAIN_ID, DEV_PRIVATE_KEYS, DevMiner, init_dev_chain  # noqa: E402
 from rpc.evmhooks import call_classes  # noqa: E402
+from rpc.limits import RpcLimits  # noqa: E402
 from rpc.service import RpcService  # noqa: E402
 from storage.leveldb import LevelDB  # noqa: E402
 from tests.contracts import STORE_INIT  # noqa: E402
@@ -110,7 +112,7 @@ def main() -> int:
             contract = build_chain(db, args.accounts, args.fork)
             print(f"chain: {args.accounts} funded accounts and the Store contract at {contract}, "
                   f"built in {time.monotonic() - started:.1f}s", file=sys.stderr)
-            service = RpcService(db)
+            service = RpcService(db, limits=RpcLimits(response_cache_bytes=0))
 
             def request(method: str, params: list[object]) -> bytes:
                 return orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})

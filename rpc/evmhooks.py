@@ -5,7 +5,8 @@ subclass whose table wraps a few opcodes: every jump and call checks the call's
 deadline (every loop passes a jump, every recursion a call), and the opcodes that
 touch accounts or slots feed geth's ``AccessListTracer`` logic. The state class
 gets the same treatment: our computation class, an overridable blob base fee,
-and no system-contract installation (that belongs to block building).
+and no system-contract installation (that belongs to block building); a call that
+is thrown away runs on a subclass of it whose accounts live in a ``CallAccountDB``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from eth.abc import ComputationAPI, StateAPI, VirtualMachineAPI
+from eth.abc import ComputationAPI, DatabaseAPI, ExecutionContextAPI, StateAPI, VirtualMachineAPI
 from eth.vm import opcode_values as op
 from eth.vm.stack import to_int
+from eth_typing import Hash32
+
+from rpc.callcache import SharedReads
+from rpc.callstate import CallAccountDB
 
 DEADLINE_OPCODES = frozenset({op.JUMP, op.JUMPI, op.CALL, op.CALLCODE, op.DELEGATECALL,
                               op.STATICCALL, op.CREATE, op.CREATE2})
@@ -160,3 +165,20 @@ def call_classes(vm_class: type[VirtualMachineAPI], precompiles: frozenset[tuple
     """
     computation_class = vm_class.get_state_class().computation_class
     return call_state_class(vm_class, instrument(computation_class, dict(precompiles)))
+
+
+@functools.lru_cache(maxsize=64)
+def throwaway_class(state_class: type[StateAPI]) -> type[StateAPI]:
+    """``state_class`` on a ``CallAccountDB``: for a call whose state is thrown away.
+
+    Built with ``(db, execution_context, state_root, reads)``; py-evm's ``AccountDB``
+    (and the system contracts, which a call state never installs) is never built.
+    """
+
+    def __init__(self: Any, db: DatabaseAPI, execution_context: ExecutionContextAPI, state_root: Hash32,
+                 reads: SharedReads) -> None:
+        self._db = db
+        self.execution_context = execution_context
+        self._account_db = CallAccountDB(db, state_root, reads)
+
+    return type(f"Throwaway{state_class.__name__}", (state_class,), {"__init__": __init__})

@@ -104,13 +104,15 @@ async def test_calls_at_one_block_share_the_accounts_and_slots_they_read(dev_cha
     call = caller(service)
     reads = service.backend.call_reads
     target = "0x" + "46" * 20
+    stored = {target: {"code": "0x" + SLOAD_TWO_RUNTIME,  # one override, so one storage root at each call
+                       "stateDiff": {"0x" + "00" * 32: "0x" + "00" * 31 + "01", "0x" + "00" * 31 + "01": "0x" + "00" * 31 + "02"}}}
     message = {"from": dev_chain.sender, "to": dev_chain.reverter}
     await call("eth_call", message, "latest")
-    await call("eth_call", {"to": target}, "latest", code_at(target, SLOAD_TWO_RUNTIME))
+    await call("eth_call", {"to": target}, "latest", stored)
     shared = (len(reads.accounts), len(reads.slots))
     assert shared[0] >= 2 and shared[1] >= 2  # the sender and the contract at the head's root; slots 0 and 1
     await call("eth_call", message, "latest")
-    await call("eth_call", {"to": target}, "latest", code_at(target, SLOAD_TWO_RUNTIME))
+    await call("eth_call", {"to": target}, "latest", stored)
     assert (len(reads.accounts), len(reads.slots)) == shared
 
 
