@@ -20,13 +20,13 @@ a frame fails and is rolled back.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 from typing import Any, Hashable
 
 import rlp
 from eth.abc import AccountDatabaseAPI, DatabaseAPI, MetaWitnessAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
+from eth.db.journal import get_next_checkpoint
 from eth.typing import JournalDBCheckpoint
 from eth.validation import validate_uint64, validate_uint256
 from eth.vm.interrupt import MissingBytecode
@@ -71,7 +71,6 @@ class CallAccountDB(AccountDatabaseAPI):
         """EIP-2929's accessed addresses and (address, slot) pairs."""
         self._undo: list[tuple[dict[Any, Any], Any, Any]] = []
         self._checkpoints: dict[int, int] = {}
-        self._checkpoint_ids = itertools.count(1)
 
     # -- the journal -----------------------------------------------------------------
 
@@ -80,9 +79,11 @@ class CallAccountDB(AccountDatabaseAPI):
         table[key] = value
 
     def record(self) -> JournalDBCheckpoint:
-        checkpoint = next(self._checkpoint_ids)
+        """A checkpoint from py-evm's process-wide counter: Cancun's transient storage records the
+        same one in a journal whose root checkpoint came from that counter, and refuses a repeat."""
+        checkpoint = get_next_checkpoint()
         self._checkpoints[checkpoint] = len(self._undo)
-        return JournalDBCheckpoint(checkpoint)
+        return checkpoint
 
     def discard(self, checkpoint: JournalDBCheckpoint) -> None:
         """Undo every write since ``checkpoint`` (a failed frame)."""

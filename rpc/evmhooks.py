@@ -16,7 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from eth.abc import ComputationAPI, DatabaseAPI, ExecutionContextAPI, StateAPI, VirtualMachineAPI
+from eth._utils.address import generate_contract_address
+from eth.abc import ComputationAPI, DatabaseAPI, ExecutionContextAPI, MessageAPI, StateAPI, VirtualMachineAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.message import Message
 from eth.vm import opcode_values as op
 from eth.vm.stack import to_int
 from eth_typing import Hash32
@@ -173,6 +177,7 @@ def throwaway_class(state_class: type[StateAPI]) -> type[StateAPI]:
 
     Built with ``(db, execution_context, state_root, reads)``; py-evm's ``AccountDB``
     (and the system contracts, which a call state never installs) is never built.
+    Its executor builds the message without py-evm's debug log (``call_message``).
     """
 
     def __init__(self: Any, db: DatabaseAPI, execution_context: ExecutionContextAPI, state_root: Hash32,
@@ -181,4 +186,41 @@ def throwaway_class(state_class: type[StateAPI]) -> type[StateAPI]:
         self.execution_context = execution_context
         self._account_db = CallAccountDB(db, state_root, reads)
 
-    return type(f"Throwaway{state_class.__name__}", (state_class,), {"__init__": __init__})
+    executor = state_class.transaction_executor_class
+    return type(f"Throwaway{state_class.__name__}", (state_class,), {
+        "__init__": __init__,
+        "transaction_executor_class": type(f"Call{executor.__name__}", (executor,),
+                                           {"build_evm_message": call_message}),
+    })
+
+
+def call_message(executor: Any, transaction: Any) -> MessageAPI:
+    """py-evm's ``build_evm_message``, one shape from Frontier to Prague, without its debug log.
+
+    py-evm formats that log eagerly (a keccak of the data, the code in hex, the
+    transaction's repr) on every message, logged or not: about a tenth of a trivial
+    call. The fork's own hooks decide what differs: the blob fee (Cancun), the
+    EIP-7702 authorizations' refund and delegated code (Prague).
+    """
+    state = executor.vm_state
+    sender = transaction.sender
+    fee = transaction.gas * state.get_gas_price(transaction)
+    if hasattr(executor, "calc_data_fee") and transaction.type_id == BLOB_TX_TYPE:
+        fee += executor.calc_data_fee(transaction)
+    state.delta_balance(sender, -fee)
+    state.increment_nonce(sender)
+    refund = executor.calc_message_refund(transaction) if hasattr(executor, "calc_message_refund") else 0
+    create_address: Any = None  # py-evm types it ``Address`` with a None default
+    if transaction.to == CREATE_CONTRACT_ADDRESS:
+        create_address = generate_contract_address(sender, state.get_nonce(sender) - 1)
+        data, code, delegated = b"", transaction.data, False
+    else:
+        data = transaction.data
+        if hasattr(executor, "get_code_at_address"):
+            code, delegation = executor.get_code_at_address(transaction.to)
+            delegated = delegation is not None
+        else:
+            code, delegated = state.get_code(transaction.to), False
+    return Message(gas=transaction.gas - transaction.intrinsic_gas, to=transaction.to, sender=sender,
+                   value=transaction.value, data=data, code=code, create_address=create_address,
+                   refund=refund, is_delegation=delegated)
