@@ -130,8 +130,7 @@ def main() -> int:
 
             def cold() -> None:
                 call_classes.cache_clear()
-                service.backend.call_reads.accounts.clear()
-                service.backend.call_reads.slots.clear()
+                service.backend.call_reads.clear()
 
             backend = service.backend
             stored_tx = "0x" + backend.block(backend.head()).transactions[0].hash.hex()

@@ -35,7 +35,7 @@ from eth_typing import Address, Hash32
 from eth_utils import int_to_big_endian
 from trie import HexaryTrie
 
-from rpc.callcache import SharedReads, cached_read
+from rpc.callcache import MAX_SHARED_CODE, SharedReads, cached_read
 from rpc.statedb import MISSING, AccountState
 
 _ABSENT: Any = object()
@@ -66,7 +66,9 @@ class CallAccountDB(AccountDatabaseAPI):
         self._slots: dict[Address, dict[int, int]] = {}
         """Slots the call wrote, by account; a wiped account gets a fresh empty table."""
         self._code: dict[bytes, bytes] = {}
-        """Code the call deployed, by hash (content-addressed: never undone)."""
+        """Code the call deployed, by hash (content-addressed: never undone); the rest is read
+        through the shared code cache (a LevelDB read releases the GIL, and getting it back costs
+        more than the read under load)."""
         self._warm: dict[Hashable, bool] = {}
         """EIP-2929's accessed addresses and (address, slot) pairs."""
         self._undo: list[tuple[dict[Any, Any], Any, Any]] = []
@@ -146,13 +148,16 @@ class CallAccountDB(AccountDatabaseAPI):
         code_hash = self._account(address).code_hash
         if code_hash == EMPTY_SHA3:
             return b""
-        code = self._code.get(code_hash)
+        code = self._code.get(code_hash) or self._reads.code.get(code_hash)
         if code is not None:
             return code
         try:
-            return self._db[code_hash]
+            code = self._db[code_hash]
         except KeyError:
             raise MissingBytecode(Hash32(code_hash)) from None
+        if len(code) <= MAX_SHARED_CODE:
+            self._reads.code.put(code_hash, code)
+        return code
 
     def set_code(self, address: Address, code: bytes) -> None:
         code_hash = keccak(code)

@@ -161,3 +161,14 @@ def test_checkpoints_come_from_py_evms_counter_so_transient_storage_never_sees_o
     before = get_next_checkpoint()
     checkpoint = call.record()
     assert before < checkpoint < get_next_checkpoint()
+
+
+def test_code_read_from_the_database_is_kept_for_later_calls_and_a_calls_own_is_not(
+        chain_state: tuple[AtomicDB, Hash32]) -> None:
+    db, root = chain_state
+    reads = SharedReads()
+    call = CallAccountDB(ReadOnlyDB(db), root, reads)
+    stored = call.get_code(CONTRACT)
+    call.set_code(ALICE, b"\x00")
+    assert call.get_code(ALICE) == b"\x00"
+    assert len(reads.code) == 1 and reads.code.get(call.get_code_hash(CONTRACT)) == stored
