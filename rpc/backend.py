@@ -303,7 +303,7 @@ class ReplicaBackend:
         """Every cache the reads go through, by name, for the gauges that show them against their sizes."""
         return {"decoded blocks": self._blocks, "decoded headers": self._headers, "derived values": self.derived,
                 **self.state.caches(), "call accounts": self.call_reads.accounts, "call slots": self.call_reads.slots,
-                "call code": self.call_reads.code}
+                "call account states": self.call_reads.account_states, "call code": self.call_reads.code}
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ a frame fails and is rolled back.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Hashable
 
 import rlp
@@ -110,19 +109,25 @@ class CallAccountDB(AccountDatabaseAPI):
     def _account(self, address: Address) -> AccountState:
         account = self._accounts.get(address)
         if account is None:
-            encoded = cached_read(self._reads.accounts, self._root, address, self._read_account)
-            account = self._accounts[address] = decode_account(encoded)
+            key = (self._root, address)
+            account = self._reads.account_states.get(key)
+            if account is None:
+                account = self._reads.account_states.put(key, decode_account(HexaryTrie(self._db, self._root)[keccak(address)]))
+            self._accounts[address] = account
         return account
-
-    def _read_account(self, address: bytes) -> bytes:
-        return HexaryTrie(self._db, self._root)[keccak(address)]  # type: ignore[no-any-return]
 
     def _set_account(self, address: Address, account: AccountState) -> None:
         self._account(address)  # the first read, so an undo restores it
         self._write(self._accounts, address, account)
 
-    def _update(self, address: Address, **fields: Any) -> None:
-        self._set_account(address, replace(self._account(address), exists=True, **fields))
+    def _update(self, address: Address, nonce: int | None = None, balance: int | None = None,
+                storage_root: bytes | None = None, code_hash: bytes | None = None) -> None:
+        """The account with the given fields changed; it exists from now on (as py-evm's does once set)."""
+        account = self._account(address)
+        self._set_account(address, AccountState(
+            True, account.nonce if nonce is None else nonce, account.balance if balance is None else balance,
+            account.storage_root if storage_root is None else storage_root,
+            account.code_hash if code_hash is None else code_hash))
 
     def get_balance(self, address: Address) -> int:
         return self._account(address).balance

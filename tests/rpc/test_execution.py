@@ -113,11 +113,11 @@ async def test_calls_at_one_block_share_the_accounts_and_slots_they_read(dev_cha
     message = {"from": dev_chain.sender, "to": dev_chain.reverter}
     await call("eth_call", message, "latest")
     await call("eth_call", {"to": target}, "latest", stored)
-    shared = (len(reads.accounts), len(reads.slots))
+    shared = (len(reads.account_states), len(reads.slots))
     assert shared[0] >= 2 and shared[1] >= 2  # the sender and the contract at the head's root; slots 0 and 1
     await call("eth_call", message, "latest")
     await call("eth_call", {"to": target}, "latest", stored)
-    assert (len(reads.accounts), len(reads.slots)) == shared
+    assert (len(reads.account_states), len(reads.slots)) == shared
 
 
 async def test_calls_running_at_once_on_both_threads_never_see_each_others_writes(dev_chain: DevChain) -> None:
