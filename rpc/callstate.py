@@ -49,6 +49,15 @@ def decode_account(encoded: bytes) -> AccountState:
     return AccountState(True, int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), storage_root, code_hash)
 
 
+def shared_account(reads: SharedReads, db: DatabaseAPI, state_root: bytes, address: bytes) -> AccountState:
+    """The account at ``address`` in the state ``state_root`` of ``db``, through the calls' shared reads."""
+    key = (state_root, address)
+    account = reads.account_states.get(key)
+    if account is None:
+        account = reads.account_states.put(key, decode_account(HexaryTrie(db, state_root)[keccak(address)]))
+    return account
+
+
 class CallAccountDB(AccountDatabaseAPI):
     """py-evm's account database interface for one throwaway call at ``state_root`` of ``db``.
 
@@ -109,11 +118,7 @@ class CallAccountDB(AccountDatabaseAPI):
     def _account(self, address: Address) -> AccountState:
         account = self._accounts.get(address)
         if account is None:
-            key = (self._root, address)
-            account = self._reads.account_states.get(key)
-            if account is None:
-                account = self._reads.account_states.put(key, decode_account(HexaryTrie(self._db, self._root)[keccak(address)]))
-            self._accounts[address] = account
+            account = self._accounts[address] = shared_account(self._reads, self._db, self._root, address)
         return account
 
     def _set_account(self, address: Address, account: AccountState) -> None:

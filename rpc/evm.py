@@ -42,7 +42,7 @@ from rpc.backend import ReplicaBackend, blob_base_fee
 from rpc.callcache import SharedReads, share_reads
 from rpc.callargs import AccountOverride, BlockOverrides, CallMessage, StateOverride
 from rpc.errors import ServerError, vm_error_message
-from rpc.evmhooks import AccessTracer, CallTimeout, call_classes, throwaway_class
+from rpc.evmhooks import AccessTracer, CallTimeout, call_classes, fork_precompiles, throwaway_class
 from storage.overlay import OverlayDB
 
 GAS_TX = 21_000
@@ -77,12 +77,17 @@ class CallEnvironment:
     db: OverlayDB
     state_root: bytes
     blob_fee: int | None
-    precompiles: frozenset[bytes]
+    precompiles: frozenset[tuple[bytes, Any]]
+    """The call's precompiles (address, implementation), state overrides applied."""
     reads: SharedReads
 
     @property
     def base_fee(self) -> int | None:
         return self.context_fields["base_fee_per_gas"]
+
+    @property
+    def precompile_addresses(self) -> frozenset[bytes]:
+        return frozenset(address for address, _ in self.precompiles)
 
     def fork_at_least(self, vm: type[VirtualMachineAPI]) -> bool:
         return issubclass(self.vm_class, vm)
@@ -99,12 +104,13 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
     block = block or BlockOverrides()
     number = block.number if block.number is not None else header.block_number
     vm_class = backend.chain.get_vm_class_for_block_number(BlockNumber(number))
-    computation_class = vm_class.get_state_class().computation_class
-    precompiles: dict[bytes, Any] = dict(computation_class.get_precompiles().items())
+    precompiles = fork_precompiles(vm_class)
     if state:
-        _check_overrides(state, precompiles)
-        _move_precompiles(state, precompiles)
-    state_class = call_classes(vm_class, frozenset(precompiles.items()))
+        moved = dict(precompiles)
+        _check_overrides(state, moved)
+        _move_precompiles(state, moved)
+        precompiles = frozenset(moved.items())
+    state_class = call_classes(vm_class, precompiles)
     env = CallEnvironment(
         vm_class=vm_class,
         header=header,
@@ -114,7 +120,7 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
         db=db if db is not None else OverlayDB(backend.db),
         state_root=header.state_root,
         blob_fee=_blob_fee(header, block, vm_class),
-        precompiles=frozenset(precompiles),
+        precompiles=precompiles,
         reads=backend.call_reads,
     )
     if state:

@@ -161,6 +161,12 @@ def call_state_class(vm_class: type[VirtualMachineAPI], computation_class: type[
 
 
 @functools.lru_cache(maxsize=64)
+def fork_precompiles(vm_class: type[VirtualMachineAPI]) -> frozenset[tuple[bytes, Any]]:
+    """The fork's precompiles as ``call_classes`` keys them, built and hashed once per fork (not per call)."""
+    return frozenset(vm_class.get_state_class().computation_class.get_precompiles().items())
+
+
+@functools.lru_cache(maxsize=64)
 def call_classes(vm_class: type[VirtualMachineAPI], precompiles: frozenset[tuple[bytes, Any]]) -> type[StateAPI]:
     """The call state class of a fork with a precompile set, built once and reused.
 
