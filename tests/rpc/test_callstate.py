@@ -11,10 +11,16 @@ from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
 from eth.db.journal import get_next_checkpoint
+from eth_account import Account as EthAccount
 from eth_typing import Address, Hash32
 
+from chain.dev import dev_accounts, init_dev_chain
+from rpc.backend import ReplicaBackend
+from rpc.callargs import call_args, state_override, to_message
 from rpc.callcache import SharedReads
 from rpc.callstate import CallAccountDB
+from rpc.evm import CallResult, execute, new_state, prepare, run
+from storage.overlay import OverlayDB
 from storage.readonly import ReadOnlyDB
 
 ALICE = Address(b"\x01" * 20)
@@ -172,3 +178,54 @@ def test_code_read_from_the_database_is_kept_for_later_calls_and_a_calls_own_is_
     call.set_code(ALICE, b"\x00")
     assert call.get_code(ALICE) == b"\x00"
     assert len(reads.code) == 1 and reads.code.get(call.get_code_hash(CONTRACT)) == stored
+
+
+# --- a call on CallAccountDB against the same call on py-evm's AccountDB ------------------------------
+
+FUNDED, _ = dev_accounts()[0]
+AUTHORITY = EthAccount.from_key(b"\x07" * 32)
+CODE = {
+    "refund": "6001600055600060005500",  # SSTORE 1 then 0 in slot 0: a refund
+    "create": "6460016000f3600052" "6005601b6000f0" "803b602052600052" "60406000f3",  # CREATE, EXTCODESIZE of it
+    "pay new": "6000600060006000600561dead61fffff150" "61dead31600052" "60206000f3",  # CALL value 5 to a fresh account
+    "reverted delegate": "600060006000600061beef61fffff450" "600054600052" "60206000f3",  # its SSTORE undone
+    "self-destruct": "6000600060006000600061c0de61fffff150" "61dead31600052" "60206000f3",  # pays 0xdead, read after
+    "delegated": "602a600055600054600052" "60206000f3",  # an EIP-7702 delegation's code: SSTORE 42, return it
+}
+HELPERS = {
+    "0x" + "00" * 18 + "beef": {"code": "0x6007600055" "60006000fd"},  # SSTORE 7, REVERT
+    "0x" + "00" * 18 + "c0de": {"code": "0x61deadff", "balance": "0x9"},  # SELFDESTRUCT to 0xdead
+}
+
+
+@pytest.fixture(scope="module")
+def backend() -> ReplicaBackend:
+    db = AtomicDB()
+    init_dev_chain(db)
+    return ReplicaBackend(db)
+
+
+def both_ways(backend: ReplicaBackend, args: dict[str, Any], state: dict[str, Any]) -> tuple[CallResult, CallResult]:
+    """The call as ``run`` executes it, and the same on py-evm's own account database."""
+    env = prepare(backend, backend.head(), None, state_override(state))
+    message = to_message(call_args(args), 50_000_000, env.base_fee, env.base_fee, backend.chain_id)
+    py_evm_state = new_state(env, OverlayDB(env.db), base_fee=0 if message.gas_price == 0 else None)
+    return run(env, message, deadline=float("inf")), execute(env, py_evm_state, message)[0]
+
+
+@pytest.mark.parametrize("name", ["refund", "create", "pay new", "reverted delegate", "self-destruct"])
+def test_a_call_answers_as_on_py_evms_account_db(backend: ReplicaBackend, name: str) -> None:
+    target = "0x" + "00" * 18 + "a11c"
+    ours, theirs = both_ways(backend, {"from": "0x" + FUNDED.hex(), "to": target, "gasPrice": "0x3b9aca00"},
+                             {target: {"code": "0x" + CODE[name], "balance": "0x64"}, **HELPERS})
+    assert ours == theirs and not ours.failed
+
+
+def test_an_eip7702_delegation_answers_as_on_py_evms_account_db(backend: ReplicaBackend) -> None:
+    code_address = "0x" + "00" * 18 + "de1e"
+    authorization = AUTHORITY.sign_authorization({"chainId": backend.chain_id, "address": code_address, "nonce": 0})
+    signed = {"chainId": hex(authorization.chain_id), "address": code_address, "nonce": "0x0",
+              "yParity": hex(authorization.y_parity), "r": hex(authorization.r), "s": hex(authorization.s)}
+    ours, theirs = both_ways(backend, {"from": "0x" + FUNDED.hex(), "to": AUTHORITY.address, "authorizationList": [signed]},
+                             {code_address: {"code": "0x" + CODE["delegated"]}})
+    assert ours == theirs and int.from_bytes(ours.output, "big") == 42
