@@ -16,6 +16,7 @@ miss costs). Rows, measured in the same run:
 - ``eth_call`` with its caches emptied before every call (the call-state classes
   and the shared account and slot reads): what each call cost before they existed;
 - ``eth_blockNumber``: the dispatch path alone, the floor under any method;
+- ``eth_estimateGas`` of the Store's setter (a binary search: several executions);
 - the same call traced by ``debug_traceCall`` (callTracer, and the struct logger
   that records every opcode), and the Store transaction traced by
   ``debug_traceTransaction`` (which replays its block from the parent's state);
@@ -115,7 +116,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="requests per row (default 2000)")
     parser.add_argument("--accounts", type=int, default=500, help="funded accounts in the state (default 500)")
-    parser.add_argument("--simulations", type=int, default=300, help="requests per eth_simulateV1 row (default 300)")
+    parser.add_argument("--simulations", type=int, default=300,
+                        help="requests per eth_simulateV1 and eth_estimateGas row (default 300)")
     parser.add_argument("--fork", default="osaka", help="the dev chain's rules (default osaka; prague to compare)")
     args = parser.parse_args()
 
@@ -149,6 +151,7 @@ def main() -> int:
 
             backend = service.backend
             stored_tx = "0x" + backend.block(backend.head()).transactions[0].hash.hex()
+            estimate = request("eth_estimateGas", [{"from": funded, "to": contract, "data": "0x" + STORED.hex()}, "latest"])
             call_tracer = {"tracer": "callTracer"}
             traces = [
                 ("debug_traceCall, callTracer", request("debug_traceCall", [{"to": contract, "data": "0x00"}, "latest", call_tracer])),
@@ -160,6 +163,7 @@ def main() -> int:
                 ("eth_call, warm caches", asyncio.run(measure(service, call, args.calls, lambda: None))),
                 ("eth_call, caches emptied per call", asyncio.run(measure(service, call, args.calls, cold))),
                 ("eth_blockNumber (dispatch floor)", asyncio.run(measure(service, request("eth_blockNumber", []), args.calls, lambda: None))),
+                ("eth_estimateGas, the Store's setter", asyncio.run(measure(service, estimate, args.simulations, lambda: None))),
                 *((name, asyncio.run(measure(service, body, args.calls, lambda: None))) for name, body in traces),
                 ("eth_simulateV1, 1 block of that call", asyncio.run(measure(service, simulate([{"to": contract, "data": "0x00"}]),
                                                                             args.simulations, lambda: None))),
@@ -170,7 +174,8 @@ def main() -> int:
             db.close()
 
     warm = rows[0][1].cpu / len(rows[0][1].seconds)
-    print(f"\neth_call in process, {args.calls} sequential requests per row ({args.simulations} for eth_simulateV1) "
+    print(f"\neth_call in process, {args.calls} sequential requests per row ({args.simulations} for eth_simulateV1 "
+          "and eth_estimateGas) "
           "through RpcService.handle_body (LevelDB, one core, response cache off)")
     print(f"{'request':38} {'per s':>8} {'p50 us':>8} {'p99 us':>8} {'CPU us':>8} {'CPU vs warm eth_call':>21}")
     for name, row in rows:
