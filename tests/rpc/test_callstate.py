@@ -1,5 +1,6 @@
-"""A throwaway call's account database: what the EVM observes is what py-evm's ``AccountDB`` shows,
-and nothing the call writes reaches the database or the reads other calls share."""
+"""A throwaway call's account database: what the EVM observes is what py-evm's ``AccountDB`` shows
+(operation by operation, and call by call), nothing the call writes reaches the database or the
+reads other calls share, and a call after a new block reads that block's state."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ from eth.db.backends.memory import MemoryDB
 from eth.db.journal import get_next_checkpoint
 from eth_account import Account as EthAccount
 from eth_typing import Address, Hash32
+from eth_utils import to_checksum_address
 
-from chain.dev import dev_accounts, init_dev_chain
+from chain.dev import DevMiner, dev_accounts, init_dev_chain
 from rpc.backend import ReplicaBackend
 from rpc.callargs import call_args, state_override, to_message
 from rpc.callcache import SharedReads
 from rpc.callstate import CallAccountDB
 from rpc.evm import CallResult, execute, new_state, prepare, run
+from rpc.limits import RpcLimits
+from rpc.service import RpcService
 from storage.overlay import OverlayDB
 from storage.readonly import ReadOnlyDB
+from tests.rpc.conftest import caller
 
 ALICE = Address(b"\x01" * 20)
 CONTRACT = Address(b"\x02" * 20)
@@ -229,3 +234,19 @@ def test_an_eip7702_delegation_answers_as_on_py_evms_account_db(backend: Replica
     ours, theirs = both_ways(backend, {"from": "0x" + FUNDED.hex(), "to": AUTHORITY.address, "authorizationList": [signed]},
                              {code_address: {"code": "0x" + CODE["delegated"]}})
     assert ours == theirs and int.from_bytes(ours.output, "big") == 42
+
+
+async def test_a_call_after_a_new_block_reads_that_blocks_state() -> None:
+    db = AtomicDB()
+    init_dev_chain(db)
+    service = RpcService(db, limits=RpcLimits(response_cache_bytes=0), writes_announced=True)
+    call = caller(service)
+    _, key = dev_accounts()[0]
+    payee, reader = "0x" + "00" * 18 + "beef", "0x" + "00" * 18 + "b0b0"
+    read_balance = {reader: {"code": "0x61beef31600052" "60206000f3"}}  # returns BALANCE(0xbeef)
+    assert int((await call("eth_call", {"to": reader}, "latest", read_balance))["result"], 16) == 0
+    transfer = EthAccount.sign_transaction({"chainId": service.backend.chain_id, "nonce": 0, "gas": 21_000, "to": to_checksum_address(payee),
+                                            "value": 7, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}, key)
+    assert DevMiner(db).mine([transfer.raw_transaction]).included
+    service.invalidate()  # what the apply agent does after each write
+    assert int((await call("eth_call", {"to": reader}, "latest", read_balance))["result"], 16) == 7
