@@ -62,7 +62,8 @@ class CallAccountDB(AccountDatabaseAPI):
     """py-evm's account database interface for one throwaway call at ``state_root`` of ``db``.
 
     It cannot make a state root or persist: a call that needs either (eth_simulateV1,
-    state overrides) runs on py-evm's ``AccountDB``.
+    state overrides, the state before a block's transaction) runs on py-evm's ``AccountDB``.
+    It can replay a block's transactions one after another (``lock_changes`` between them).
     """
 
     def __init__(self, db: DatabaseAPI, state_root: Hash32, reads: SharedReads) -> None:
@@ -73,6 +74,10 @@ class CallAccountDB(AccountDatabaseAPI):
         """Every account the call read, as it is now (writes journaled, first reads not)."""
         self._slots: dict[Address, dict[int, int]] = {}
         """Slots the call wrote, by account; a wiped account gets a fresh empty table."""
+        self._locked: dict[Address, dict[int, int]] = {}
+        """Slots as earlier transactions of a replayed block left them (``lock_changes``)."""
+        self._wiped: dict[Address, bool] = {}
+        """Accounts whose storage was wiped since the last ``lock_changes``."""
         self._code: dict[bytes, bytes] = {}
         """Code the call deployed, by hash (content-addressed: never undone); the rest is read
         through the shared code cache (a LevelDB read releases the GIL, and getting it back costs
@@ -111,7 +116,16 @@ class CallAccountDB(AccountDatabaseAPI):
         del self._checkpoints[checkpoint]
 
     def lock_changes(self) -> None:
-        raise NotImplementedError("a throwaway call is one transaction (eth_simulateV1 uses py-evm's AccountDB)")
+        """Between a replayed block's transactions: what they wrote becomes what the next one
+        finds (``from_journal=False``), nothing before it can be undone, and warmth starts over."""
+        for address in self._wiped:
+            self._locked[address] = {}
+        for address, written in self._slots.items():
+            self._locked.setdefault(address, {}).update(written)
+        self._wiped = {}
+        self._warm = {}
+        self._undo = []
+        self._checkpoints = {}
 
     # -- accounts --------------------------------------------------------------------
 
@@ -198,11 +212,14 @@ class CallAccountDB(AccountDatabaseAPI):
     # -- storage ---------------------------------------------------------------------
 
     def get_storage(self, address: Address, slot: int, from_journal: bool = True) -> int:
-        """The slot now, or (``from_journal`` False) as the transaction found it: zero once wiped."""
-        if from_journal:
-            written = self._slots.get(address)
-            if written is not None and slot in written:
-                return written[slot]
+        """The slot now, or (``from_journal`` False) as the transaction found it.
+
+        As py-evm's: a wipe hides the trie at once, but what earlier transactions wrote
+        stays the "original" value until the next ``lock_changes``.
+        """
+        written = self._slots.get(address) if from_journal else self._locked.get(address)
+        if written is not None and slot in written:
+            return written[slot]
         return self._stored(address, slot)
 
     def _stored(self, address: Address, slot: int) -> int:
@@ -227,6 +244,7 @@ class CallAccountDB(AccountDatabaseAPI):
     def _wipe_storage(self, address: Address) -> None:
         """Forget what the call wrote; the account's blank storage root hides what the trie holds."""
         self._write(self._slots, address, {})
+        self._write(self._wiped, address, True)
 
     # -- EIP-2929 --------------------------------------------------------------------
 

@@ -181,8 +181,8 @@ def call_classes(vm_class: type[VirtualMachineAPI], precompiles: frozenset[tuple
 def throwaway_class(state_class: type[StateAPI]) -> type[StateAPI]:
     """``state_class`` on a ``CallAccountDB``: for a call whose state is thrown away.
 
-    Built with ``(db, execution_context, state_root, reads)``; py-evm's ``AccountDB``
-    (and the system contracts, which a call state never installs) is never built.
+    Built with ``(db, execution_context, state_root, reads)``; py-evm's ``AccountDB`` is
+    never built. Also a fork's own state class, for replaying a block's transactions.
     Its executor builds the message without py-evm's debug log (``call_message``).
     """
 
@@ -191,6 +191,7 @@ def throwaway_class(state_class: type[StateAPI]) -> type[StateAPI]:
         self._db = db
         self.execution_context = execution_context
         self._account_db = CallAccountDB(db, state_root, reads)
+        self.set_system_contracts()  # as py-evm's own constructor: a call state's does nothing
 
     executor = state_class.transaction_executor_class
     return type(f"Throwaway{state_class.__name__}", (state_class,), {

@@ -24,6 +24,8 @@ from rpc.callstate import CallAccountDB
 from rpc.evm import CallResult, execute, new_state, prepare, run
 from rpc.limits import RpcLimits
 from rpc.service import RpcService
+from rpc.tracing.hooks import Tracer
+from rpc.tracing.replay import trace_transactions
 from storage.overlay import OverlayDB
 from storage.readonly import ReadOnlyDB
 from tests.rpc.conftest import caller
@@ -68,7 +70,7 @@ def observe(accounts: Any) -> tuple[Any, ...]:
 
 def random_step(rng: random.Random, wiped: set[Address]) -> tuple[str, Callable[[Any], Any]]:
     """One write the EVM may make; an account's storage is wiped at most once in a transaction
-    (a create's, and py-evm can revert across only one)."""
+    (a create's, and py-evm can revert across only one wipe)."""
     address = rng.choice(ADDRESSES)
     slot = rng.choice(SLOTS)
     value = rng.choice((0, 1, rng.randrange(2**64)))
@@ -92,8 +94,8 @@ def random_step(rng: random.Random, wiped: set[Address]) -> tuple[str, Callable[
     return name, step
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_a_call_observes_what_py_evms_account_db_observes_through_writes_and_reverts(
+@pytest.mark.parametrize("seed", range(40))
+def test_a_call_observes_what_py_evms_account_db_observes_through_writes_reverts_and_transactions(
         chain_state: tuple[AtomicDB, Hash32], seed: int) -> None:
     db, root = chain_state
     rng = random.Random(seed)
@@ -102,7 +104,12 @@ def test_a_call_observes_what_py_evms_account_db_observes_through_writes_and_rev
     wiped: set[Address] = set()
     for step in range(200):
         roll = rng.random()
-        if roll < 0.15:
+        if roll < 0.05 and not checkpoints:
+            ours.lock_changes()
+            theirs.lock_changes()
+            wiped.clear()
+            name = "lock_changes"
+        elif roll < 0.15:
             checkpoints.append((ours.record(), theirs.record()))
             name = "record"
         elif roll < 0.3 and checkpoints:
@@ -250,3 +257,28 @@ async def test_a_call_after_a_new_block_reads_that_blocks_state() -> None:
     assert DevMiner(db).mine([transfer.raw_transaction]).included
     service.invalidate()  # what the apply agent does after each write
     assert int((await call("eth_call", {"to": reader}, "latest", read_balance))["result"], 16) == 7
+
+
+class TopFrame(Tracer):
+    """Keeps the transaction's own frame as it ended."""
+
+    def exit(self, computation: Any) -> None:
+        if computation.msg.depth == 0:
+            self.frame = computation
+
+
+def test_replaying_every_block_of_the_compat_chain_gives_each_receipts_status_and_logs(compat_db: AtomicDB) -> None:
+    backend = ReplicaBackend(compat_db)
+    replayed = 0
+    for number in range(1, backend.head().block_number + 1):
+        block = backend.block_by_number(number)
+        assert block is not None
+        for index, tracer in trace_transactions(backend, block, TopFrame, timeout=60, deadline=float("inf")):
+            frame, receipt = tracer.frame, block.receipts[index]  # type: ignore[attr-defined]
+            logs = tuple((log.address, tuple(log.topics), log.data) for log in receipt.logs)
+            seen = tuple((address, tuple(topics), data) for address, topics, data in frame.get_log_entries())
+            assert seen == logs, (number, index)
+            if len(receipt.state_root) < 32:  # a status (Byzantium on), not a pre-Byzantium state root
+                assert frame.is_error == (receipt.state_root != b"\x01"), (number, index)
+            replayed += 1
+    assert replayed >= 40
