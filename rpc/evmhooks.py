@@ -19,9 +19,9 @@ from typing import Any, Callable
 from eth._utils.address import generate_contract_address
 from eth.abc import ComputationAPI, DatabaseAPI, ExecutionContextAPI, MessageAPI, StateAPI, VirtualMachineAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.vm import opcode_values as op
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.message import Message
-from eth.vm import opcode_values as op
 from eth.vm.stack import to_int
 from eth_typing import Hash32
 

@@ -22,8 +22,8 @@ from eth.vm.chain_context import ChainContext
 
 from rpc.backend import BlockData, ReplicaBackend
 from rpc.callcache import share_reads
-from rpc.evmhooks import throwaway_class
 from rpc.errors import ServerError
+from rpc.evmhooks import throwaway_class
 from rpc.format import data
 from rpc.tracing.hooks import Tracer, TxOutcome, TxPosition, traced_state_class
 from storage.overlay import OverlayDB
