@@ -302,7 +302,8 @@ class ReplicaBackend:
     def caches(self) -> dict[str, LRU[Any, Any]]:
         """Every cache the reads go through, by name, for the gauges that show them against their sizes."""
         return {"decoded blocks": self._blocks, "decoded headers": self._headers, "derived values": self.derived,
-                **self.state.caches(), "call accounts": self.call_reads.accounts, "call slots": self.call_reads.slots}
+                **self.state.caches(), "call accounts": self.call_reads.accounts, "call slots": self.call_reads.slots,
+                "call account states": self.call_reads.account_states, "call code": self.call_reads.code}
 
     # -- lifecycle -------------------------------------------------------------------
 

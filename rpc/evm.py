@@ -9,6 +9,10 @@ transaction validation (no nonce or EOA checks for calls) and without finalisati
 (nothing is paid or persisted). Gas used is counted as geth counts it: after the
 refund and the EIP-7623 floor.
 
+A run's state is thrown away, so it keeps its accounts in a ``CallAccountDB``
+(``rpc.callstate``) rather than py-evm's ``AccountDB``: only state overrides and
+eth_simulateV1, which need state roots, build py-evm's.
+
 Long executions are cut by a deadline checked on every jump and call, and the same
 opcode hook records accessed addresses and slots for eth_createAccessList.
 """
@@ -38,7 +42,7 @@ from rpc.backend import ReplicaBackend, blob_base_fee
 from rpc.callcache import SharedReads, share_reads
 from rpc.callargs import AccountOverride, BlockOverrides, CallMessage, StateOverride
 from rpc.errors import ServerError, vm_error_message
-from rpc.evmhooks import AccessTracer, CallTimeout, call_classes
+from rpc.evmhooks import AccessTracer, CallTimeout, call_classes, fork_precompiles, throwaway_class
 from storage.overlay import OverlayDB
 
 GAS_TX = 21_000
@@ -67,15 +71,23 @@ class CallEnvironment:
     header: BlockHeaderAPI
     context_fields: dict[str, Any]
     state_class: type[StateAPI]
+    """The fork's call state on py-evm's ``AccountDB`` (overrides, eth_simulateV1)."""
+    call_class: type[StateAPI]
+    """The same on a ``CallAccountDB``: what ``run`` executes on."""
     db: OverlayDB
     state_root: bytes
     blob_fee: int | None
-    precompiles: frozenset[bytes]
+    precompiles: frozenset[tuple[bytes, Any]]
+    """The call's precompiles (address, implementation), state overrides applied."""
     reads: SharedReads
 
     @property
     def base_fee(self) -> int | None:
         return self.context_fields["base_fee_per_gas"]
+
+    @property
+    def precompile_addresses(self) -> frozenset[bytes]:
+        return frozenset(address for address, _ in self.precompiles)
 
     def fork_at_least(self, vm: type[VirtualMachineAPI]) -> bool:
         return issubclass(self.vm_class, vm)
@@ -92,20 +104,23 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
     block = block or BlockOverrides()
     number = block.number if block.number is not None else header.block_number
     vm_class = backend.chain.get_vm_class_for_block_number(BlockNumber(number))
-    computation_class = vm_class.get_state_class().computation_class
-    precompiles: dict[bytes, Any] = dict(computation_class.get_precompiles().items())
+    precompiles = fork_precompiles(vm_class)
     if state:
-        _check_overrides(state, precompiles)
-        _move_precompiles(state, precompiles)
+        moved = dict(precompiles)
+        _check_overrides(state, moved)
+        _move_precompiles(state, moved)
+        precompiles = frozenset(moved.items())
+    state_class = call_classes(vm_class, precompiles)
     env = CallEnvironment(
         vm_class=vm_class,
         header=header,
         context_fields=_block_context(backend, header, block, vm_class, number),
-        state_class=call_classes(vm_class, frozenset(precompiles.items())),
+        state_class=state_class,
+        call_class=throwaway_class(state_class),
         db=db if db is not None else OverlayDB(backend.db),
         state_root=header.state_root,
         blob_fee=_blob_fee(header, block, vm_class),
-        precompiles=frozenset(precompiles),
+        precompiles=precompiles,
         reads=backend.call_reads,
     )
     if state:
@@ -191,14 +206,25 @@ def _apply_account(state: StateAPI, raw_address: bytes, account: AccountOverride
 
 def new_state(env: CallEnvironment, db: Any, base_fee: int | None = None,
               blob_fee: int | None = None) -> StateAPI:
-    """A fresh state at the environment's (overridden) root."""
-    fields = dict(env.context_fields)
-    if base_fee is not None:
-        fields["base_fee_per_gas"] = base_fee
-    state = env.state_class(db, ExecutionContext(**fields), env.state_root)
+    """A fresh state at the environment's (overridden) root on py-evm's ``AccountDB`` over ``db``."""
+    state = env.state_class(db, _context(env, base_fee), env.state_root)
     share_reads(state, env.reads)
     state.blob_fee_override = blob_fee if blob_fee is not None else env.blob_fee  # type: ignore[attr-defined]
     return state
+
+
+def call_state(env: CallEnvironment, base_fee: int | None = None, blob_fee: int | None = None) -> StateAPI:
+    """A fresh throwaway state at the environment's (overridden) root: it writes nowhere."""
+    state = env.call_class(env.db, _context(env, base_fee), env.state_root, env.reads)  # type: ignore[call-arg]
+    state.blob_fee_override = blob_fee if blob_fee is not None else env.blob_fee  # type: ignore[attr-defined]
+    return state
+
+
+def _context(env: CallEnvironment, base_fee: int | None) -> ExecutionContext:
+    fields = env.context_fields
+    if base_fee is not None:
+        fields = {**fields, "base_fee_per_gas": base_fee}
+    return ExecutionContext(**fields)
 
 
 # --- one run ---------------------------------------------------------------------------------
@@ -261,8 +287,8 @@ def run(env: CallEnvironment, message: CallMessage, deadline: float,
     """
     zero_fee = message.gas_price == 0
     blob_zero = message.max_fee_per_blob_gas == 0
-    state = new_state(env, OverlayDB(env.db), base_fee=0 if zero_fee and env.base_fee is not None else None,
-                      blob_fee=0 if blob_zero else None)
+    state = call_state(env, base_fee=0 if zero_fee and env.base_fee is not None else None,
+                       blob_fee=0 if blob_zero else None)
     state.call_deadline = deadline  # type: ignore[attr-defined]
     state.call_tracer = tracer  # type: ignore[attr-defined]
     state.call_pause = pause  # type: ignore[attr-defined]

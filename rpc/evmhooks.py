@@ -5,7 +5,8 @@ subclass whose table wraps a few opcodes: every jump and call checks the call's
 deadline (every loop passes a jump, every recursion a call), and the opcodes that
 touch accounts or slots feed geth's ``AccessListTracer`` logic. The state class
 gets the same treatment: our computation class, an overridable blob base fee,
-and no system-contract installation (that belongs to block building).
+and no system-contract installation (that belongs to block building); a call that
+is thrown away runs on a subclass of it whose accounts live in a ``CallAccountDB``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from eth.abc import ComputationAPI, StateAPI, VirtualMachineAPI
+from eth._utils.address import generate_contract_address
+from eth.abc import ComputationAPI, DatabaseAPI, ExecutionContextAPI, MessageAPI, StateAPI, VirtualMachineAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.vm import opcode_values as op
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.message import Message
 from eth.vm.stack import to_int
+from eth_typing import Hash32
+
+from rpc.callcache import SharedReads
+from rpc.callstate import CallAccountDB
 
 DEADLINE_OPCODES = frozenset({op.JUMP, op.JUMPI, op.CALL, op.CALLCODE, op.DELEGATECALL,
                               op.STATICCALL, op.CREATE, op.CREATE2})
@@ -152,6 +161,12 @@ def call_state_class(vm_class: type[VirtualMachineAPI], computation_class: type[
 
 
 @functools.lru_cache(maxsize=64)
+def fork_precompiles(vm_class: type[VirtualMachineAPI]) -> frozenset[tuple[bytes, Any]]:
+    """The fork's precompiles as ``call_classes`` keys them, built and hashed once per fork (not per call)."""
+    return frozenset(vm_class.get_state_class().computation_class.get_precompiles().items())
+
+
+@functools.lru_cache(maxsize=64)
 def call_classes(vm_class: type[VirtualMachineAPI], precompiles: frozenset[tuple[bytes, Any]]) -> type[StateAPI]:
     """The call state class of a fork with a precompile set, built once and reused.
 
@@ -160,3 +175,59 @@ def call_classes(vm_class: type[VirtualMachineAPI], precompiles: frozenset[tuple
     """
     computation_class = vm_class.get_state_class().computation_class
     return call_state_class(vm_class, instrument(computation_class, dict(precompiles)))
+
+
+@functools.lru_cache(maxsize=64)
+def throwaway_class(state_class: type[StateAPI]) -> type[StateAPI]:
+    """``state_class`` on a ``CallAccountDB``: for a call whose state is thrown away.
+
+    Built with ``(db, execution_context, state_root, reads)``; py-evm's ``AccountDB`` is
+    never built. Also a fork's own state class, for replaying a block's transactions.
+    Its executor builds the message without py-evm's debug log (``call_message``).
+    """
+
+    def __init__(self: Any, db: DatabaseAPI, execution_context: ExecutionContextAPI, state_root: Hash32,
+                 reads: SharedReads) -> None:
+        self._db = db
+        self.execution_context = execution_context
+        self._account_db = CallAccountDB(db, state_root, reads)
+        self.set_system_contracts()  # as py-evm's own constructor: a call state's does nothing
+
+    executor = state_class.transaction_executor_class
+    return type(f"Throwaway{state_class.__name__}", (state_class,), {
+        "__init__": __init__,
+        "transaction_executor_class": type(f"Call{executor.__name__}", (executor,),
+                                           {"build_evm_message": call_message}),
+    })
+
+
+def call_message(executor: Any, transaction: Any) -> MessageAPI:
+    """py-evm's ``build_evm_message``, one shape from Frontier to Prague, without its debug log.
+
+    py-evm formats that log eagerly (a keccak of the data, the code in hex, the
+    transaction's repr) on every message, logged or not: about a tenth of a trivial
+    call. The fork's own hooks decide what differs: the blob fee (Cancun), the
+    EIP-7702 authorizations' refund and delegated code (Prague).
+    """
+    state = executor.vm_state
+    sender = transaction.sender
+    fee = transaction.gas * state.get_gas_price(transaction)
+    if hasattr(executor, "calc_data_fee") and transaction.type_id == BLOB_TX_TYPE:
+        fee += executor.calc_data_fee(transaction)
+    state.delta_balance(sender, -fee)
+    state.increment_nonce(sender)
+    refund = executor.calc_message_refund(transaction) if hasattr(executor, "calc_message_refund") else 0
+    create_address: Any = None  # py-evm types it ``Address`` with a None default
+    if transaction.to == CREATE_CONTRACT_ADDRESS:
+        create_address = generate_contract_address(sender, state.get_nonce(sender) - 1)
+        data, code, delegated = b"", transaction.data, False
+    else:
+        data = transaction.data
+        if hasattr(executor, "get_code_at_address"):
+            code, delegation = executor.get_code_at_address(transaction.to)
+            delegated = delegation is not None
+        else:
+            code, delegated = state.get_code(transaction.to), False
+    return Message(gas=transaction.gas - transaction.intrinsic_gas, to=transaction.to, sender=sender,
+                   value=transaction.value, data=data, code=code, create_address=create_address,
+                   refund=refund, is_delegation=delegated)

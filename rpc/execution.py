@@ -47,7 +47,8 @@ from rpc.fees import suggest_tip
 from rpc.shedding import pause_while_behind
 from rpc.format import JSON, access_list_json, data, quantity
 from rpc.blockref import LATEST, BlockRef, block_ref
-from rpc.statedb import read_account
+from rpc.callstate import shared_account
+from rpc.statedb import AccountState
 
 ESTIMATE_ERROR_RATIO = 0.015
 CALL_STIPEND = 2300
@@ -74,6 +75,11 @@ def _environment(backend: ReplicaBackend, ref: BlockRef | None, block: BlockOver
     header = backend.resolve_ref(ref or LATEST)
     check_block_overrides(block)
     return prepare(backend, header, block, state)
+
+
+def _account(env: CallEnvironment, address: bytes) -> AccountState:
+    """An account in the environment's (overridden) state, read as its calls read it."""
+    return shared_account(env.reads, env.db, env.state_root, address)
 
 
 def _header_base_fee(env: CallEnvironment) -> int | None:
@@ -149,7 +155,7 @@ class Estimator:
         high = message.gas if message.gas >= GAS_TX else self.env.header.gas_limit
         fee_cap = message.max_fee_per_gas
         if fee_cap:
-            available = read_account(self.env.db, self.env.state_root, message.sender).balance
+            available = _account(self.env, message.sender).balance
             if message.value >= available:
                 raise ServerError("insufficient funds for transfer")
             available -= message.value
@@ -184,7 +190,7 @@ class Estimator:
         message = self.message
         if message.data or message.to is None:
             return False
-        return read_account(self.env.db, self.env.state_root, message.to).code_hash == keccak(b"")
+        return _account(self.env, message.to).code_hash == keccak(b"")
 
     def _search(self, low: int, high: int, first: CallResult) -> int:
         optimistic = (first.gas_used + first.refunded + CALL_STIPEND) * 64 // 63
@@ -222,10 +228,10 @@ def eth_create_access_list(backend: ReplicaBackend, args: CallArgs, ref: BlockRe
     header_fee = _header_base_fee(env)
     args = _fee_defaults(backend, env, args)
     if args.nonce is None:
-        args = replace(args, nonce=read_account(env.db, env.state_root, args.sender or bytes(20)).nonce)
+        args = replace(args, nonce=_account(env, args.sender or bytes(20)).nonce)
     sender = args.sender or bytes(20)
     to = args.to if args.to is not None else created_address(sender, args.nonce or 0)
-    excluded = frozenset({sender, to}) | env.precompiles
+    excluded = frozenset({sender, to}) | env.precompile_addresses
     previous = AccessTracer.seeded(args.access_list, excluded)
     deadline = _deadline(backend)
     while True:

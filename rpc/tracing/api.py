@@ -251,7 +251,7 @@ def debug_trace_call(backend: ReplicaBackend, args: CallArgs, ref: BlockRef, con
     message = to_message(args, backend.limits.call_gas_cap, env.base_fee, getattr(header, "base_fee_per_gas", None),
                          backend.chain_id)
     tracer = request.new_tracer()
-    env = replace(env, state_class=traced_state_class(backend.derived, env.state_class, tracer, request.deadline))
+    env = replace(env, call_class=traced_state_class(backend.derived, env.call_class, tracer, request.deadline))
     try:
         result = run(env, message, request.tx_deadline())
     except CallFailure as failure:

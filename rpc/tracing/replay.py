@@ -6,7 +6,9 @@ fork's block-start system updates (Cancun's beacon root, Prague's history storag
 run first, as at import; then the transactions run in order, each in the state the
 previous ones left. Every write lands in an ``OverlayDB`` that is dropped after the
 request, so the replica's database is never touched. Trie reads go through the
-cache eth_call shares (keyed by root, so a replay's writes never leak into it).
+cache eth_call shares (keyed by root, so a replay's writes never leak into it). A traced
+replay keeps its accounts in a ``CallAccountDB``, as a call does; the state before a
+transaction (debug_traceCall's ``txIndex``) needs its root, so it runs on py-evm's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from eth.vm.chain_context import ChainContext
 from rpc.backend import BlockData, ReplicaBackend
 from rpc.callcache import share_reads
 from rpc.errors import ServerError
+from rpc.evmhooks import throwaway_class
 from rpc.format import data
 from rpc.tracing.hooks import Tracer, TxOutcome, TxPosition, traced_state_class
 from storage.overlay import OverlayDB
@@ -29,11 +32,12 @@ TracerFactory = Callable[[], Tracer]
 
 
 def _block_start_state(backend: ReplicaBackend, block: BlockData, db: OverlayDB, tracer: Tracer,
-                       deadline: float) -> StateAPI:
+                       deadline: float, throwaway: bool) -> StateAPI:
     """The state the block's first transaction runs in (its system updates applied), writing to ``db``.
 
     Its class runs ``tracer``'s hooks; the state itself reports to nobody until a
-    transaction is traced (``_traced``).
+    transaction is traced (``_traced``). A ``throwaway`` state keeps its accounts in a
+    ``CallAccountDB`` (it writes nowhere, and cannot make a state root).
     """
     parent = backend.header_by_hash(block.header.parent_hash)
     if block.number == 0 or parent is None:
@@ -43,9 +47,13 @@ def _block_start_state(backend: ReplicaBackend, block: BlockData, db: OverlayDB,
     vm: Any = block.vm_class(header=block.header, chaindb=ChainDB(db), chain_context=chain_context,
                              consensus_context=chain.consensus_context)
     context = vm.create_execution_context(block.header, backend.previous_hashes(block.header), chain_context)
-    state_class = traced_state_class(backend.derived, block.vm_class.get_state_class(), tracer, deadline)
-    state = state_class(db, context, parent.state_root)
-    share_reads(state, backend.call_reads)
+    fork_state = block.vm_class.get_state_class()
+    if throwaway:
+        state_class = traced_state_class(backend.derived, throwaway_class(fork_state), tracer, deadline)
+        state = state_class(db, context, parent.state_root, backend.call_reads)  # type: ignore[call-arg]
+    else:
+        state = traced_state_class(backend.derived, fork_state, tracer, deadline)(db, context, parent.state_root)
+        share_reads(state, backend.call_reads)
     state.tracer = None  # type: ignore[attr-defined]
     vm._state = state
     vm.block_preprocessing(block.block)
@@ -84,7 +92,7 @@ def trace_transactions(backend: ReplicaBackend, block: BlockData, new_tracer: Tr
     replay stops at ``deadline``. Transactions after ``only`` are not run.
     """
     tracer = new_tracer()
-    state = _block_start_state(backend, block, OverlayDB(backend.db), tracer, deadline)
+    state = _block_start_state(backend, block, OverlayDB(backend.db), tracer, deadline, throwaway=True)
     if only is not None:
         _run_untraced(state, block, only)
         yield only, _traced(state, block, only, tracer, timeout)
@@ -102,7 +110,7 @@ def state_before(backend: ReplicaBackend, block: BlockData, index: int, deadline
     if index >= len(block.transactions):
         raise ServerError(f"transaction index {index} out of range for block {data(block.hash)}")
     db = OverlayDB(backend.db)
-    state = _block_start_state(backend, block, db, Tracer(), deadline)
+    state = _block_start_state(backend, block, db, Tracer(), deadline, throwaway=False)
     _run_untraced(state, block, index)
     state.persist()
     return db, state.state_root

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ SLOT0_RUNTIME = "60005460005260206000f3"
 """Returns storage slot 0."""
 SLOAD_TWO_RUNTIME = "600054506001545000"
 """SLOAD slot 0 and slot 1, then STOP."""
+STORE_SPIN_LOAD_RUNTIME = "6000356000556104005b600190038060095750600054600052" + "60206000f3"
+"""SSTORE the first calldata word in slot 0, count down from 1024 (time for the other thread to run),
+then return slot 0."""
 
 
 def init_code(runtime: str) -> str:
@@ -104,14 +108,26 @@ async def test_calls_at_one_block_share_the_accounts_and_slots_they_read(dev_cha
     call = caller(service)
     reads = service.backend.call_reads
     target = "0x" + "46" * 20
+    stored = {target: {"code": "0x" + SLOAD_TWO_RUNTIME,  # one override, so one storage root at each call
+                       "stateDiff": {"0x" + "00" * 32: "0x" + "00" * 31 + "01", "0x" + "00" * 31 + "01": "0x" + "00" * 31 + "02"}}}
     message = {"from": dev_chain.sender, "to": dev_chain.reverter}
     await call("eth_call", message, "latest")
-    await call("eth_call", {"to": target}, "latest", code_at(target, SLOAD_TWO_RUNTIME))
-    shared = (len(reads.accounts), len(reads.slots))
+    await call("eth_call", {"to": target}, "latest", stored)
+    shared = (len(reads.account_states), len(reads.slots))
     assert shared[0] >= 2 and shared[1] >= 2  # the sender and the contract at the head's root; slots 0 and 1
     await call("eth_call", message, "latest")
-    await call("eth_call", {"to": target}, "latest", code_at(target, SLOAD_TWO_RUNTIME))
-    assert (len(reads.accounts), len(reads.slots)) == shared
+    await call("eth_call", {"to": target}, "latest", stored)
+    assert (len(reads.account_states), len(reads.slots)) == shared
+
+
+async def test_calls_running_at_once_on_both_threads_never_see_each_others_writes(dev_chain: DevChain) -> None:
+    call = caller(RpcService(dev_chain.db, limits=RpcLimits(response_cache_bytes=0)))
+    target = "0x" + "47" * 20
+    responses = await asyncio.gather(*(
+        call("eth_call", {"to": target, "data": "0x" + value.to_bytes(32, "big").hex()}, "latest",
+             code_at(target, STORE_SPIN_LOAD_RUNTIME))
+        for value in range(1, 13)))
+    assert [int(response["result"], 16) for response in responses] == list(range(1, 13))
 
 
 async def test_a_state_override_is_never_seen_by_a_later_call_at_the_same_block(call: Call) -> None:
