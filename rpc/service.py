@@ -16,6 +16,7 @@ from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool,
 from rpc import capabilities, ethconfig, execution, headers, simulate, storagevalues, submit, submitsync
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
 from rpc.blockwait import BlockWait
+from rpc.brokerwait import BrokerWait
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.limits import RpcLimits
 from rpc.response_cache import ResponseCache
@@ -84,7 +85,10 @@ class RpcService:
         self.responses = ResponseCache(self.limits.response_cache_bytes)
         self.block_wait = BlockWait(self.limits.block_wait_blocks, self.limits.block_wait_seconds,
                                     max(1, self.limits.max_in_flight // 4))
-        self.dispatcher = Dispatcher(self.backend, self.methods, on_call, self.responses, self.block_wait)
+        self.broker_wait = BrokerWait(max(1, self.limits.max_in_flight // 4))
+        """Calls waiting on the broker (filters, sent transactions): a quarter of the slots, so reads keep the rest."""
+        self.dispatcher = Dispatcher(self.backend, self.methods, on_call, self.responses, self.block_wait,
+                                     self.broker_wait)
         self.admission = Admission(self.limits.max_in_flight, behind or never_behind)
         """Which HTTP requests are served, and how many were shed."""
 

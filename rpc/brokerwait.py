@@ -1,0 +1,70 @@
+"""Calls whose answer waits on the broker get their own share of the replica's request slots.
+
+A filter call (``eth_newFilter`` ... ``eth_uninstallFilter``) answers once the broker
+acknowledged its record on the filter topic, and most first wait until this replica has read
+that topic to its end; ``eth_sendRawTransaction`` answers once the broker acknowledged the
+transaction's record, and ``eth_sendRawTransactionSync`` then waits for its receipt. Their
+time is the broker's, not this process's: on the local broker (Tansu, memory storage) a fetch
+at the end of the filter topic took 2.1 s (p50) once a soak had written some 45,000 filter
+records, and without a bound of their own those calls held all ``RPC_MAX_IN_FLIGHT`` slots,
+so every read was shed: 600 answered req/s fell to 60-100 with the process a quarter idle
+(``bench/soak.py``). A stranger sending eth_newFilter in a loop does the same on purpose.
+
+At most ``max_waiting`` such calls (a quarter of the slots, as ``BlockWait`` allows calls
+waiting for a block) run at once; the next is answered at once with -32005, saying what is
+full and to retry, and reads keep the other slots. Each wait for an acknowledgement is
+bounded too (``RPC_BROKER_TIMEOUT``, ``BrokerTimeout``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+from typing import Awaitable, Iterator, TypeVar
+
+from rpc.errors import Overloaded, ServerError
+
+T = TypeVar("T")
+
+
+class BrokerTimeout(ServerError):
+    """The broker did not acknowledge a call's record in time: the call did not take effect here,
+    or not yet, and may be sent again."""
+
+    def __init__(self, what: str, seconds: float) -> None:
+        super().__init__(f"the broker did not acknowledge {what} within {seconds:g}s; retry shortly")
+
+
+async def acknowledged(produced: Awaitable[T], what: str, seconds: float) -> T:
+    """``produced``'s result once the broker acknowledged it, or ``BrokerTimeout`` after ``seconds``."""
+    try:
+        return await asyncio.wait_for(produced, seconds)
+    except asyncio.TimeoutError:
+        raise BrokerTimeout(what, seconds) from None
+
+
+class BrokerWait:
+    """Counts the calls waiting on the broker and refuses the ones past ``max_waiting``.
+
+    Arguments:
+        max_waiting: the most calls waiting on the broker at once.
+    """
+
+    def __init__(self, max_waiting: int) -> None:
+        self.max_waiting = max_waiting
+        self.waiting = 0
+        """Calls holding a place now (``ethercattle_rpc_broker_waiting`` on /metrics)."""
+        self.refused = 0
+        """Calls refused because every place was taken (``ethercattle_rpc_broker_waits_refused``)."""
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """One call's place, from its start to its answer; ``Overloaded`` (-32005) when none is free."""
+        if self.waiting >= self.max_waiting:
+            self.refused += 1
+            raise Overloaded(f"{self.max_waiting} calls already waiting on the broker for filters or sent transactions")
+        self.waiting += 1
+        try:
+            yield
+        finally:
+            self.waiting -= 1
