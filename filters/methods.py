@@ -27,8 +27,8 @@ one replica they are serialised by a lock). If the barrier gives up
 (``FILTER_SYNC_TIMEOUT``, a broker stalled for seconds), the poll goes on with
 what it has, and may repeat the previous poll's changes.
 
-Every call here waits on the broker, so they share a quarter of the replica's
-request slots (``rpc.brokerwait``), and a call whose record the broker does not
+Every call here waits on the broker, so they have their own bound apart from the
+replica's request slots (``rpc.brokerwait``), and a call whose record the broker does not
 acknowledge within ``RPC_BROKER_TIMEOUT`` answers -32000 and may be retried: the
 record may still land later (an install then leaves a filter nobody polls, which
 expires; a poll's cursor moves past changes its caller never got). An install

@@ -198,7 +198,7 @@ class Dispatcher:
         self.on_call = on_call
         self.responses = responses if responses is not None else ResponseCache(0)
         self.block_wait = block_wait if block_wait is not None else BlockWait(0, 0.0)
-        self.broker_wait = broker_wait if broker_wait is not None else BrokerWait(max(1, self.limits.max_in_flight // 4))
+        self.broker_wait = broker_wait if broker_wait is not None else BrokerWait(self.limits.max_in_flight)
         self.crashes = Repeats()
         """Crash tracebacks logged: the first of each kind per window, then a count of the repeats."""
 

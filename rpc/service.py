@@ -85,12 +85,13 @@ class RpcService:
         self.responses = ResponseCache(self.limits.response_cache_bytes)
         self.block_wait = BlockWait(self.limits.block_wait_blocks, self.limits.block_wait_seconds,
                                     max(1, self.limits.max_in_flight // 4))
-        self.broker_wait = BrokerWait(max(1, self.limits.max_in_flight // 4))
-        """Calls waiting on the broker (filters, sent transactions): a quarter of the slots, so reads keep the rest."""
-        self.dispatcher = Dispatcher(self.backend, self.methods, on_call, self.responses, self.block_wait,
-                                     self.broker_wait)
         self.admission = Admission(self.limits.max_in_flight, behind or never_behind)
         """Which HTTP requests are served, and how many were shed."""
+        self.broker_wait = BrokerWait(self.limits.max_in_flight, self.admission.stepped_aside)
+        """Calls waiting on the broker (filters, sent transactions): as many again as the requests served
+        at once, apart from them, so reads keep every place."""
+        self.dispatcher = Dispatcher(self.backend, self.methods, on_call, self.responses, self.block_wait,
+                                     self.broker_wait)
 
     def invalidate(self) -> None:
         """The apply agent's hook after each committed write (cheap): calls waiting for a block look again.

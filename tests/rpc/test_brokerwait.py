@@ -1,4 +1,4 @@
-"""Calls that wait on the broker hold at most a quarter of the request slots; reads keep the rest."""
+"""Calls that wait on the broker have a bound of their own and hold no request slot meanwhile: reads keep them all."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from filters.store import FilterStore
 from rpc.brokerwait import BrokerWait
 from rpc.limits import RpcLimits
 from rpc.service import RpcService
+from rpc.shedding import Admission
 from tests.rpc.conftest import caller, serve
 
 BUSY = "server busy (4 calls already waiting on the broker for filters or sent transactions), retry shortly"
@@ -33,8 +34,9 @@ def unacknowledged_store() -> FilterStore:
 
 
 def stuck_service(db: AtomicDB, ack_timeout: float = 60.0) -> RpcService:
+    """Four requests served at once, and four calls waiting on a broker that acknowledges nothing."""
     filters = Filters(unacknowledged_store(), FilterLimits(ack_timeout=ack_timeout))
-    return RpcService(db, limits=RpcLimits(max_in_flight=16), extra_methods=[filters.methods()])
+    return RpcService(db, limits=RpcLimits(max_in_flight=4), extra_methods=[filters.methods()])
 
 
 @pytest.fixture
@@ -64,15 +66,15 @@ async def until(condition: Any) -> None:
 async def test_reads_are_answered_while_the_broker_acknowledges_no_filter(stuck_url: tuple[RpcService, str]) -> None:
     service, url = stuck_url
     async with aiohttp.ClientSession() as session:
-        installs = [asyncio.ensure_future(post(session, url, "eth_newFilter", {})) for _ in range(16)]
-        await until(lambda: sum(task.done() for task in installs) == 12)
+        installs = [asyncio.ensure_future(post(session, url, "eth_newFilter", {})) for _ in range(12)]
+        await until(lambda: sum(task.done() for task in installs) == 8)
         refused = [task.result() for task in installs if task.done()]
         reads = await asyncio.gather(*(post(session, url, "eth_blockNumber") for _ in range(8)))
         waiting, in_flight = service.broker_wait.waiting, service.admission.in_flight
         await asyncio.gather(*installs)
     assert {(status, body["error"]["code"], body["error"]["message"]) for status, body in refused} == {(200, -32005, BUSY)}
     assert [(status, body["result"]) for status, body in reads] == [(200, "0x2d")] * 8
-    assert (waiting, in_flight, service.broker_wait.refused, service.admission.shed) == (4, 4, 12, 0)
+    assert (waiting, in_flight, service.broker_wait.refused, service.admission.shed) == (4, 0, 8, 0)
 
 
 async def test_sent_transactions_wait_in_the_same_bound_as_filters(compat_db: AtomicDB) -> None:
@@ -91,6 +93,22 @@ async def test_a_record_the_broker_does_not_acknowledge_in_time_answers_a_retrya
     answer = await caller(service)("eth_newFilter", {})
     assert answer["error"] == {"code": -32000, "message": "the broker did not acknowledge the filter's record within 0.05s; retry shortly"}
     assert service.broker_wait.waiting == 0
+
+
+def test_a_call_waiting_on_the_broker_gives_its_request_place_back_meanwhile() -> None:
+    admission = Admission(max_in_flight=1)
+    wait = BrokerWait(max_waiting=1, step_aside=admission.stepped_aside)
+    with admission.held():
+        with wait.held():
+            assert admission.refusal() is None  # a read arriving now is served
+        assert admission.in_flight == 1
+    assert admission.in_flight == 0
+
+
+def test_a_call_that_holds_no_request_place_gives_none_back() -> None:
+    admission = Admission(max_in_flight=1)
+    with BrokerWait(max_waiting=1, step_aside=admission.stepped_aside).held():  # a WebSocket call
+        assert admission.in_flight == 0
 
 
 def test_a_place_is_given_back_when_its_call_fails() -> None:
