@@ -1,4 +1,4 @@
-"""Calls whose answer waits on the broker get their own share of the replica's request slots.
+"""Calls whose answer waits on the broker have a bound of their own, apart from the request slots.
 
 A filter call (``eth_newFilter`` ... ``eth_uninstallFilter``) answers once the broker
 acknowledged its record on the filter topic, and most first wait until this replica has read
@@ -7,8 +7,8 @@ transaction's record, and ``eth_sendRawTransactionSync`` then waits for its rece
 time is the broker's, not this process's: on the local broker (Tansu, memory storage) a fetch
 at the end of the filter topic took 2.1 s (p50) once a soak had written some 45,000 filter
 records, and without a bound of their own those calls held all ``RPC_MAX_IN_FLIGHT`` slots,
-so every read was shed: 600 answered req/s fell to 60-100 with the process a quarter idle
-(``bench/soak.py``). A stranger sending eth_newFilter in a loop does the same on purpose.
+so every read was shed: 305-647 answered req/s fell to 51-188 with lag 0 and the process a
+quarter idle (``bench/soak.py``). A stranger sending eth_newFilter in a loop does the same on purpose.
 
 So these calls have a bound of their own: while one runs it gives its request's place back
 to the admission (``Admission.stepped_aside``), so reads keep every slot; at most
