@@ -158,7 +158,7 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
         ("ethercattle_rpc_in_flight", "gauge", "HTTP JSON-RPC requests being handled now (at most RPC_MAX_IN_FLIGHT)",
          lambda: rpc.admission.in_flight),
         ("ethercattle_rpc_broker_waiting", "gauge",
-         "JSON-RPC calls waiting on the broker now (filters, sent transactions; at most RPC_MAX_IN_FLIGHT, apart from the requests in flight)",
+         "JSON-RPC calls waiting on the broker now (filters, sent transactions, pending nonces; at most RPC_MAX_IN_FLIGHT, apart from the requests in flight)",
          lambda: rpc.broker_wait.waiting),
         ("ethercattle_rpc_broker_waits_refused", "counter",
          "JSON-RPC calls refused at once (-32005) because RPC_MAX_IN_FLIGHT calls already waited on the broker",

@@ -16,7 +16,7 @@ from tests.integration.test_health import own_broker
 
 pytestmark = pytest.mark.broker
 
-BUSY = "server busy (16 calls already waiting on the broker for filters or sent transactions), retry shortly"
+BUSY = "server busy (16 calls already waiting on the broker for filters, sent transactions or pending nonces), retry shortly"
 UNACKNOWLEDGED = "the broker did not acknowledge the filter's record within 2s; retry shortly"
 
 

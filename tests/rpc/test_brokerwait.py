@@ -12,13 +12,17 @@ from eth.db.atomic import AtomicDB
 
 from filters.methods import FilterLimits, Filters
 from filters.store import FilterStore
+from rpc.backend import NoPending
 from rpc.brokerwait import BrokerWait
 from rpc.limits import RpcLimits
 from rpc.service import RpcService
 from rpc.shedding import Admission
 from tests.rpc.conftest import caller, serve
 
-BUSY = "server busy (4 calls already waiting on the broker for filters or sent transactions), retry shortly"
+
+def busy(places: int) -> str:
+    return (f"server busy ({places} calls already waiting on the broker for filters, sent transactions or pending nonces), "
+            "retry shortly")
 
 
 def unacknowledged_store() -> FilterStore:
@@ -72,7 +76,7 @@ async def test_reads_are_answered_while_the_broker_acknowledges_no_filter(stuck_
         reads = await asyncio.gather(*(post(session, url, "eth_blockNumber") for _ in range(8)))
         waiting, in_flight = service.broker_wait.waiting, service.admission.in_flight
         await asyncio.gather(*installs)
-    assert {(status, body["error"]["code"], body["error"]["message"]) for status, body in refused} == {(200, -32005, BUSY)}
+    assert {(status, body["error"]["code"], body["error"]["message"]) for status, body in refused} == {(200, -32005, busy(4))}
     assert [(status, body["result"]) for status, body in reads] == [(200, "0x2d")] * 8
     assert (waiting, in_flight, service.broker_wait.refused, service.admission.shed) == (4, 0, 8, 0)
 
@@ -85,14 +89,34 @@ async def test_sent_transactions_wait_in_the_same_bound_as_filters(compat_db: At
     sent = await call("eth_sendRawTransaction", "0x02")
     for task in installs:
         task.cancel()
-    assert sent["error"] == {"code": -32005, "message": BUSY}
+    assert sent["error"] == {"code": -32005, "message": busy(4)}
 
 
 async def test_a_record_the_broker_does_not_acknowledge_in_time_answers_a_retryable_error(compat_db: AtomicDB) -> None:
     service = stuck_service(compat_db, ack_timeout=0.05)
     answer = await caller(service)("eth_newFilter", {})
-    assert answer["error"] == {"code": -32000, "message": "the broker did not acknowledge the filter's record within 0.05s; retry shortly"}
+    unacknowledged = "the broker did not acknowledge the filter's record within 0.05s; retry shortly"
+    assert answer["error"] == {"code": -32000, "message": unacknowledged}
     assert service.broker_wait.waiting == 0
+
+
+class UnreadTransactionTopic(NoPending):
+    """A pending view that never catches up with the transaction topic."""
+
+    async def sync(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_pending_nonce_waits_for_the_transaction_topic_in_the_brokers_bound(compat_db: AtomicDB) -> None:
+    service = RpcService(compat_db, limits=RpcLimits(max_in_flight=1), pending=UnreadTransactionTopic())
+    call = caller(service)
+    waiting = asyncio.ensure_future(call("eth_getTransactionCount", "0x" + "11" * 20, "pending"))
+    await until(lambda: service.broker_wait.waiting == 1)
+    refused = await call("eth_getTransactionCount", "0x" + "11" * 20, "pending")
+    latest = await call("eth_getTransactionCount", "0x" + "11" * 20, "latest")
+    waiting.cancel()
+    assert refused["error"]["message"] == busy(1)
+    assert latest["result"] == "0x0"
 
 
 def test_a_call_waiting_on_the_broker_gives_its_request_place_back_meanwhile() -> None:
