@@ -7,9 +7,10 @@ transaction's record, and ``eth_sendRawTransactionSync`` then waits for its rece
 "pending" nonce waits until this replica has read the transaction topic to its end. Their
 time is the broker's, not this process's: on the local broker (Tansu, memory storage) a fetch
 at the end of the filter topic took 2.1 s (p50) after seven minutes of a soak's installs and
-removals (``bench/brokertail.py`` measures it against the partition's length), and without a bound of their own those calls held all ``RPC_MAX_IN_FLIGHT`` slots,
-so every read was shed: 305-647 answered req/s fell to 51-188 with lag 0 and the process a
-quarter idle (``bench/soak.py``). A stranger sending eth_newFilter in a loop does the same on purpose.
+removals (``bench/brokertail.py`` measures it against the partition's length), and without a
+bound of their own those calls held all ``RPC_MAX_IN_FLIGHT`` slots, so every read was shed:
+305-647 answered req/s fell to 51-188 with lag 0 and the process a quarter idle
+(``bench/soak.py``). A stranger sending eth_newFilter in a loop does the same on purpose.
 
 So these calls have a bound of their own: while one runs it gives its request's place back
 to the admission (``Admission.stepped_aside``), so reads keep every slot; at most
