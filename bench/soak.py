@@ -12,7 +12,11 @@ then for ``--seconds`` sends, from ``--clients`` concurrent clients:
 Every ``--every`` seconds it prints the replica's RSS (``/proc/PID/status``: anonymous and
 file-backed apart), its lag (``/readyz``), how many bounded structures are full and what the
 response cache holds (``ethercattle_bounded_size`` / ``_limit`` on ``/metrics``), the requests
-answered and shed. At the end: RSS at the first sample, peak and end, its growth and slope over
+answered and shed; then the requests answered and shed per second since the last look, the
+requests in flight and the calls waiting on the broker (``ethercattle_rpc_in_flight``,
+``ethercattle_rpc_broker_waiting``), those refused for it, the mean time of the calls that wait
+on the broker (filters, sent transactions) since the last look, and the broker's RSS: a replica
+whose broker slows down must keep answering reads. At the end: RSS at the first sample, peak and end, its growth and slope over
 the second half (what a bound looks like: the caches fill, then the line goes flat), each
 bounded structure against its limit, and what the replica's allocators held (``bench/memtrace``:
 glibc's bytes in use and freed-but-kept, Python's blocks; with ``--tracemalloc``, the Python
@@ -152,6 +156,28 @@ async def websocket_churn(session: aiohttp.ClientSession, url: str, deadline: fl
             counts["websocket failures"] = counts.get("websocket failures", 0) + 1
 
 
+BROKER_METHODS = frozenset({"eth_newFilter", "eth_newBlockFilter", "eth_newPendingTransactionFilter", "eth_getFilterChanges",
+                            "eth_getFilterLogs", "eth_uninstallFilter", "eth_sendRawTransaction", "eth_sendRawTransactionSync"})
+"""The calls whose answer waits on the broker (``waits_on_broker`` in their method tables)."""
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The replica's request figures at one look (``/metrics``) and the client's counts then."""
+
+    counts: dict[str, int]
+    """The clients' answered, shed and failed requests so far."""
+    in_flight: float = float("nan")
+    broker_waiting: float = float("nan")
+    broker_refused: float = float("nan")
+    broker_calls: float = 0.0
+    """Calls that waited on the broker answered so far (not counting those refused for it), and the
+    seconds they took together."""
+    broker_seconds: float = 0.0
+    reads: float = 0.0
+    """Other calls answered with a result so far (reads, eth_call ...)."""
+
+
 @dataclass(frozen=True)
 class Sample:
     """One look at the replica: seconds into the soak, its memory (MB), lag, and its bounded structures."""
@@ -161,15 +187,16 @@ class Sample:
     lag: Any
     bounded: dict[str, tuple[float, float]]
     """``ethercattle_bounded_size`` and ``ethercattle_bounded_limit`` by (structure, unit)."""
+    traffic: Traffic
+    broker_rss: float
 
     @property
     def rss(self) -> float:
         return self.memory.get("VmRSS", float("nan"))
 
 
-def bounded(replica: Replica) -> dict[str, tuple[float, float]]:
+def bounded(samples: dict[str, dict[Any, float]]) -> dict[str, tuple[float, float]]:
     """Each bounded structure's size and limit, as the replica's /metrics shows them."""
-    samples = metrics(replica)
     sizes, limits = samples.get("ethercattle_bounded_size", {}), samples.get("ethercattle_bounded_limit", {})
     found = {}
     for labels, size in sizes.items():
@@ -178,17 +205,50 @@ def bounded(replica: Replica) -> dict[str, tuple[float, float]]:
     return found
 
 
-def look(replica: Replica, started: float) -> Sample:
+def traffic(samples: dict[str, dict[Any, float]], counts: dict[str, int]) -> Traffic:
+    """The request figures of one /metrics look."""
+    def gauge(name: str) -> float:
+        return next(iter(samples.get(name, {}).values()), float("nan"))
+
+    def total(name: str, broker: bool) -> float:
+        return sum(value for labels, value in samples.get(name, {}).items()
+                   if (dict(labels).get("method") in BROKER_METHODS) == broker and dict(labels).get("status") != "-32005")
+
+    reads = sum(value for labels, value in samples.get("ethercattle_rpc_requests_total", {}).items()
+                if dict(labels).get("method") not in BROKER_METHODS and dict(labels).get("status") == "ok")
+    return Traffic(dict(counts), gauge("ethercattle_rpc_in_flight"), gauge("ethercattle_rpc_broker_waiting"),
+                   gauge("ethercattle_rpc_broker_waits_refused_total"), total("ethercattle_rpc_request_seconds_count", True),
+                   total("ethercattle_rpc_request_seconds_sum", True), reads)
+
+
+def look(replica: Replica, broker_pid: int, started: float, counts: dict[str, int]) -> Sample:
     """A sample; lag and bounds unknown when the replica does not answer in time (a heap snapshot pauses it)."""
-    memory = memory_mb(replica.process.pid)
+    memory, broker_rss = memory_mb(replica.process.pid), rss_mb(broker_pid)
     try:
-        return Sample(time.monotonic() - started, memory, lag(replica), bounded(replica))
+        samples = metrics(replica)
+        return Sample(time.monotonic() - started, memory, lag(replica), bounded(samples), traffic(samples, counts), broker_rss)
     except OSError as error:
         log(f"replica did not answer its pages: {error}")
-        return Sample(time.monotonic() - started, memory, None, {})
+        return Sample(time.monotonic() - started, memory, None, {}, Traffic(dict(counts)), broker_rss)
 
 
-async def soak(replica: Replica, bodies: list[bytes], seconds: float, clients: int, every: float) -> list[Sample]:
+def rates(before: Sample | None, now: Sample) -> str:
+    """Answered and shed per second since the previous look, what was in flight and waiting on the broker,
+    and the mean time of the calls that waited on the broker."""
+    seconds = now.at - (before.at if before else 0.0)
+    old, new = (before.traffic if before else Traffic({})), now.traffic
+    answered, shed = (new.counts.get(key, 0) - old.counts.get(key, 0) for key in ("answered", "shed"))
+    calls = new.broker_calls - old.broker_calls
+    mean = f"{(new.broker_seconds - old.broker_seconds) / calls * 1000:.0f} ms" if calls else "-"
+    refused = new.broker_refused - (old.broker_refused if before else 0.0)
+    return (f"  answered {answered / seconds:5.0f}/s (reads with a result {(new.reads - old.reads) / seconds:4.0f}/s), "
+            f"shed {shed / seconds:4.0f}/s; in flight {new.in_flight:.0f}, waiting on the broker {new.broker_waiting:.0f}; "
+            f"calls that waited on it {calls / seconds:3.0f}/s, mean {mean}, refused for it {refused / seconds:3.0f}/s; "
+            f"broker RSS {now.broker_rss:.0f} MB")
+
+
+async def soak(replica: Replica, broker_pid: int, bodies: list[bytes], seconds: float, clients: int,
+               every: float) -> list[Sample]:
     counts: dict[str, int] = {}
     samples: list[Sample] = []
     started = time.monotonic()
@@ -200,7 +260,7 @@ async def soak(replica: Replica, bodies: list[bytes], seconds: float, clients: i
                     for _ in range(4)]
         while time.monotonic() < deadline:
             await asyncio.sleep(min(every, max(deadline - time.monotonic(), 0)))
-            sample = await asyncio.to_thread(look, replica, started)
+            sample = await asyncio.to_thread(look, replica, broker_pid, started, counts)
             samples.append(sample)
             memory = sample.memory
             full = sum(size >= limit for size, limit in sample.bounded.values())
@@ -208,6 +268,7 @@ async def soak(replica: Replica, bodies: list[bytes], seconds: float, clients: i
             log(f"t={sample.at:6.0f}s  RSS {sample.rss:7.1f} MB (anon {memory.get('RssAnon', 0):.1f}, "
                 f"file {memory.get('RssFile', 0):.1f})  lag {sample.lag}  bounds full {full}/{len(sample.bounded)}, "
                 f"response cache {responses / 2**20:.1f} MB  {dict(sorted(counts.items()))}")
+            log(rates(samples[-2] if len(samples) > 1 else None, sample))
         await asyncio.gather(*workers)
     return samples
 
@@ -222,10 +283,32 @@ def report(samples: list[Sample]) -> None:
         f"(t={half.at:.0f}..{last.at:.0f}s) grew {last.rss - half.rss:+.1f} MB = {(last.rss - half.rss) / minutes:+.2f} MB/min "
         f"(anon {last.memory.get('RssAnon', 0) - half.memory.get('RssAnon', 0):+.1f}, "
         f"file {last.memory.get('RssFile', 0) - half.memory.get('RssFile', 0):+.1f}); lag max {max(lags) if lags else 'unknown'}")
+    throughput(samples)
     shown = [sample for sample in samples if sample.bounded] or [last]
     for name, (size, limit) in sorted(shown[-1].bounded.items()):
         at_half = shown[len(shown) // 2].bounded.get(name, (float("nan"), limit))[0]
         log(f"  {name:44s} {size:>12,.0f} of {limit:>12,.0f} ({size / limit if limit else 0:6.1%}); at half time {at_half:,.0f}")
+
+
+def throughput(samples: list[Sample]) -> None:
+    """Answered and shed requests per second in each minute of the soak, and the slowest look-to-look
+    stretch: a replica that keeps answering holds its rate to the end."""
+    answered, shed = [], []
+    previous: Sample | None = None
+    for sample in samples:
+        if sample.at - (previous.at if previous else 0.0) >= 60 or sample is samples[-1]:
+            start = previous.traffic.counts if previous else {}
+            seconds = sample.at - (previous.at if previous else 0.0)
+            answered.append((sample.traffic.counts.get("answered", 0) - start.get("answered", 0)) / seconds)
+            shed.append((sample.traffic.counts.get("shed", 0) - start.get("shed", 0)) / seconds)
+            previous = sample
+    stretches = [(after.traffic.counts.get("answered", 0) - before.traffic.counts.get("answered", 0)) / (after.at - before.at)
+                 for before, after in zip(samples, samples[1:])]
+    log("answered req/s by minute: " + " ".join(f"{rate:.0f}" for rate in answered) + "; shed/s: " + " ".join(f"{rate:.0f}" for rate in shed))
+    if stretches:
+        slowest = min(range(len(stretches)), key=stretches.__getitem__)
+        log(f"slowest stretch: {stretches[slowest]:.0f} answered/s at t={samples[slowest].at:.0f}..{samples[slowest + 1].at:.0f}s; "
+            f"most calls waiting on the broker at a look: {max(sample.traffic.broker_waiting for sample in samples):.0f}")
 
 
 def heap_report(folder: Path, top: int = 15) -> None:
@@ -277,7 +360,8 @@ def main() -> None:
             replica.wait_ready()
             log(f"replica up (pid {replica.process.pid}), RSS {rss_mb(replica.process.pid):.1f} MB; "
                 f"soaking {args.seconds:.0f}s with {args.clients} clients")
-            samples = asyncio.run(soak(replica, bodies, args.seconds, args.clients, args.every))
+            assert broker.process is not None
+            samples = asyncio.run(soak(replica, broker.process.pid, bodies, args.seconds, args.clients, args.every))
             report(samples)
             log(f"replica alive: {replica.process.poll() is None}")
             heap_report(heaps)

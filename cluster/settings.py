@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     rpc_block_wait_blocks: int = Field(default=5, ge=0, description="a call naming a block at most this many past the head waits for it (0: never)")
     rpc_block_wait: float = Field(default=0.5, ge=0, description="longest a call naming a block just past the head waits for it, seconds")
     rpc_threads: int = Field(default=2, ge=1, le=64, description="threads running the costly JSON-RPC methods (eth_call and kin, eth_getLogs, filter log scans); more only contend for Python's GIL")
+    rpc_broker_timeout: float = Field(default=5.0, gt=0, description="longest a JSON-RPC call waits for the broker to acknowledge its record (a filter installed, polled or removed; a sent transaction), seconds; then it answers -32000 and may be retried. At most RPC_MAX_IN_FLIGHT calls wait on the broker at once, apart from the requests in flight (reads keep every place); the next answer -32005 at once")
 
     filter_timeout: float = Field(default=300.0, gt=0, description="seconds a JSON-RPC filter lives without a poll (geth: 5 minutes)")
     filter_max: int = Field(default=10_000, ge=1, description="most JSON-RPC filters installed in the cluster at once")

@@ -26,6 +26,16 @@ once on two replicas may both read one cursor and return the same changes (on
 one replica they are serialised by a lock). If the barrier gives up
 (``FILTER_SYNC_TIMEOUT``, a broker stalled for seconds), the poll goes on with
 what it has, and may repeat the previous poll's changes.
+
+Every call here waits on the broker, so they have their own bound apart from the
+replica's request slots (``rpc.brokerwait``), and a call whose record the broker does not
+acknowledge within ``RPC_BROKER_TIMEOUT`` answers -32000 and may be retried: the
+record may still land later (an install then leaves a filter nobody polls, which
+expires; a poll's cursor moves past changes its caller never got). An install
+does not wait for the barrier: the filter is new, so nothing another replica wrote
+can concern it, and the cluster's count it checks against ``FILTER_MAX`` may miss
+only the installs of the last fetch wait. Waiting there cost every install a fetch
+round trip (20-40 ms here, 2 s on a local broker whose filter topic had grown).
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from rpc.backend import ReplicaBackend
+from rpc.brokerwait import acknowledged
 from rpc.dispatch import Method, MethodTable
 from rpc.errors import LimitExceeded, ServerError
 from rpc.format import JSON, data
@@ -97,6 +108,8 @@ class FilterLimits:
     """Most filters installed in the cluster at once."""
     max_results: int = 10_000
     """Most hashes or logs one poll returns; the rest come with the next poll."""
+    ack_timeout: float = 5.0
+    """Seconds a call waits for the broker to acknowledge its filter record (``RPC_BROKER_TIMEOUT``)."""
 
 
 def filter_criteria(value: Any) -> Any:
@@ -122,13 +135,16 @@ class Filters:
 
     # -- install / uninstall ------------------------------------------------------------
 
+    async def _publish(self, fid: str, value: FilterJSON | None) -> None:
+        """Put the filter's new record on the topic, waiting for the broker at most ``ack_timeout``."""
+        await acknowledged(self.store.put(fid, value), "the filter's record", self.limits.ack_timeout)
+
     async def _install(self, value: FilterJSON) -> str:
-        await self.store.sync()
         if len(self.store) >= self.limits.max_filters:
             raise LimitExceeded(f"too many filters: the cluster holds at most {self.limits.max_filters}")
         new_id = "0x" + secrets.token_hex(16)
         now = self.clock()
-        await self.store.put(new_id, {**value, "created": now, "touched": now})
+        await self._publish(new_id, {**value, "created": now, "touched": now})
         return new_id
 
     async def new_filter(self, backend: ReplicaBackend, criteria: Any) -> str:
@@ -154,7 +170,7 @@ class Filters:
         async with self.store.lock(fid):
             if self.store.get(fid) is None:
                 return False
-            await self.store.put(fid, None)
+            await self._publish(fid, None)
             return True
 
     # -- polls -----------------------------------------------------------------------------
@@ -167,7 +183,7 @@ class Filters:
                 raise ServerError("filters are still loading on this replica; try again")
             raise FilterNotFound()
         if float(value.get("touched", 0)) + self.limits.timeout <= self.clock():
-            await self.store.put(fid, None)
+            await self._publish(fid, None)
             raise FilterNotFound()
         return value
 
@@ -187,7 +203,7 @@ class Filters:
                 changed = updated["cursor"] != value["cursor"]
             now = self.clock()
             if changed or float(value.get("touched", 0)) + self.limits.timeout / 4 <= now:
-                await self.store.put(fid, {**updated, "touched": now})
+                await self._publish(fid, {**updated, "touched": now})
             return result
 
     def _chain_changes(self, backend: ReplicaBackend, value: FilterJSON) -> tuple[list[Any], FilterJSON]:
@@ -236,12 +252,13 @@ class Filters:
     def methods(self) -> MethodTable:
         fid = Param(filter_id, optional=False)
         return {
-            "eth_newFilter": Method(self.new_filter, (Param(filter_criteria, optional=False),)),
-            "eth_newBlockFilter": Method(self.new_block_filter),
-            "eth_newPendingTransactionFilter": Method(self.new_pending_transaction_filter, (optional(boolean),)),
-            "eth_getFilterChanges": Method(self.get_filter_changes, (fid,)),
-            "eth_getFilterLogs": Method(self.get_filter_logs, (fid,)),
-            "eth_uninstallFilter": Method(self.uninstall, (fid,)),
+            "eth_newFilter": Method(self.new_filter, (Param(filter_criteria, optional=False),), waits_on_broker=True),
+            "eth_newBlockFilter": Method(self.new_block_filter, waits_on_broker=True),
+            "eth_newPendingTransactionFilter": Method(self.new_pending_transaction_filter, (optional(boolean),),
+                                                      waits_on_broker=True),
+            "eth_getFilterChanges": Method(self.get_filter_changes, (fid,), waits_on_broker=True),
+            "eth_getFilterLogs": Method(self.get_filter_logs, (fid,), waits_on_broker=True),
+            "eth_uninstallFilter": Method(self.uninstall, (fid,), waits_on_broker=True),
         }
 
 

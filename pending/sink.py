@@ -65,7 +65,9 @@ class TopicSink:
         try:
             await asyncio.wait_for(self._produce(sender, raw_transaction), self.timeout)
         except Exception as exc:
-            failure = SubmissionFailed(f"transaction not accepted: the cluster's transaction log is unavailable ({exc or type(exc).__name__})")
+            timed_out = isinstance(exc, asyncio.TimeoutError)
+            reason = f"no acknowledgement within {self.timeout:g}s" if timed_out else str(exc) or type(exc).__name__
+            failure = SubmissionFailed(f"transaction not accepted: the cluster's transaction log is unavailable ({reason}); retry shortly")
             done.set_exception(failure)
             done.exception()  # retrieved: a lone sender must not log "exception never retrieved"
             log.warning("could not produce transaction 0x%s: %r", tx_hash.hex(), exc)

@@ -136,9 +136,10 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
     async def produce(key: bytes, value: bytes) -> None:
         await app.producer.send_and_wait(names.transactions, key, value, None, None, None)
 
-    sink = TopicSink(produce, pending, chain.decode)
+    sink = TopicSink(produce, pending, chain.decode, timeout=settings.rpc_broker_timeout)
     filters = Filters(filter_store, FilterLimits(timeout=settings.filter_timeout, max_filters=settings.filter_max,
-                                                 max_results=settings.filter_max_results))
+                                                 max_results=settings.filter_max_results,
+                                                 ack_timeout=settings.rpc_broker_timeout))
     rpc = RpcService(state.db, limits=rpc_limits(settings), readiness=ReadinessHook(state),
                      sync_status=ReplicaSyncStatus(state), tx_sink=sink, pending=pending,
                      extra_methods=[filters.methods()], on_call=metrics.record_rpc,
@@ -154,6 +155,14 @@ def build_replica(settings: Settings, app: faust.App) -> Replica:
          lambda: hub.dropped_slow),
         ("ethercattle_rpc_shed", "counter", "HTTP JSON-RPC requests refused at once (RPC_MAX_IN_FLIGHT in flight)",
          lambda: rpc.admission.shed),
+        ("ethercattle_rpc_in_flight", "gauge", "HTTP JSON-RPC requests being handled now (at most RPC_MAX_IN_FLIGHT)",
+         lambda: rpc.admission.in_flight),
+        ("ethercattle_rpc_broker_waiting", "gauge",
+         "JSON-RPC calls waiting on the broker now (filters, sent transactions, pending nonces; at most RPC_MAX_IN_FLIGHT, apart from the requests in flight)",
+         lambda: rpc.broker_wait.waiting),
+        ("ethercattle_rpc_broker_waits_refused", "counter",
+         "JSON-RPC calls refused at once (-32005) because RPC_MAX_IN_FLIGHT calls already waited on the broker",
+         lambda: rpc.broker_wait.refused),
         ("ethercattle_rpc_cache_hits", "counter", "JSON-RPC answers served from the response cache", lambda: rpc.responses.hits),
         ("ethercattle_rpc_cache_misses", "counter", "cacheable JSON-RPC calls the response cache did not hold",
          lambda: rpc.responses.misses),

@@ -24,6 +24,7 @@ from cluster.repeats import Repeats
 from rpc.answerscope import answer_scope
 from rpc.backend import ReplicaBackend
 from rpc.blockwait import BlockWait
+from rpc.brokerwait import BrokerWait
 from rpc.budget import RequestBudget
 from rpc.errors import (
     INTERNAL_ERROR,
@@ -57,6 +58,9 @@ class Method:
     offload: bool = False
     """Run on a worker thread. Only for work measured in milliseconds (EVM execution,
     log and fee-history scans): a LevelDB read costs microseconds, a thread hop more."""
+    waits_on_broker: bool = False
+    """The answer waits on the broker (an acknowledgement, a cluster topic read to its end):
+    such calls share a bounded number of places (``rpc.brokerwait``)."""
 
 
 MethodTable = Mapping[str, Method]
@@ -186,13 +190,15 @@ class Dispatcher:
     """Turns request bodies into response bodies over one backend and method table."""
 
     def __init__(self, backend: ReplicaBackend, methods: MethodTable, on_call: CallObserver | None = None,
-                 responses: ResponseCache | None = None, block_wait: BlockWait | None = None) -> None:
+                 responses: ResponseCache | None = None, block_wait: BlockWait | None = None,
+                 broker_wait: BrokerWait | None = None) -> None:
         self.backend = backend
         self.methods = dict(methods)
         self.limits = backend.limits
         self.on_call = on_call
         self.responses = responses if responses is not None else ResponseCache(0)
         self.block_wait = block_wait if block_wait is not None else BlockWait(0, 0.0)
+        self.broker_wait = broker_wait if broker_wait is not None else BrokerWait(self.limits.max_in_flight)
         self.crashes = Repeats()
         """Crash tracebacks logged: the first of each kind per window, then a count of the repeats."""
 
@@ -313,6 +319,12 @@ class Dispatcher:
         if method is None:
             raise MethodNotFound(message.method)
         args = parse_positional(message.params, method.params)
+        if method.waits_on_broker:
+            with self.broker_wait.held():
+                return await self._call(method, args)
+        return await self._call(method, args)
+
+    async def _call(self, method: Method, args: Sequence[Any]) -> Any:
         if method.offload:
             result = await self.backend.offload(method.handler, self.backend, *args)
         else:

@@ -16,6 +16,7 @@ from rpc import blocks, chaininfo, fees, logs, net, state, transactions, txpool,
 from rpc import capabilities, ethconfig, execution, headers, simulate, storagevalues, submit, submitsync
 from rpc.backend import PendingView, Readiness, ReplicaBackend, SyncStatus, TransactionSink
 from rpc.blockwait import BlockWait
+from rpc.brokerwait import BrokerWait, PendingOnBroker
 from rpc.dispatch import CallObserver, Dispatcher, MethodTable, merge_tables
 from rpc.limits import RpcLimits
 from rpc.response_cache import ResponseCache
@@ -78,15 +79,20 @@ class RpcService:
         writes_announced: bool = False,
     ) -> None:
         self.limits = limits or RpcLimits()
-        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, pending, behind,
+        self.admission = Admission(self.limits.max_in_flight, behind or never_behind)
+        """Which HTTP requests are served, and how many were shed."""
+        self.broker_wait = BrokerWait(self.limits.max_in_flight, self.admission.stepped_aside)
+        """Calls waiting on the broker (filters, sent transactions, "pending" nonces): as many again as the
+        requests served at once, apart from them, so reads keep every place."""
+        on_broker = None if pending is None else PendingOnBroker(pending, self.broker_wait)
+        self.backend = ReplicaBackend(db, self.limits, sync_status, readiness, tx_sink, on_broker, behind,
                                       writes_announced)
         self.methods = merge_tables(*NAMESPACES, *extra_methods)
         self.responses = ResponseCache(self.limits.response_cache_bytes)
         self.block_wait = BlockWait(self.limits.block_wait_blocks, self.limits.block_wait_seconds,
                                     max(1, self.limits.max_in_flight // 4))
-        self.dispatcher = Dispatcher(self.backend, self.methods, on_call, self.responses, self.block_wait)
-        self.admission = Admission(self.limits.max_in_flight, behind or never_behind)
-        """Which HTTP requests are served, and how many were shed."""
+        self.dispatcher = Dispatcher(self.backend, self.methods, on_call, self.responses, self.block_wait,
+                                     self.broker_wait)
 
     def invalidate(self) -> None:
         """The apply agent's hook after each committed write (cheap): calls waiting for a block look again.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Callable, Iterator
 
 from rpc.errors import Overloaded
@@ -52,6 +53,8 @@ class Admission:
         self.in_flight = 0
         self.shed = 0
         """Requests refused so far (``ethercattle_rpc_shed`` on /metrics)."""
+        self._admitted: ContextVar[bool] = ContextVar("admitted", default=False)
+        """Whether the running request holds one of this admission's places."""
 
     def refusal(self) -> Overloaded | None:
         """The error for a request arriving now, or None to serve it."""
@@ -69,10 +72,27 @@ class Admission:
     def held(self) -> Iterator[None]:
         """One admitted request, from its body's first byte to its response."""
         self.in_flight += 1
+        admitted = self._admitted.set(True)
         try:
             yield
         finally:
+            self._admitted.reset(admitted)
             self.in_flight -= 1
+
+    @contextmanager
+    def stepped_aside(self) -> Iterator[None]:
+        """The running request gives its place back while it waits on something that is not this
+        process's work (the broker), and takes it again after, unchecked: it was admitted once.
+
+        A request that holds no place (a WebSocket call) gives nothing back."""
+        if not self._admitted.get():
+            yield
+            return
+        self.in_flight -= 1
+        try:
+            yield
+        finally:
+            self.in_flight += 1
 
 
 __all__ = ["Admission", "Behind", "never_behind", "pause_while_behind"]

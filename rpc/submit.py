@@ -136,5 +136,5 @@ async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
 
 
 METHODS: MethodTable = {
-    "eth_sendRawTransaction": Method(eth_send_raw_transaction, (p.required(p.data),)),
+    "eth_sendRawTransaction": Method(eth_send_raw_transaction, (p.required(p.data),), waits_on_broker=True),
 }

@@ -57,5 +57,6 @@ async def eth_send_raw_transaction_sync(backend: ReplicaBackend, raw: bytes, tim
 
 
 METHODS: MethodTable = {
-    "eth_sendRawTransactionSync": Method(eth_send_raw_transaction_sync, (p.required(p.data), p.optional(p.uint64))),
+    "eth_sendRawTransactionSync": Method(eth_send_raw_transaction_sync, (p.required(p.data), p.optional(p.uint64)),
+                                         waits_on_broker=True),
 }

@@ -1,0 +1,112 @@
+"""Calls whose answer waits on the broker have a bound of their own, apart from the request slots.
+
+A filter call (``eth_newFilter`` ... ``eth_uninstallFilter``) answers once the broker
+acknowledged its record on the filter topic, and most first wait until this replica has read
+that topic to its end; ``eth_sendRawTransaction`` answers once the broker acknowledged the
+transaction's record, and ``eth_sendRawTransactionSync`` then waits for its receipt; a
+"pending" nonce waits until this replica has read the transaction topic to its end. Their
+time is the broker's, not this process's: on the local broker (Tansu, memory storage) a fetch
+at the end of the filter topic took 2.1 s (p50) after seven minutes of a soak's installs and
+removals (``bench/brokertail.py`` measures it against the partition's length), and without a
+bound of their own those calls held all ``RPC_MAX_IN_FLIGHT`` slots, so every read was shed:
+305-647 answered req/s fell to 51-188 with lag 0 and the process a quarter idle
+(``bench/soak.py``). A stranger sending eth_newFilter in a loop does the same on purpose.
+
+So these calls have a bound of their own: while one runs it gives its request's place back
+to the admission (``Admission.stepped_aside``), so reads keep every slot; at most
+``max_waiting`` such calls (``RPC_MAX_IN_FLIGHT`` of them) run at once, and the next is
+answered at once with -32005, saying what is full and to retry. Each wait for an
+acknowledgement is bounded too (``RPC_BROKER_TIMEOUT``, ``BrokerTimeout``). A bound inside
+the admission's places instead (a quarter of them, as ``BlockWait`` has) starved honest
+pollers: eth_getFilterChanges waits one or two fetch waits for the filter topic (about
+50 ms), so 4 places answered 75 polls/s where the 16 places had answered about 320.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Awaitable, Callable, Iterator, TypeVar
+
+from eth.abc import SignedTransactionAPI
+
+from rpc.backend import PendingView
+from rpc.errors import Overloaded, ServerError
+
+T = TypeVar("T")
+
+
+class BrokerTimeout(ServerError):
+    """The broker did not acknowledge a call's record in time: the call did not take effect here,
+    or not yet, and may be sent again."""
+
+    def __init__(self, what: str, seconds: float) -> None:
+        super().__init__(f"the broker did not acknowledge {what} within {seconds:g}s; retry shortly")
+
+
+async def acknowledged(produced: Awaitable[T], what: str, seconds: float) -> T:
+    """``produced``'s result once the broker acknowledged it, or ``BrokerTimeout`` after ``seconds``."""
+    try:
+        return await asyncio.wait_for(produced, seconds)
+    except asyncio.TimeoutError:
+        raise BrokerTimeout(what, seconds) from None
+
+
+class BrokerWait:
+    """Counts the calls waiting on the broker and refuses the ones past ``max_waiting``.
+
+    Arguments:
+        max_waiting: the most calls waiting on the broker at once.
+        step_aside: entered while a call waits, so that it holds no place of the requests served at
+            once (``Admission.stepped_aside``; default: nothing).
+    """
+
+    def __init__(self, max_waiting: int,
+                 step_aside: Callable[[], AbstractContextManager[None]] = nullcontext) -> None:
+        self.max_waiting = max_waiting
+        self.step_aside = step_aside
+        self.waiting = 0
+        """Calls holding a place now (``ethercattle_rpc_broker_waiting`` on /metrics)."""
+        self.refused = 0
+        """Calls refused because every place was taken (``ethercattle_rpc_broker_waits_refused``)."""
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """One call's place, from its start to its answer, instead of its request's; ``Overloaded``
+        (-32005) when none is free."""
+        if self.waiting >= self.max_waiting:
+            self.refused += 1
+            raise Overloaded(f"{self.max_waiting} calls already waiting on the broker "
+                             "for filters, sent transactions or pending nonces")
+        self.waiting += 1
+        try:
+            with self.step_aside():
+                yield
+        finally:
+            self.waiting -= 1
+
+
+class PendingOnBroker:
+    """A pending view whose catch-up with the transaction topic waits as a call waiting on the broker.
+
+    A "pending" nonce (eth_getTransactionCount) first waits until this replica read the transaction
+    topic to its end: one or two fetch waits, up to ``PENDING_SYNC_TIMEOUT``. That wait takes one of
+    ``wait``'s places and gives the request's back meanwhile, as the filter calls do.
+    """
+
+    def __init__(self, view: PendingView, wait: BrokerWait) -> None:
+        self.view = view
+        self.wait = wait
+
+    def get(self, tx_hash: bytes) -> tuple[SignedTransactionAPI, bytes] | None:
+        return self.view.get(tx_hash)
+
+    def next_nonce(self, sender: bytes, state_nonce: int) -> int:
+        return self.view.next_nonce(sender, state_nonce)
+
+    def transactions(self) -> list[tuple[SignedTransactionAPI, bytes]]:
+        return self.view.transactions()
+
+    async def sync(self) -> None:
+        with self.wait.held():
+            await self.view.sync()
