@@ -81,7 +81,9 @@ end
 
 
 def poll_rate(wrk: str, url: str, ids: list[str], seconds: float, workdir: Path, connections: int = 32) -> Any:
-    """run_wrk with a request() that cycles through the filter ids."""
+    """run_wrk with a request() that cycles through the filter ids: (polls answered with a result per second, p50 ms,
+    p99 ms, other answers, socket errors). A poll refused as busy (-32005: more calls waiting on the broker than its
+    bound) is an "other answer", not a poll."""
     import subprocess
 
     script = workdir / "poll.lua"
@@ -94,7 +96,7 @@ def poll_rate(wrk: str, url: str, ids: list[str], seconds: float, workdir: Path,
     if line is None:
         raise RuntimeError(done.stdout + done.stderr)
     requests, micros, p50, p99, bad, errors = (int(float(v)) for v in line.split()[1:])
-    return requests / (micros / 1e6), p50 / 1000, p99 / 1000, bad, errors
+    return (requests - bad) / (micros / 1e6), p50 / 1000, p99 / 1000, bad, errors
 
 
 async def install_many(url: str, count: int) -> list[str]:
