@@ -148,15 +148,11 @@ class FilterReader(mode.Service):
     @mode.Service.task
     async def _expire(self) -> None:
         """Tombstone filters idle for FILTER_TIMEOUT (checked every tenth of it, at most every 5 s)."""
-        store, timeout = self.store, self.settings.filter_timeout
+        timeout = self.settings.filter_timeout
         interval = min(timeout / 10, 5.0)
         while not self.should_stop:
             await asyncio.sleep(interval)
-            for filter_id in store.expired(timeout):
-                try:
-                    async with store.lock(filter_id):
-                        value = store.get(filter_id)
-                        if value is not None and float(value.get("touched", 0)) <= time.time() - timeout:
-                            await store.put(filter_id, None)
-                except Exception:  # noqa: BLE001 - the next round tries again
-                    log.debug("filters: expiring %s failed", filter_id, exc_info=True)
+            try:
+                await self.store.expire(timeout, self.settings.rpc_broker_timeout)
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.debug("filters: expiring idle filters failed", exc_info=True)

@@ -186,3 +186,21 @@ class FilterStore(SharedView):
         cutoff = self.clock() - timeout
         return [fid for fid, value in list(self._filters.items()) if float(value.get("touched", 0)) <= cutoff]
 
+    async def expire(self, timeout: float, ack_timeout: float) -> int:
+        """Tombstone the filters idle for ``timeout`` seconds; returns how many were removed.
+
+        Each removal holds its filter's lock while the broker acknowledges the tombstone, so it
+        waits at most ``ack_timeout``: on a broker that stopped answering, an unbounded wait held
+        the lock (and the polls of that filter behind it) and stalled every later expiry. A
+        filter whose tombstone timed out is still idle and is tried again next round.
+        """
+        removed = 0
+        for filter_id in self.expired(timeout):
+            async with self.lock(filter_id):
+                value = self.get(filter_id)
+                if value is None or float(value.get("touched", 0)) > self.clock() - timeout:
+                    continue  # polled meanwhile
+                await asyncio.wait_for(self.put(filter_id, None), ack_timeout)
+                removed += 1
+        return removed
+
