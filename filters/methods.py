@@ -40,7 +40,6 @@ round trip (20-40 ms here, 2 s on a local broker whose filter topic had grown).
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from contextlib import AbstractAsyncContextManager
