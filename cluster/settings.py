@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     rpc_threads: int = Field(default=2, ge=1, le=64, description="threads running the costly JSON-RPC methods (eth_call and kin, eth_getLogs, filter log scans); more only contend for Python's GIL")
     rpc_broker_timeout: float = Field(default=5.0, gt=0, description="longest a JSON-RPC call waits for the broker to acknowledge its record (a filter installed, polled or removed; a sent transaction), seconds; then it answers -32000 and may be retried. At most RPC_MAX_IN_FLIGHT calls wait on the broker at once, apart from the requests in flight (reads keep every place); the next answer -32005 at once")
 
-    filter_timeout: float = Field(default=300.0, gt=0, description="seconds a JSON-RPC filter lives without a poll (geth: 5 minutes)")
+    filter_timeout: float = Field(default=300.0, gt=0, description="seconds a JSON-RPC filter lives without a poll (geth: 5 minutes); any replica tombstones it, waiting at most RPC_BROKER_TIMEOUT for each tombstone's acknowledgement (a timed-out one is tried again next round)")
     filter_max: int = Field(default=10_000, ge=1, description="most JSON-RPC filters installed in the cluster at once")
     filter_max_results: int = Field(default=10_000, ge=1, description="most hashes or logs one eth_getFilterChanges returns (the rest come with the next poll)")
     filter_sync_timeout: float = Field(default=2.0, gt=0, description="longest a filter call waits for this replica's filter view to catch up with the filter topic, seconds")
