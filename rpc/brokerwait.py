@@ -69,21 +69,34 @@ class BrokerWait:
         """Calls holding a place now (``ethercattle_rpc_broker_waiting`` on /metrics)."""
         self.refused = 0
         """Calls refused because every place was taken (``ethercattle_rpc_broker_waits_refused``)."""
+        self.max_long = max(1, max_waiting // 4)
+        """The most places long calls may hold at once (see ``held``)."""
+        self.long_waiting = 0
 
     @contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self, long: bool = False) -> Iterator[None]:
         """One call's place, from its start to its answer, instead of its request's; ``Overloaded``
-        (-32005) when none is free."""
+        (-32005) when none is free.
+
+        A ``long`` call keeps its place well past the broker's answer (eth_sendRawTransactionSync
+        waits up to a minute for its receipt), so long calls share a quarter of the places: a
+        stranger sending such calls for transactions that never get mined would otherwise hold
+        every place for a minute at a time, and filters and sends would all be refused."""
         if self.waiting >= self.max_waiting:
             self.refused += 1
             raise Overloaded(f"{self.max_waiting} calls already waiting on the broker "
                              "for filters, sent transactions or pending nonces")
+        if long and self.long_waiting >= self.max_long:
+            self.refused += 1
+            raise Overloaded(f"{self.max_long} sent transactions already waiting for their receipts")
         self.waiting += 1
+        self.long_waiting += long
         try:
             with self.step_aside():
                 yield
         finally:
             self.waiting -= 1
+            self.long_waiting -= long
 
 
 class PendingOnBroker:

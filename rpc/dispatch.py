@@ -61,6 +61,8 @@ class Method:
     waits_on_broker: bool = False
     """The answer waits on the broker (an acknowledgement, a cluster topic read to its end):
     such calls share a bounded number of places (``rpc.brokerwait``)."""
+    waits_long: bool = False
+    """Of those, it may wait long after the broker answered (for a receipt): a smaller share of the places."""
 
 
 MethodTable = Mapping[str, Method]
@@ -320,7 +322,7 @@ class Dispatcher:
             raise MethodNotFound(message.method)
         args = parse_positional(message.params, method.params)
         if method.waits_on_broker:
-            with self.broker_wait.held():
+            with self.broker_wait.held(method.waits_long):
                 return await self._call(method, args)
         return await self._call(method, args)
 

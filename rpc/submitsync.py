@@ -58,5 +58,5 @@ async def eth_send_raw_transaction_sync(backend: ReplicaBackend, raw: bytes, tim
 
 METHODS: MethodTable = {
     "eth_sendRawTransactionSync": Method(eth_send_raw_transaction_sync, (p.required(p.data), p.optional(p.uint64)),
-                                         waits_on_broker=True),
+                                         waits_on_broker=True, waits_long=True),
 }

@@ -14,6 +14,7 @@ from filters.methods import FilterLimits, Filters
 from filters.store import FilterStore
 from rpc.backend import NoPending
 from rpc.brokerwait import BrokerWait
+from rpc.errors import Overloaded
 from rpc.limits import RpcLimits
 from rpc.service import RpcService
 from rpc.shedding import Admission
@@ -142,3 +143,15 @@ def test_a_place_is_given_back_when_its_call_fails() -> None:
     with wait.held():
         assert wait.waiting == 1
     assert (wait.waiting, wait.refused) == (0, 0)
+
+
+def test_calls_that_wait_long_after_the_broker_share_a_quarter_of_the_places() -> None:
+    wait = BrokerWait(8)
+    with wait.held(long=True), wait.held(long=True):
+        with pytest.raises(Overloaded) as refused:
+            with wait.held(long=True):
+                pass
+        with wait.held(), wait.held():  # filters and sends keep the other places
+            assert wait.waiting == 4
+    assert refused.value.to_json()["message"] == "server busy (2 sent transactions already waiting for their receipts), retry shortly"
+    assert (wait.waiting, wait.long_waiting, wait.refused) == (0, 0, 1)
