@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import string
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from deploy.balancer import start_balancer
 from deploy.haproxy import HAProxy
-from deploy.localbroker import LocalBroker, wait_for_port
+from deploy.localbroker import LocalBroker
 from deploy.supervise import Child, death_notice, wait_for_stop_or_exit
 
 CLUSTER = "local"
@@ -67,6 +68,30 @@ def plan_clusters(datadir: Path, clusters: int, replicas: int, broker_port: int,
         made.append(LocalCluster(name, datadir / name, broker_port + k, master_port - k,
                                  [first + i for i in range(replicas)], f"{name}/"))
     return made
+
+
+def port_problem(planned: list[LocalCluster], lb_port: int) -> str | None:
+    """Why ``up`` cannot listen where it planned to (a port planned twice, or one taken), or None.
+
+    Asked before anything starts: a taken port otherwise surfaced a minute later as a master that
+    never answered, or a replica that died, with the cause only in a log."""
+    uses = [(port, f"{cluster.label}{what}") for cluster in planned
+            for port, what in [(cluster.broker_port, "broker"), (cluster.master_port, "master RPC"),
+                               *((port, f"replica-{i} RPC") for i, port in enumerate(cluster.replica_ports))]]
+    uses.append((lb_port, "cluster RPC (HAProxy)"))
+    seen: dict[int, str] = {}
+    for port, what in uses:
+        if port in seen:
+            return f"port {port} is planned for both the {seen[port]} and the {what}"
+        seen[port] = what
+    for port, what in uses:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no conflict
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as error:
+                return f"port {port} (the {what}) is not free: {error.strerror}"
+    return None
 
 
 def status_peers(cluster: LocalCluster, clusters: list[LocalCluster]) -> str:
@@ -120,10 +145,16 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
     bin_dir = Path(sys.executable).parent
     brokers: list[Child] = []
     children: list[Child] = []
+    masters: list[Child] = []
     balancer: HAProxy | None = None
     planned = plan_clusters(datadir, clusters, replicas, broker_port, rpc_port, master_port or rpc_port - 1)
     replica_ports = [port for cluster in planned for port in cluster.replica_ports]
     lb_port = lb_port or replica_ports[-1] + 1
+    problem = port_problem(planned, lb_port)
+    if problem is not None:
+        print(f"ethercattle up: {problem}; choose other ports with --broker-port, --master-port, --rpc-port "
+              f"or --lb-port", file=sys.stderr)
+        return 1
     # The local broker keeps its log in memory: start from empty databases every time.
     for cluster in planned:
         cluster.datadir.mkdir(parents=True, exist_ok=True)
@@ -136,9 +167,15 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
                 broker = running_brokers.enter_context(LocalBroker(cluster.broker_port, log_path=cluster.datadir / "broker.log"))
                 assert broker.process is not None
                 brokers.append(Child(cluster.label + "broker", broker.process, cluster.datadir / "broker.log"))
-                children.append(_start_master(cluster, broker.url, secret, block_time, fork, follow))
+                masters.append(_start_master(cluster, broker.url, secret, block_time, fork, follow))
+                children.append(masters[-1])
                 urls.append(broker.url)
-            for cluster, url in zip(planned, urls):
+            for cluster, url, master in zip(planned, urls, masters):
+                if not _answers(cluster.master_port, master):
+                    print(death_notice(master) if master.process.poll() is not None
+                          else f"ethercattle: {master.name} did not answer on port {cluster.master_port} within "
+                               f"{MASTER_START} s; see {master.log}. Stopping everything.", file=sys.stderr)
+                    return 1
                 children.extend(_start_replicas(cluster, planned, url, secret, bin_dir, follow))
             deadline = time.monotonic() + 120
             while not all(_ready(port) for port in replica_ports):
@@ -177,6 +214,22 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
                     os.killpg(child.process.pid, signal.SIGKILL)
 
 
+MASTER_START = 60
+"""Seconds a master may take to answer on its RPC port."""
+
+
+def _answers(port: int, child: Child, timeout: float = MASTER_START) -> bool:
+    """Whether ``child`` answers on ``port`` within ``timeout`` seconds (False at once if it exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def _start_master(cluster: LocalCluster, broker: str, secret: str, block_time: float, fork: str,
                   follow: tuple[str, Path, str] | None) -> Child:
     source = (["--dev", "--block-time", str(block_time), "--fork", fork] if follow is None
@@ -188,9 +241,8 @@ def _start_master(cluster: LocalCluster, broker: str, secret: str, block_time: f
 
 def _start_replicas(cluster: LocalCluster, planned: list[LocalCluster], broker: str, secret: str, bin_dir: Path,
                     follow: tuple[str, Path, str] | None) -> list[Child]:
-    """``cluster``'s replicas, once its master answers, each with the emitter and the other clusters as status peers."""
+    """``cluster``'s replicas (started once its master answers), each with the emitter and the other clusters as status peers."""
     emit_target = f"http://127.0.0.1:{cluster.master_port}" if follow is None else follow[2]
-    wait_for_port(cluster.master_port, 60)
     peers = status_peers(cluster, planned)
     started = []
     for index, port in enumerate(cluster.replica_ports):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from cluster.settings import Settings
-from deploy.local import plan_clusters, status_peers
+from deploy.local import plan_clusters, port_problem, status_peers
+from deploy.localbroker import free_port
 
 ROOT = Path("/var/local-up")
 
@@ -30,3 +32,14 @@ def test_each_clusters_replicas_name_every_replica_of_the_others_as_status_peers
     settings = Settings(broker="kafka://127.0.0.1:9093", cluster="local-b", datadir=ROOT, secret="a-cluster-secret-0123",
                         status_peers=peers)
     assert settings.status_peer_urls == {"local-a": ["http://127.0.0.1:8546"], "local-c": ["http://127.0.0.1:8548"]}
+
+
+def test_ports_planned_twice_or_taken_are_named_before_anything_starts(tmp_path: Path) -> None:
+    planned = plan_clusters(tmp_path, 2, 1, broker_port=7000, rpc_port=7100, master_port=7101)
+    assert port_problem(planned, 7200) == "port 7100 is planned for both the local-a/replica-0 RPC and the local-b/master RPC"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        lone = plan_clusters(tmp_path, 1, 1, broker_port=port, rpc_port=free_port(), master_port=free_port())
+        assert port_problem(lone, free_port()) == f"port {port} (the broker) is not free: Address already in use"

@@ -25,6 +25,26 @@ from tests.integration.harness import get_json, listening_addresses, post_json, 
 pytestmark = pytest.mark.broker
 
 
+def free_run(length: int) -> list[int]:
+    """``length`` consecutive free ports: ``up`` puts a second cluster's ports next to the first's, where
+    ports picked one by one may be taken (a second master once failed to bind there)."""
+    for _ in range(100):
+        start = free_port()
+        run = list(range(start, start + length))
+        if run[-1] < 65536 and all(probe_free(port) for port in run):
+            return run
+    raise AssertionError(f"no {length} consecutive free ports found")
+
+
+def probe_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def start_up(tmp_path: Path, rpc_port: int, broker_port: int, master_port: int, *extra: str) -> tuple[subprocess.Popen[str], str]:
     """``ethercattle up`` running, and what it printed until its endpoints (or its exit)."""
     process = subprocess.Popen(
@@ -59,7 +79,8 @@ async def chain_id_over_websocket(url: str) -> object:
 
 
 def test_up_prints_where_the_rpc_answers_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    rpc_port, broker_port, master_port, lb_port = free_port(), free_port(), free_port(), free_port()
+    # local-a's replica, local-b's replica, local-b's master, local-a's master, the brokers, HAProxy
+    rpc_port, _, _, master_port, broker_port, _, lb_port = free_run(7)
     process, printed = start_up(tmp_path, rpc_port, broker_port, master_port, "--clusters", "2", "--lb-port", str(lb_port))
     try:
         url = re.search(r"local-a/replica-0\s+RPC (http://\S+)", printed)
@@ -86,7 +107,7 @@ def test_up_prints_where_the_rpc_answers_and_ctrl_c_stops_everything(tmp_path: P
 
 
 def test_up_reports_a_replica_that_dies_and_stops_everything(tmp_path: Path) -> None:
-    rpc_port, broker_port, master_port = free_port(), free_port(), free_port()
+    master_port, rpc_port, _, broker_port = free_run(4)  # HAProxy after the replica
     process, printed = start_up(tmp_path, rpc_port, broker_port, master_port)
     try:
         assert "Ctrl-C" in printed, printed
@@ -106,3 +127,19 @@ def test_up_reports_a_replica_that_dies_and_stops_everything(tmp_path: Path) -> 
 
 def children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_up_names_a_port_that_is_taken_and_starts_nothing(tmp_path: Path) -> None:
+    master_port, rpc_port, _, broker_port = free_run(4)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", master_port))
+        taken.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline", "up", "--datadir", str(tmp_path), "--broker-port", str(broker_port),
+             "--rpc-port", str(rpc_port), "--master-port", str(master_port)],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"ethercattle up: port {master_port} (the master RPC) is not free: Address already in use; "
+                                   "choose other ports with --broker-port, --master-port, --rpc-port or --lb-port")
+    assert not (tmp_path / "master").exists()
