@@ -100,12 +100,17 @@ def poll_rate(wrk: str, url: str, ids: list[str], seconds: float, workdir: Path,
 
 
 async def install_many(url: str, count: int) -> list[str]:
+    """``count`` block filters, 16 installs at a time: as many as a replica lets wait on the broker at once
+    (``RPC_MAX_IN_FLIGHT``); more would be answered busy (-32005)."""
     async with aiohttp.ClientSession() as session:
-        semaphore = asyncio.Semaphore(32)
+        semaphore = asyncio.Semaphore(16)
 
         async def one() -> str:
             async with semaphore, session.post(url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "eth_newBlockFilter", "params": []}) as response:
-                return (await response.json())["result"]
+                answer = await response.json()
+            if "result" not in answer:
+                raise RuntimeError(f"eth_newBlockFilter: {answer}")
+            return answer["result"]
 
         return list(await asyncio.gather(*(one() for _ in range(count))))
 

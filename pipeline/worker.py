@@ -103,6 +103,7 @@ def rpc_limits(settings: Settings) -> RpcLimits:
         request_timeout_seconds=settings.rpc_request_timeout,
         request_gas_budget=settings.rpc_request_gas_budget,
         max_in_flight=settings.rpc_max_in_flight,
+        max_broker_waiting=settings.rpc_max_broker_waiting,
         response_cache_bytes=settings.rpc_response_cache_bytes,
         block_wait_blocks=settings.rpc_block_wait_blocks,
         block_wait_seconds=settings.rpc_block_wait,

@@ -14,7 +14,7 @@ bound of their own those calls held all ``RPC_MAX_IN_FLIGHT`` slots, so every re
 
 So these calls have a bound of their own: while one runs it gives its request's place back
 to the admission (``Admission.stepped_aside``), so reads keep every slot; at most
-``max_waiting`` such calls (``RPC_MAX_IN_FLIGHT`` of them) run at once, and the next is
+``max_waiting`` such calls (``RPC_MAX_BROKER_WAITING``, 64) run at once, and the next is
 answered at once with -32005, saying what is full and to retry. Each wait for an
 acknowledgement is bounded too (``RPC_BROKER_TIMEOUT``, ``BrokerTimeout``). A bound inside
 the admission's places instead (a quarter of them, as ``BlockWait`` has) starved honest

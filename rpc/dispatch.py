@@ -200,7 +200,7 @@ class Dispatcher:
         self.on_call = on_call
         self.responses = responses if responses is not None else ResponseCache(0)
         self.block_wait = block_wait if block_wait is not None else BlockWait(0, 0.0)
-        self.broker_wait = broker_wait if broker_wait is not None else BrokerWait(self.limits.max_in_flight)
+        self.broker_wait = broker_wait if broker_wait is not None else BrokerWait(self.limits.max_broker_waiting)
         self.crashes = Repeats()
         """Crash tracebacks logged: the first of each kind per window, then a count of the repeats."""
 

@@ -50,6 +50,12 @@ class RpcLimits:
     (JSON-RPC -32005) at once. A replica must stay current first: at 256 concurrent clients
     and no bound, one fell 72-122 messages behind and refused 6.7% of requests as not ready."""
 
+    max_broker_waiting: int = 64
+    """Most calls waiting on the broker at once (filters, sent transactions, "pending" nonces); they hold
+    none of the ``max_in_flight`` places meanwhile, and the next is answered -32005 at once. A poll
+    waits a fetch wait or two (about 50 ms on the local broker), so this bounds polls to about 20 times
+    this many per second: 16 places answered 193 polls/s where unbounded waits had answered 716."""
+
     request_gas_budget: int = 500_000_000
     """Gas all executions of one request may use together (ten calls at the gas cap; every
     eth_estimateGas trial counts)."""

@@ -23,7 +23,7 @@ UNACKNOWLEDGED = "the broker did not acknowledge the filter's record within 2s; 
 def test_a_stalled_broker_holds_its_own_calls_and_reads_go_on(tmp_path: Path) -> None:
     with own_broker(tmp_path) as (broker, cluster):
         cluster.start_dev_master(free_port(), block_time=1.0)
-        replica = cluster.start_replica("r1", rpc_broker_timeout="2")
+        replica = cluster.start_replica("r1", rpc_broker_timeout="2", rpc_max_broker_waiting="16")
         replica.wait_ready()
         assert broker.process is not None
 
@@ -32,7 +32,7 @@ def test_a_stalled_broker_holds_its_own_calls_and_reads_go_on(tmp_path: Path) ->
 
         os.kill(broker.process.pid, signal.SIGSTOP)  # the broker takes every record and acknowledges none
         try:
-            with ThreadPoolExecutor(max_workers=20) as pool:  # 16 (RPC_MAX_IN_FLIGHT) wait, 4 past the bound
+            with ThreadPoolExecutor(max_workers=20) as pool:  # 16 (RPC_MAX_BROKER_WAITING) wait, 4 past the bound
                 installs = [pool.submit(call, "eth_newFilter", {}) for _ in range(20)]
                 wait_for(lambda: sum(install.done() for install in installs) == 4, 5, "the installs past the bound refused")
                 reads = [call("eth_blockNumber") for _ in range(20)]

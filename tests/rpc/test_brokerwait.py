@@ -41,7 +41,7 @@ def unacknowledged_store() -> FilterStore:
 def stuck_service(db: AtomicDB, ack_timeout: float = 60.0) -> RpcService:
     """Four requests served at once, and four calls waiting on a broker that acknowledges nothing."""
     filters = Filters(unacknowledged_store(), FilterLimits(ack_timeout=ack_timeout))
-    return RpcService(db, limits=RpcLimits(max_in_flight=4), extra_methods=[filters.methods()])
+    return RpcService(db, limits=RpcLimits(max_in_flight=4, max_broker_waiting=4), extra_methods=[filters.methods()])
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ class UnreadTransactionTopic(NoPending):
 
 
 async def test_a_pending_nonce_waits_for_the_transaction_topic_in_the_brokers_bound(compat_db: AtomicDB) -> None:
-    service = RpcService(compat_db, limits=RpcLimits(max_in_flight=1), pending=UnreadTransactionTopic())
+    service = RpcService(compat_db, limits=RpcLimits(max_in_flight=1, max_broker_waiting=1), pending=UnreadTransactionTopic())
     call = caller(service)
     waiting = asyncio.ensure_future(call("eth_getTransactionCount", "0x" + "11" * 20, "pending"))
     await until(lambda: service.broker_wait.waiting == 1)
