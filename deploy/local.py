@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from deploy.balancer import start_balancer
 from deploy.haproxy import HAProxy
-from deploy.localbroker import LocalBroker
+from deploy.localbroker import LocalBroker, bind_error, wait_for_port
 from deploy.supervise import Child, death_notice, wait_for_stop_or_exit
 
 CLUSTER = "local"
@@ -85,12 +84,9 @@ def port_problem(planned: list[LocalCluster], lb_port: int) -> str | None:
             return f"port {port} is planned for both the {seen[port]} and the {what}"
         seen[port] = what
     for port, what in uses:
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no conflict
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError as error:
-                return f"port {port} (the {what}) is not free: {error.strerror}"
+        error = bind_error(port)
+        if error is not None:
+            return f"port {port} (the {what}) is not free: {error}"
     return None
 
 
@@ -171,7 +167,9 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
                 children.append(masters[-1])
                 urls.append(broker.url)
             for cluster, url, master in zip(planned, urls, masters):
-                if not _answers(cluster.master_port, master):
+                try:
+                    wait_for_port(cluster.master_port, MASTER_START, server=master.process)
+                except TimeoutError:
                     print(death_notice(master) if master.process.poll() is not None
                           else f"ethercattle: {master.name} did not answer on port {cluster.master_port} within "
                                f"{MASTER_START} s; see {master.log}. Stopping everything.", file=sys.stderr)
@@ -216,18 +214,6 @@ def run_local(datadir: Path, broker_port: int, rpc_port: int, replicas: int, blo
 
 MASTER_START = 60
 """Seconds a master may take to answer on its RPC port."""
-
-
-def _answers(port: int, child: Child, timeout: float = MASTER_START) -> bool:
-    """Whether ``child`` answers on ``port`` within ``timeout`` seconds (False at once if it exited)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and child.process.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 def _start_master(cluster: LocalCluster, broker: str, secret: str, block_time: float, fork: str,

@@ -32,15 +32,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> None:
+def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1",
+                  server: subprocess.Popen[bytes] | None = None) -> None:
+    """Return once ``port`` accepts connections; ``TimeoutError`` after ``timeout`` s, or at once when the
+    process meant to listen there (``server``) exited."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and (server is None or server.poll() is None):
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing accepted connections on {host}:{port} within {timeout}s")
+
+
+def bind_error(port: int, host: str = "127.0.0.1") -> str | None:
+    """Why a server could not listen on ``port`` now, or None (bound as servers bind: TIME_WAIT is no conflict)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror
+    return None
 
 
 class LocalBroker:

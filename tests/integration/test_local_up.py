@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from deploy.localbroker import free_port
+from deploy.localbroker import bind_error, free_port
 from rpc.blockwait import HEAD_HEADER
 from tests.integration.harness import get_json, listening_addresses, post_json, wait_for
 
@@ -31,18 +31,9 @@ def free_run(length: int) -> list[int]:
     for _ in range(100):
         start = free_port()
         run = list(range(start, start + length))
-        if run[-1] < 65536 and all(probe_free(port) for port in run):
+        if run[-1] < 65536 and all(bind_error(port) is None for port in run):
             return run
     raise AssertionError(f"no {length} consecutive free ports found")
-
-
-def probe_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def start_up(tmp_path: Path, rpc_port: int, broker_port: int, master_port: int, *extra: str) -> tuple[subprocess.Popen[str], str]:
