@@ -100,8 +100,8 @@ def poll_rate(wrk: str, url: str, ids: list[str], seconds: float, workdir: Path,
 
 
 async def install_many(url: str, count: int) -> list[str]:
-    """``count`` block filters, 16 installs at a time: as many as a replica lets wait on the broker at once
-    (``RPC_MAX_IN_FLIGHT``); more would be answered busy (-32005)."""
+    """``count`` block filters, 16 installs at a time: well within the calls a replica lets wait on the broker
+    at once (``RPC_MAX_BROKER_WAITING``, 64); more would be answered busy (HTTP 503, -32005)."""
     async with aiohttp.ClientSession() as session:
         semaphore = asyncio.Semaphore(16)
 

@@ -25,13 +25,14 @@ pollers: eth_getFilterChanges waits one or two fetch waits for the filter topic 
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Awaitable, Callable, Iterator, TypeVar
+from contextlib import contextmanager, nullcontext
+from typing import Awaitable, Iterator, TypeVar
 
 from eth.abc import SignedTransactionAPI
 
 from rpc.backend import PendingView
 from rpc.errors import Overloaded, ServerError
+from rpc.shedding import Admission
 
 T = TypeVar("T")
 
@@ -57,14 +58,15 @@ class BrokerWait:
 
     Arguments:
         max_waiting: the most calls waiting on the broker at once.
-        step_aside: entered while a call waits, so that it holds no place of the requests served at
-            once (``Admission.stepped_aside``; default: nothing).
+        admission: the HTTP requests' admission: a waiting call gives its request's place back to it
+            (``Admission.stepped_aside``), and a refused one is noted on its request
+            (``Admission.refused_inside``), so that a lone call is answered as a shed request is (HTTP
+            503, Retry-After and a pause) instead of inviting an immediate retry. None: neither.
     """
 
-    def __init__(self, max_waiting: int,
-                 step_aside: Callable[[], AbstractContextManager[None]] = nullcontext) -> None:
+    def __init__(self, max_waiting: int, admission: Admission | None = None) -> None:
         self.max_waiting = max_waiting
-        self.step_aside = step_aside
+        self.admission = admission
         self.waiting = 0
         """Calls holding a place now (``ethercattle_rpc_broker_waiting`` on /metrics)."""
         self.refused = 0
@@ -83,20 +85,25 @@ class BrokerWait:
         stranger sending such calls for transactions that never get mined would otherwise hold
         every place for a minute at a time, and filters and sends would all be refused."""
         if self.waiting >= self.max_waiting:
-            self.refused += 1
-            raise Overloaded(f"{self.max_waiting} calls already waiting on the broker "
-                             "for filters, sent transactions or pending nonces")
+            raise self._refuse(f"{self.max_waiting} calls already waiting on the broker "
+                               "for filters, sent transactions or pending nonces")
         if long and self.long_waiting >= self.max_long:
-            self.refused += 1
-            raise Overloaded(f"{self.max_long} sent transactions already waiting for their receipts")
+            raise self._refuse(f"{self.max_long} sent transactions already waiting for their receipts")
         self.waiting += 1
         self.long_waiting += long
         try:
-            with self.step_aside():
+            with nullcontext() if self.admission is None else self.admission.stepped_aside():
                 yield
         finally:
             self.waiting -= 1
             self.long_waiting -= long
+
+    def _refuse(self, reason: str) -> Overloaded:
+        self.refused += 1
+        error = Overloaded(reason)
+        if self.admission is not None:
+            self.admission.refused_inside(error)
+        return error
 
 
 class PendingOnBroker:

@@ -62,9 +62,10 @@ async def _read_body(request: web.Request, max_body: int) -> bytes | None:
 RETRY_AFTER_SECONDS = 1
 
 
-async def overloaded(request: web.Request, error: Overloaded) -> web.Response:
+async def overloaded(request: web.Request, error: Overloaded, body: bytes | None = None) -> web.Response:
     """Answer a request shed under load at once: HTTP 503 with Retry-After, and a JSON-RPC
-    error (-32005) in the body for clients that read only the body.
+    error (-32005) in the body for clients that read only the body (``body``: the call's own
+    error response, which carries its id).
 
     The connection then stays quiet for the Retry-After period (HTTP/1.1 reads a
     connection's next request only when the handler returns): a client that retries at
@@ -72,7 +73,7 @@ async def overloaded(request: web.Request, error: Overloaded) -> web.Response:
     clients retrying at once kept the event loop busy answering 503s and the apply
     agent still fell behind.
     """
-    response = web.Response(status=503, body=encode_error(None, error), content_type=CONTENT_TYPE,
+    response = web.Response(status=503, body=body or encode_error(None, error), content_type=CONTENT_TYPE,
                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     await response.prepare(request)
     await response.write_eof()
@@ -84,7 +85,10 @@ def make_handler(service: RpcService) -> Handler:
     """The aiohttp handler serving JSON-RPC for ``service`` (mount it on POST and GET).
 
     The service's ``admission`` decides which requests are served (``rpc.shedding``);
-    the rest are refused at once (``overloaded``).
+    the rest are refused at once (``overloaded``). A request of one call that a bound of its
+    own refused after admission (``rpc.brokerwait``) is answered the same way: answered
+    200, a client retrying at once spun (5k refusals/s at 64 pollers past the bound). A
+    batch keeps 200: its other calls may have been answered.
     """
     max_body = service.limits.max_body_bytes
     admission = service.admission
@@ -98,11 +102,13 @@ def make_handler(service: RpcService) -> Handler:
         refused = admission.refusal()
         if refused is not None:
             return await overloaded(request, refused)
-        with admission.held():
+        with admission.held() as admitted:
             body = await _read_body(request, max_body)
             if body is None:
                 return _plain(413, f"content length too large (>{max_body})")
             response = await service.dispatcher.handle_body(body)
+        if admitted.refused is not None and response is not None and response.startswith(b"{"):
+            return await overloaded(request, admitted.refused, response)
         head = head_number(service.backend)
         headers = {} if head is None else {HEAD_HEADER: str(head)}
         return web.Response(body=response or b"", content_type=CONTENT_TYPE, headers=headers)

@@ -81,7 +81,7 @@ class RpcService:
         self.limits = limits or RpcLimits()
         self.admission = Admission(self.limits.max_in_flight, behind or never_behind)
         """Which HTTP requests are served, and how many were shed."""
-        self.broker_wait = BrokerWait(self.limits.max_broker_waiting, self.admission.stepped_aside)
+        self.broker_wait = BrokerWait(self.limits.max_broker_waiting, self.admission)
         """Calls waiting on the broker (filters, sent transactions, "pending" nonces): as many again as the
         requests served at once, apart from them, so reads keep every place."""
         on_broker = None if pending is None else PendingOnBroker(pending, self.broker_wait)

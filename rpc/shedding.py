@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from rpc.errors import Overloaded
@@ -44,6 +45,14 @@ def pause_while_behind(behind: Behind, deadline: float) -> None:
         time.sleep(PAUSE_STEP)
 
 
+@dataclass
+class AdmittedRequest:
+    """One admitted HTTP request, and the refusal of its call by a bound of its own, if one refused it
+    after admission (``rpc.brokerwait``): the HTTP layer then answers a lone call as a shed one."""
+
+    refused: Overloaded | None = None
+
+
 class Admission:
     """Counts HTTP requests in flight and refuses the ones over the bound, or all while behind."""
 
@@ -53,8 +62,8 @@ class Admission:
         self.in_flight = 0
         self.shed = 0
         """Requests refused so far (``ethercattle_rpc_shed`` on /metrics)."""
-        self._admitted: ContextVar[bool] = ContextVar("admitted", default=False)
-        """Whether the running request holds one of this admission's places."""
+        self._admitted: ContextVar[AdmittedRequest | None] = ContextVar("admitted", default=None)
+        """The running request, when it holds one of this admission's places."""
 
     def refusal(self) -> Overloaded | None:
         """The error for a request arriving now, or None to serve it."""
@@ -69,12 +78,13 @@ class Admission:
         return Overloaded(reason)
 
     @contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self) -> Iterator[AdmittedRequest]:
         """One admitted request, from its body's first byte to its response."""
         self.in_flight += 1
-        admitted = self._admitted.set(True)
+        request = AdmittedRequest()
+        admitted = self._admitted.set(request)
         try:
-            yield
+            yield request
         finally:
             self._admitted.reset(admitted)
             self.in_flight -= 1
@@ -85,7 +95,7 @@ class Admission:
         process's work (the broker), and takes it again after, unchecked: it was admitted once.
 
         A request that holds no place (a WebSocket call) gives nothing back."""
-        if not self._admitted.get():
+        if self._admitted.get() is None:
             yield
             return
         self.in_flight -= 1
@@ -94,5 +104,12 @@ class Admission:
         finally:
             self.in_flight += 1
 
+    def refused_inside(self, error: Overloaded) -> None:
+        """A call of the running request was refused for load by a bound of its own (a WebSocket call
+        belongs to no admitted request: nothing to note)."""
+        request = self._admitted.get()
+        if request is not None:
+            request.refused = error
 
-__all__ = ["Admission", "Behind", "never_behind", "pause_while_behind"]
+
+__all__ = ["Admission", "AdmittedRequest", "Behind", "never_behind", "pause_while_behind"]

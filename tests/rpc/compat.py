@@ -20,6 +20,7 @@ its cases were answered otherwise since (``SUPERSEDED``: the current suite check
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections import defaultdict
@@ -170,17 +171,31 @@ def _short(value: Any) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
+BUSY_RETRIES = 30
+"""How often a request answered busy (HTTP 503) is sent again, after the Retry-After it names."""
+
+
+async def post_until_served(session: aiohttp.ClientSession, url: str, request: str) -> tuple[int, bytes]:
+    """(status, body) of ``request``, sent again after each busy answer as the answer says to: a
+    replica sheds while it applies the blocks the suite's own transactions mine."""
+    for _ in range(BUSY_RETRIES):
+        async with session.post(url, data=request.encode(), headers={"Content-Type": "application/json"}) as response:
+            body = await response.read()
+            if response.status != 503:
+                return response.status, body
+            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+    return response.status, body
+
+
 async def replay_case(session: aiohttp.ClientSession, url: str, case: CompatCase) -> CaseResult:
     """Send each request line verbatim; judge every response."""
     strict_all = True
     for exchange in case.exchanges:
-        async with session.post(url, data=exchange.request.encode(),
-                                headers={"Content-Type": "application/json"}) as response:
-            body = await response.read()
+        status, body = await post_until_served(session, url, exchange.request)
         try:
             actual = json.loads(body)
         except ValueError:
-            return CaseResult(case, False, False, f"HTTP {response.status}, not JSON: {body[:200]!r}")
+            return CaseResult(case, False, False, f"HTTP {status}, not JSON: {body[:200]!r}")
         passed, strict, detail = judge(case, exchange.expected, actual)
         if not passed:
             return CaseResult(case, False, False, detail)

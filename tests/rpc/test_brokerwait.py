@@ -74,12 +74,30 @@ async def test_reads_are_answered_while_the_broker_acknowledges_no_filter(stuck_
         installs = [asyncio.ensure_future(post(session, url, "eth_newFilter", {})) for _ in range(12)]
         await until(lambda: sum(task.done() for task in installs) == 8)
         refused = [task.result() for task in installs if task.done()]
-        reads = await asyncio.gather(*(post(session, url, "eth_blockNumber") for _ in range(8)))
+        async with aiohttp.ClientSession() as readers:  # the refused calls' connections now pause (Retry-After)
+            reads = await asyncio.gather(*(post(readers, url, "eth_blockNumber") for _ in range(8)))
         waiting, in_flight = service.broker_wait.waiting, service.admission.in_flight
         await asyncio.gather(*installs)
-    assert {(status, body["error"]["code"], body["error"]["message"]) for status, body in refused} == {(200, -32005, busy(4))}
+    assert {(status, body["error"]["code"], body["error"]["message"]) for status, body in refused} == {(503, -32005, busy(4))}
     assert [(status, body["result"]) for status, body in reads] == [(200, "0x2d")] * 8
     assert (waiting, in_flight, service.broker_wait.refused, service.admission.shed) == (4, 0, 8, 0)
+
+
+async def test_a_lone_call_refused_by_the_brokers_bound_is_answered_as_a_shed_request(
+        stuck_url: tuple[RpcService, str]) -> None:
+    service, url = stuck_url
+    async with aiohttp.ClientSession() as session:
+        installs = [asyncio.ensure_future(post(session, url, "eth_newFilter", {})) for _ in range(4)]
+        await until(lambda: service.broker_wait.waiting == 4)
+        call = {"jsonrpc": "2.0", "id": 7, "method": "eth_newFilter", "params": [{}]}
+        async with session.post(url, json=[call, {**call, "id": 8, "method": "eth_blockNumber", "params": []}]) as response:
+            batch = response.status, await response.json()
+        async with session.post(url, json=call) as response:
+            lone = response.status, response.headers.get("Retry-After"), await response.json()
+        await asyncio.gather(*installs)
+    assert lone == (503, "1", {"jsonrpc": "2.0", "id": 7, "error": {"code": -32005, "message": busy(4)}})
+    assert batch == (200, [{"jsonrpc": "2.0", "id": 7, "error": {"code": -32005, "message": busy(4)}},
+                           {"jsonrpc": "2.0", "id": 8, "result": "0x2d"}])
 
 
 async def test_sent_transactions_wait_in_the_same_bound_as_filters(compat_db: AtomicDB) -> None:
@@ -122,7 +140,7 @@ async def test_a_pending_nonce_waits_for_the_transaction_topic_in_the_brokers_bo
 
 def test_a_call_waiting_on_the_broker_gives_its_request_place_back_meanwhile() -> None:
     admission = Admission(max_in_flight=1)
-    wait = BrokerWait(max_waiting=1, step_aside=admission.stepped_aside)
+    wait = BrokerWait(max_waiting=1, admission=admission)
     with admission.held():
         with wait.held():
             assert admission.refusal() is None  # a read arriving now is served
@@ -132,7 +150,7 @@ def test_a_call_waiting_on_the_broker_gives_its_request_place_back_meanwhile() -
 
 def test_a_call_that_holds_no_request_place_gives_none_back() -> None:
     admission = Admission(max_in_flight=1)
-    with BrokerWait(max_waiting=1, step_aside=admission.stepped_aside).held():  # a WebSocket call
+    with BrokerWait(max_waiting=1, admission=admission).held():  # a WebSocket call
         assert admission.in_flight == 0
 
 
