@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -22,14 +23,18 @@ from eth_account import Account
 from eth_typing import BlockNumber, Hash32
 from eth_utils import keccak
 
-from chain.config import read_config, write_config
+from chain.config import CONFIG_KEY, read_config, write_config
 from chain.dev import DevMiner, dev_accounts, dev_genesis_spec, init_dev_chain
 from chain.forks import BlockSummary, chain_config_for
 from chain.genesis import GenesisSpec
 from chain.osaka import TRANSACTION_GAS_LIMIT_CAP
+from cluster.record import decode_record
+from master import journal
+from master.capture import CaptureDB
 from master.follow import Follower, FollowStopped
 from master.upstream import Upstream
 from rpc.service import RpcService
+from storage.leveldb import LevelDB
 from tests.rpc.conftest import serve
 
 SHARED_BLOCKS = 2
@@ -163,3 +168,20 @@ async def test_a_reorg_across_a_time_fork_activation_activates_it_where_the_new_
     assert hashes(db) == hashes(new)
     assert read_config(db) == read_config(new)
     assert f"reorg to block {SHARED_BLOCKS} rolls back osaka from block {old_activation[0]}" in caplog.text
+
+
+async def test_the_rolled_back_schedule_travels_in_the_reorg_s_one_captured_record(tmp_path: Path) -> None:
+    old, new = osaka_chain((OSAKA_TIME, OSAKA_TIME + 1, OSAKA_TIME + 2)), osaka_chain((OSAKA_TIME - 1, OSAKA_TIME))
+    with LevelDB(tmp_path / "chaindb") as leveldb:
+        db = CaptureDB(leveldb)
+        async with serving(old, new) as (old_url, new_url), Upstream(old_url) as upstream:
+            follower = Follower(db, upstream, osaka_genesis())
+            await follower.initialise()
+            await follower.catch_up()
+            before = journal.last_sequence(leveldb)
+            upstream.http_url = new_url
+            await follower.catch_up()
+        _, encoded = next(journal.pending(leveldb, after=before))  # the reorg's; the settled marks follow in their own
+        puts = dict(decode_record(encoded).operations)
+        assert puts[CONFIG_KEY] == leveldb[CONFIG_KEY] == read_config(new).to_json().encode()
+        assert puts[SchemaV1.make_canonical_head_hash_lookup_key()] == hashes(new)[-1]
