@@ -61,8 +61,11 @@ def test_forks_active_from_genesis_are_not_added_again() -> None:
     assert config_for_block(config, spec, 0, BlockSummary(number=1, difficulty=0, timestamp=10**9)) == config
 
 
+MERGE_BLOCK = 36
+"""The rpc-compat chain's first proof-of-stake block; its block forks end at 33 (Gray Glacier)."""
+
 SHANGHAI_BLOCK = 39
-"""The rpc-compat chain's first Shanghai block (time 390); the merge is block 36, Cancun 42, Prague 45."""
+"""The rpc-compat chain's first Shanghai block (time 390); Cancun starts at 42, Prague at 45, its head."""
 
 
 @pytest.fixture
@@ -76,7 +79,7 @@ def compat_schedule(imported: Imported) -> tuple[GenesisSpec, ChainConfig]:
 def test_a_rewind_below_a_time_fork_activation_takes_it_and_later_ones_out(compat_schedule: tuple[GenesisSpec, ChainConfig]) -> None:
     spec, config = compat_schedule
     rewound = config_rewound_to(config, spec, SHANGHAI_BLOCK - 1)
-    assert rewound.forks == (*genesis_config(spec).forks, (36, "paris"))
+    assert rewound.forks == (*genesis_config(spec).forks, (MERGE_BLOCK, "paris"))
     assert rewound.fork_at(45) == "paris"
 
 
@@ -115,3 +118,14 @@ def test_after_a_rewind_a_block_at_the_fork_time_activates_it_at_its_own_height(
     extended = config_for_block(rewound, spec, ttd, BlockSummary(number=later, difficulty=0, timestamp=shanghai_time))
     assert extended.forks[-1] == (later, "shanghai")
     assert extended.fork_at(SHANGHAI_BLOCK) == "paris"
+
+
+def test_after_a_rewind_below_the_merge_it_comes_where_the_new_branch_reaches_the_ttd(compat_schedule: tuple[GenesisSpec, ChainConfig]) -> None:
+    spec, config = compat_schedule
+    assert config.merge_block == MERGE_BLOCK
+    ttd = spec.terminal_total_difficulty
+    assert ttd is not None
+    rewound = config_rewound_to(config, spec, MERGE_BLOCK - 1)
+    assert config_for_block(rewound, spec, ttd - 1, BlockSummary(number=MERGE_BLOCK, difficulty=1, timestamp=360)) == rewound
+    merged = config_for_block(rewound, spec, ttd, BlockSummary(number=MERGE_BLOCK + 1, difficulty=0, timestamp=370))
+    assert merged.merge_block == MERGE_BLOCK + 1 and merged.fork_at(MERGE_BLOCK) == "gray-glacier"
