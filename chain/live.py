@@ -10,7 +10,8 @@ included) sees the old head, then the new one, never the rewound chain in betwee
 
 py-evm picks forks by block number, while a live chain activates the merge by total
 difficulty and later forks by timestamp; ``config_for_block`` extends the stored
-schedule as each block arrives, as ``chain.forks`` does for a whole file.
+schedule as each block arrives, as ``chain.forks`` does for a whole file, and
+``config_rewound_to`` takes back what the blocks a reorg drops had activated.
 """
 
 from __future__ import annotations
@@ -192,6 +193,25 @@ def config_for_block(config: ChainConfig, genesis: GenesisSpec, parent_score: in
         forks[start] = name  # several forks at one block: the newest wins
     ordered = tuple(sorted(forks.items()))
     return replace(config, forks=ordered)
+
+
+def config_rewound_to(config: ChainConfig, genesis: GenesisSpec, fork_number: int) -> ChainConfig:
+    """``config`` without the activations blocks above ``fork_number`` made, for a rewind to that block.
+
+    Where the merge and a time fork start is a fact of the branch that reached them
+    first (``config_for_block``): when a reorg drops that block, the new branch's blocks
+    must find their own start, or they would run under the old branch's rules. What
+    genesis.json fixes by block number (``genesis_config``) belongs to the chain, not to
+    a branch, and stays, above ``fork_number`` too.
+    """
+    kept = [entry for entry in config.forks if entry[0] <= fork_number]
+    kept.extend(entry for entry in genesis_config(genesis).forks if entry[0] > fork_number)
+    return replace(config, forks=tuple(sorted(kept)))
+
+
+def activations_added(before: ChainConfig, after: ChainConfig) -> list[tuple[int, str]]:
+    """The (first block, fork) entries of ``after``'s schedule that ``before``'s lacks, lowest first."""
+    return [entry for entry in after.forks if entry not in before.forks]
 
 
 def execute_block(chain: Chain, block: BlockAPI, parent_state_root: Hash32 | None = None) -> BlockAPI:

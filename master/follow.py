@@ -34,8 +34,10 @@ from chain.head import SETTLED_KEYS, settled_hash
 from chain.importer import block_summary, decode_block
 from chain.live import (
     BlockBuffer,
+    activations_added,
     check_genesis,
     config_for_block,
+    config_rewound_to,
     execute_block,
     genesis_config,
     initialize_followed_chain,
@@ -300,7 +302,7 @@ class Follower:
         config = read_config(buffer)
         extended = config_for_block(config, self.genesis, ChainDB(buffer).get_score(head.hash), summary)
         if extended != config:
-            log.info("block %d activates %s", summary.number, ", ".join(n for _, n in extended.forks if (_, n) not in config.forks))
+            log.info("block %d activates %s", summary.number, ", ".join(name for _, name in activations_added(config, extended)))
             write_config(buffer, extended)
         block = decode_block(raw, extended)
         if block.header.parent_hash != head.hash:
@@ -344,9 +346,23 @@ class Follower:
         """Rewind to ``fork`` and import ``raws`` in one buffer; (None, 0) when the branch does not link."""
         buffer = BlockBuffer(self.db)
         dropped = rewind(buffer, fork)
+        self._roll_back_activations(buffer, fork)
         for raw in raws:
             if self._execute(buffer, raw) is None:
                 return None, 0
         buffer.flush()
         return len(dropped), len(raws)
 
+    def _roll_back_activations(self, buffer: BlockBuffer, fork: int) -> None:
+        """Take out of the stored schedule the forks the blocks above ``fork`` activated.
+
+        The new branch's blocks then activate them again where they reach them
+        (``_execute``), at another height, or not at all.
+        """
+        config = read_config(buffer)
+        rewound = config_rewound_to(config, self.genesis, fork)
+        if rewound == config:
+            return
+        undone = activations_added(rewound, config)
+        log.warning("reorg to block %d rolls back %s", fork, ", ".join(f"{name} from block {start}" for start, name in undone))
+        write_config(buffer, rewound)
