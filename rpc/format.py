@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from eth.abc import BlockHeaderAPI, LogAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth._utils.address import generate_contract_address
 from eth.vm.forks.cancun.constants import GAS_PER_BLOB
 from eth_typing import Address
@@ -234,59 +234,58 @@ def transaction_json(tx: SignedTransactionAPI, sender: bytes, block: BlockData |
 # --- receipts and logs -------------------------------------------------------------------
 
 
-def log_json(log: LogAPI, block: BlockData, tx_index: int, log_index: int) -> JSON:
-    """geth's ``types.Log`` (field order of the Go struct)."""
-    return {
-        "address": data(log.address),
-        "topics": [word(topic) for topic in log.topics],
-        "data": data(log.data),
-        "blockNumber": quantity(block.number),
-        "transactionHash": data(block.transaction_hash(tx_index)),
-        "transactionIndex": quantity(tx_index),
-        "blockHash": data(block.hash),
-        "blockTimestamp": quantity(block.header.timestamp),
-        "logIndex": quantity(log_index),
-        "removed": False,
-    }
-
-
 def receipt_logs(block: BlockData, index: int) -> list[JSON]:
-    """One receipt's logs with block-wide log indexes."""
-    first = block.log_offsets[index]
+    """One receipt's logs as geth's ``types.Log`` (field order of the Go struct), with block-wide
+    log indexes; the fields they share are formatted once."""
+    number, tx_hash = quantity(block.number), data(block.transaction_hash(index))
+    position, block_hash, timestamp = quantity(index), data(block.hash), quantity(block.header.timestamp)
     return [
-        log_json(log, block, index, first + offset)
-        for offset, log in enumerate(block.receipts[index].logs)
+        {
+            "address": data(log.address),
+            "topics": [word(topic) for topic in log.topics],
+            "data": data(log.data),
+            "blockNumber": number,
+            "transactionHash": tx_hash,
+            "transactionIndex": position,
+            "blockHash": block_hash,
+            "blockTimestamp": timestamp,
+            "logIndex": quantity(log_index),
+            "removed": False,
+        }
+        for log_index, log in enumerate(block.receipts[index].logs, block.log_offsets[index])
     ]
 
 
 def receipt_json(block: BlockData, index: int) -> JSON:
-    """geth's ``MarshalReceipt``: derived fields (gasUsed, contractAddress, prices) included."""
+    """geth's ``MarshalReceipt``: derived fields (gasUsed, contractAddress, prices) included.
+
+    Go sorts a map's keys, so the fields are set in that order (sorting a built map cost
+    2.5 us of a receipt's ~16)."""
     tx = block.transactions[index]
     receipt: ReceiptAPI = block.receipts[index]
     sender = block.sender(index)
     kind = tx_type(tx)
-    fields: JSON = {
-        "blockHash": data(block.hash),
-        "blockNumber": quantity(block.number),
-        "transactionHash": data(block.transaction_hash(index)),
-        "transactionIndex": quantity(index),
-        "from": data(sender),
-        "to": address_or_none(tx.to),
-        "gasUsed": quantity(block.gas_used(index)),
-        "cumulativeGasUsed": quantity(receipt.gas_used),
-        "contractAddress": None,
-        "logs": receipt_logs(block, index),
-        "logsBloom": data(receipt.bloom.to_bytes(256, "big")),
-        "type": quantity(kind),
-        "effectiveGasPrice": quantity(effective_gas_price(tx, block.base_fee)),
-    }
-    if len(receipt.state_root) == 32:
-        fields["root"] = data(receipt.state_root)
-    else:
-        fields["status"] = quantity(1 if receipt.state_root == b"\x01" else 0)
+    fields: JSON = {}
     if kind == BLOB:
-        fields["blobGasUsed"] = quantity(GAS_PER_BLOB * len(tx.blob_versioned_hashes))
         fields["blobGasPrice"] = quantity(block.blob_base_fee or 0)
-    if not tx.to:
-        fields["contractAddress"] = data(generate_contract_address(Address(sender), tx.nonce))
-    return _sorted(fields)
+        fields["blobGasUsed"] = quantity(GAS_PER_BLOB * len(tx.blob_versioned_hashes))
+    fields["blockHash"] = data(block.hash)
+    fields["blockNumber"] = quantity(block.number)
+    recipient = tx.to
+    fields["contractAddress"] = None if recipient else data(generate_contract_address(Address(sender), tx.nonce))
+    fields["cumulativeGasUsed"] = quantity(receipt.gas_used)
+    fields["effectiveGasPrice"] = quantity(effective_gas_price(tx, block.base_fee))
+    fields["from"] = data(sender)
+    fields["gasUsed"] = quantity(block.gas_used(index))
+    fields["logs"] = receipt_logs(block, index)
+    fields["logsBloom"] = data(receipt.bloom.to_bytes(256, "big"))
+    outcome = receipt.state_root
+    if len(outcome) == 32:
+        fields["root"] = data(outcome)
+    else:
+        fields["status"] = "0x1" if outcome == b"\x01" else "0x0"
+    fields["to"] = address_or_none(recipient)
+    fields["transactionHash"] = data(block.transaction_hash(index))
+    fields["transactionIndex"] = quantity(index)
+    fields["type"] = quantity(kind)
+    return fields

@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from rpc.errors import Overloaded
@@ -45,12 +44,28 @@ def pause_while_behind(behind: Behind, deadline: float) -> None:
         time.sleep(PAUSE_STEP)
 
 
-@dataclass
 class AdmittedRequest:
-    """One admitted HTTP request, and the refusal of its call by a bound of its own, if one refused it
-    after admission (``rpc.brokerwait``): the HTTP layer then answers a lone call as a shed one."""
+    """One admitted HTTP request, holding a place from its body's first byte to its response
+    (a context manager), and the refusal of its call by a bound of its own, if one refused it
+    after admission (``rpc.brokerwait``): the HTTP layer then answers a lone call as a shed one.
 
-    refused: Overloaded | None = None
+    A class with ``__enter__`` rather than a generator context manager: 0.5 against 1.6 us,
+    paid by every request."""
+
+    __slots__ = ("admission", "refused", "_token")
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+        self.refused: Overloaded | None = None
+
+    def __enter__(self) -> AdmittedRequest:
+        self.admission.in_flight += 1
+        self._token = self.admission.admitted.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.admission.admitted.reset(self._token)
+        self.admission.in_flight -= 1
 
 
 class Admission:
@@ -62,7 +77,7 @@ class Admission:
         self.in_flight = 0
         self.shed = 0
         """Requests refused so far (``ethercattle_rpc_shed`` on /metrics)."""
-        self._admitted: ContextVar[AdmittedRequest | None] = ContextVar("admitted", default=None)
+        self.admitted: ContextVar[AdmittedRequest | None] = ContextVar("admitted", default=None)
         """The running request, when it holds one of this admission's places."""
 
     def refusal(self) -> Overloaded | None:
@@ -77,17 +92,9 @@ class Admission:
         self.shed += 1
         return Overloaded(reason)
 
-    @contextmanager
-    def held(self) -> Iterator[AdmittedRequest]:
-        """One admitted request, from its body's first byte to its response."""
-        self.in_flight += 1
-        request = AdmittedRequest()
-        admitted = self._admitted.set(request)
-        try:
-            yield request
-        finally:
-            self._admitted.reset(admitted)
-            self.in_flight -= 1
+    def held(self) -> AdmittedRequest:
+        """One admitted request's place (``with admission.held() as request:``)."""
+        return AdmittedRequest(self)
 
     @contextmanager
     def stepped_aside(self) -> Iterator[None]:
@@ -95,7 +102,7 @@ class Admission:
         process's work (the broker), and takes it again after, unchecked: it was admitted once.
 
         A request that holds no place (a WebSocket call) gives nothing back."""
-        if self._admitted.get() is None:
+        if self.admitted.get() is None:
             yield
             return
         self.in_flight -= 1
@@ -107,7 +114,7 @@ class Admission:
     def refused_inside(self, error: Overloaded) -> None:
         """A call of the running request was refused for load by a bound of its own (a WebSocket call
         belongs to no admitted request: nothing to note)."""
-        request = self._admitted.get()
+        request = self.admitted.get()
         if request is not None:
             request.refused = error
 

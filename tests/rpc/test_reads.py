@@ -151,3 +151,11 @@ async def test_a_log_filter_naming_more_than_1000_addresses_is_invalid_params(co
 async def test_a_topic_position_with_more_than_1000_alternatives_is_invalid_params(compat_call: Call) -> None:
     response = await compat_call("eth_getLogs", {"topics": [["0x" + "00" * 32] * 1001]})
     assert response["error"] == {"code": -32602, "message": "invalid argument 0: exceed max subtopics"}
+
+
+async def test_receipts_carry_their_fields_in_gos_sorted_key_order(compat_call: Call) -> None:
+    receipts = [receipt for number in range(46)
+                for receipt in (await compat_call("eth_getBlockReceipts", hex(number)))["result"]]
+    kinds = {(receipt["type"], receipt["contractAddress"] is None, "blobGasUsed" in receipt) for receipt in receipts}
+    assert {("0x0", False, False), ("0x3", True, True)} <= kinds  # creations and blob transactions among them
+    assert [list(receipt) for receipt in receipts] == [sorted(receipt) for receipt in receipts]
