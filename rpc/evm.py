@@ -35,7 +35,7 @@ from eth.vm.forks import (
     PragueVM,
     ShanghaiVM,
 )
-from eth_typing import Address, BlockNumber
+from eth_typing import Address
 from eth_utils import to_checksum_address
 
 from rpc.backend import ReplicaBackend, blob_base_fee
@@ -103,7 +103,9 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
     """
     block = block or BlockOverrides()
     number = block.number if block.number is not None else header.block_number
-    vm_class = backend.chain.get_vm_class_for_block_number(BlockNumber(number))
+    time = block.time if block.time is not None else header.timestamp
+    # geth's rules come from the (overridden) block context: a later time may reach a later fork.
+    vm_class = backend.chain.get_vm_class_at(number, time)
     precompiles = fork_precompiles(vm_class)
     if state:
         moved = dict(precompiles)
@@ -119,7 +121,7 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
         call_class=throwaway_class(state_class),
         db=db if db is not None else OverlayDB(backend.db),
         state_root=header.state_root,
-        blob_fee=_blob_fee(header, block, vm_class),
+        blob_fee=_blob_fee(backend, header, block, vm_class),
         precompiles=precompiles,
         reads=backend.call_reads,
     )
@@ -146,12 +148,17 @@ def _block_context(backend: ReplicaBackend, header: BlockHeaderAPI, block: Block
     }
 
 
-def _blob_fee(header: BlockHeaderAPI, block: BlockOverrides, vm_class: type[VirtualMachineAPI]) -> int | None:
+def _blob_fee(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrides,
+              vm_class: type[VirtualMachineAPI]) -> int | None:
+    """The override, else the header's blob base fee under the header's own fork's parameters:
+    geth's ``NewEVMBlockContext`` prices it before the number and time overrides apply."""
     if block.blob_base_fee is not None:
         return block.blob_base_fee
     excess = getattr(header, "excess_blob_gas", None)
     if excess is None or not issubclass(vm_class, CancunVM):
         return None
+    if block.number is not None or block.time is not None:
+        vm_class = backend.chain.get_vm_class_at(header.block_number, header.timestamp)
     return blob_base_fee(vm_class, excess)
 
 
