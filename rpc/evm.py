@@ -94,19 +94,21 @@ class CallEnvironment:
 
 
 def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrides | None,
-            state: StateOverride | None, db: OverlayDB | None = None) -> CallEnvironment:
+            state: StateOverride | None, db: OverlayDB | None = None,
+            precompiles_of: type[VirtualMachineAPI] | None = None) -> CallEnvironment:
     """The block context of ``header`` (with overrides) and its post-state (with overrides).
 
     ``db`` is the overlay to run on (default: a new one over the backend's database):
     eth_simulateV1 passes the one its chained blocks share, debug_traceCall the one
-    that replayed the block's transactions before its ``txIndex``.
+    that replayed the block's transactions before its ``txIndex``. ``precompiles_of`` is
+    the VM whose precompiles run (default: the block's own).
     """
     block = block or BlockOverrides()
     number = block.number if block.number is not None else header.block_number
     time = block.time if block.time is not None else header.timestamp
     # geth's rules come from the (overridden) block context: a later time may reach a later fork.
     vm_class = backend.chain.get_vm_class_at(number, time)
-    precompiles = fork_precompiles(vm_class)
+    precompiles = fork_precompiles(precompiles_of or vm_class)
     if state:
         moved = dict(precompiles)
         _check_overrides(state, moved)

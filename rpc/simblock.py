@@ -144,7 +144,9 @@ def process_block(sim: Simulation, block: SimBlock) -> SimulatedBlock:
     parent = sim.parent
     vm_class = sim.backend.chain.get_vm_class_at(block.number, block.time)
     header = _preliminary_header(sim, vm_class, block, parent)
-    env = prepare(sim.backend, header, None, block.state, db=sim.db)
+    # geth runs every simulated block with its base block's precompiles (``activePrecompiles(sim.base)``),
+    # even one whose timestamp reaches a fork that adds or reprices some.
+    env = prepare(sim.backend, header, None, block.state, db=sim.db, precompiles_of=sim.backend.vm_class(sim.base))
     env.context_fields["prev_hashes"] = list(sim.previous_hashes())
     if block.overrides.fields.blob_base_fee is not None:
         env.blob_fee = block.overrides.fields.blob_base_fee

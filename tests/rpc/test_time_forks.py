@@ -107,3 +107,24 @@ async def test_eth_call_runs_the_fork_its_overridden_time_reaches(call: Call) ->
     at_osaka_time = await call("eth_call", args, "latest", code, {"time": hex(OSAKA_TIME)})
     assert on_the_head["error"]["message"] == PRAGUE_REFUSAL["message"]
     assert at_osaka_time["result"] == CLZ_RESULT
+
+
+
+MODEXP_WITHIN_300_GAS = ("0x" + "6001600052" + "6001602052" + "6001604052" + "6002606053" + "6003606153" + "6005606253"
+                         + "6000" + "6000" + "6063" + "6000" + "6000" + "6005" + "61012c" + "f1"
+                         + "600052" + "60206000f3")
+"""CALLs modexp (0x05) for 2 ** 3 % 5 with 300 gas and returns whether it succeeded: Prague's modexp
+charges 200 (EIP-2565's minimum), Osaka's 500 (EIP-7883's)."""
+WRAPPER = "0x" + "c2" * 20
+
+
+async def test_simulated_blocks_keep_their_base_blocks_precompiles_as_geth(call: Call) -> None:
+    """geth's simulator takes the precompiles from its base block (``activePrecompiles(sim.base)``),
+    even for a block whose time reaches Osaka: modexp is priced as in Prague there too."""
+    block = {"blockOverrides": {"time": hex(OSAKA_TIME)},
+             "stateOverrides": {WRAPPER: {"code": MODEXP_WITHIN_300_GAS}, CLZ_CONTRACT: {"code": CLZ_OF_ONE}},
+             "calls": [{"from": SENDER, "to": WRAPPER, "gas": hex(100_000)},
+                       {"from": SENDER, "to": CLZ_CONTRACT, "gas": hex(100_000)}]}
+    modexp, clz = (await simulate(call, [block]))["result"][0]["calls"]
+    assert clz["returnData"] == CLZ_RESULT
+    assert modexp["returnData"] == "0x" + "00" * 31 + "01"
