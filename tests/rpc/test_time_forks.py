@@ -4,7 +4,8 @@ The chain is the rpc-compat Prague chain (head 45 at time 450) in a real LevelDB
 genesis configured with Osaka at time 474 and Amsterdam at 600: times no stored block
 reached, so the stored schedule ends at Prague. A simulated block, or a call whose
 block context is overridden, at or past Osaka's time runs Osaka's rules; one before it
-runs Prague's. CLZ (EIP-7939, opcode 0x1e) exists only from Osaka on.
+runs Prague's. CLZ (EIP-7939, opcode 0x1e) exists only from Osaka on; modexp costs more
+from Osaka on (EIP-7883).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ CLZ_CONTRACT = "0x" + "c1" * 20
 SENDER = "0x" + "c0" + "00" * 19
 CLZ_RESULT = "0x" + "00" * 31 + "ff"
 PRAGUE_REFUSAL = {"message": "invalid opcode: opcode 0x1e not defined", "code": -32015}
+MODEXP_WITHIN_300_GAS = ("0x" + "6001600052" + "6001602052" + "6001604052" + "6002606053" + "6003606153" + "6005606253"
+                         + "6000" + "6000" + "6063" + "6000" + "6000" + "6005" + "61012c" + "f1"
+                         + "600052" + "60206000f3")
+"""CALLs modexp (0x05) for 2 ** 3 % 5 with 300 gas and returns whether it succeeded: Prague's modexp
+charges 200 (EIP-2565's minimum), Osaka's 500 (EIP-7883's)."""
+WRAPPER = "0x" + "c2" * 20
 
 
 @pytest.fixture(scope="module")
@@ -109,13 +116,11 @@ async def test_eth_call_runs_the_fork_its_overridden_time_reaches(call: Call) ->
     assert at_osaka_time["result"] == CLZ_RESULT
 
 
-
-MODEXP_WITHIN_300_GAS = ("0x" + "6001600052" + "6001602052" + "6001604052" + "6002606053" + "6003606153" + "6005606253"
-                         + "6000" + "6000" + "6063" + "6000" + "6000" + "6005" + "61012c" + "f1"
-                         + "600052" + "60206000f3")
-"""CALLs modexp (0x05) for 2 ** 3 % 5 with 300 gas and returns whether it succeeded: Prague's modexp
-charges 200 (EIP-2565's minimum), Osaka's 500 (EIP-7883's)."""
-WRAPPER = "0x" + "c2" * 20
+async def test_eth_call_runs_the_precompiles_of_the_fork_its_overridden_time_reaches(call: Call) -> None:
+    """geth's ``doCall`` picks precompiles by the overridden context's rules too (eth_simulateV1 does not)."""
+    response = await call("eth_call", {"from": SENDER, "to": WRAPPER}, "latest",
+                          {WRAPPER: {"code": MODEXP_WITHIN_300_GAS}}, {"time": hex(OSAKA_TIME)})
+    assert response["result"] == "0x" + "00" * 32
 
 
 async def test_simulated_blocks_keep_their_base_blocks_precompiles_as_geth(call: Call) -> None:
