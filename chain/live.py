@@ -37,7 +37,7 @@ from eth_typing import BlockNumber, Hash32
 from eth_utils import ValidationError
 from rlp.exceptions import RLPException
 
-from chain.config import FORK_NAMES, FORK_VMS, ChainConfig, chain_class, write_config
+from chain.config import ChainConfig, chain_class, newest_time_fork, write_config
 from chain.errors import ChainError, ChainMismatch, InvalidBlock, UnsupportedChain
 from chain.forks import MERGE_FORK, BlockSummary, chain_config_for
 from chain.genesis import GenesisSpec, genesis_params
@@ -171,26 +171,22 @@ def config_for_block(config: ChainConfig, genesis: GenesisSpec, parent_score: in
     ``parent_score`` is py-evm's score of the parent, which before the merge is its
     total difficulty.
     """
-    current = FORK_NAMES.index(config.fork_at(block.number))
     added: list[tuple[int, str]] = []
     merged = config.merge_block is not None
     ttd = genesis.terminal_total_difficulty
     if not merged and ttd is not None and parent_score >= ttd:
         added.append((block.number, MERGE_FORK))
         merged = True
-    for name, fork_time in genesis.time_forks:
-        if block.timestamp < fork_time or (name in FORK_VMS and FORK_NAMES.index(name) <= current):
-            continue
-        if name not in FORK_VMS:
-            raise UnsupportedChain(f"block {block.number} activates {name}, which py-evm 0.12 lacks")
+    reached = newest_time_fork(config.fork_at(block.number), genesis.time_forks, block.number, block.timestamp)
+    if reached is not None:
         if not merged:
-            raise UnsupportedChain(f"{name} activates at block {block.number}, before the merge")
-        added.append((block.number, name))
+            raise UnsupportedChain(f"{reached} activates at block {block.number}, before the merge")
+        added.append((block.number, reached))
     if not added:
         return config
     forks = dict(config.forks)
     for start, name in added:
-        forks[start] = name  # several forks at one block: the newest wins
+        forks[start] = name  # the merge and a time fork at one block: the time fork wins
     ordered = tuple(sorted(forks.items()))
     return replace(config, forks=ordered)
 

@@ -31,13 +31,12 @@ from eth.abc import (
     SignedTransactionAPI,
     VirtualMachineAPI,
 )
-from eth.chains.base import Chain
 from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound as EvmHeaderNotFound
 from eth.vm.forks.cancun import CancunVM
 
-from chain.config import CONFIG_KEY, open_chain
+from chain.config import CONFIG_KEY, EthercattleChain, open_chain
 from chain.errors import ChainError
 from chain.head import SyncProgress, head_hash, settled_hash
 from chain.osaka import blob_parameters_of, excess_blob_gas_after
@@ -282,7 +281,7 @@ class ReplicaBackend:
         self.pending: PendingView = pending if pending is not None else NoPending()
         self.behind: Behind = behind or never_behind
         """Why executions should yield to the apply agent now (None: they need not)."""
-        self._chain: Chain | None = None
+        self._chain: EthercattleChain | None = None
         self._chain_config: bytes | None = None
         self._chain_lock = threading.Lock()
         self._blocks: LRU[bytes, BlockData] = LRU(self.limits.block_cache_size)
@@ -338,7 +337,7 @@ class ReplicaBackend:
             raise NotReady("the database holds no chain yet")
 
     @property
-    def chain(self) -> Chain:
+    def chain(self) -> EthercattleChain:
         """The py-evm chain rebuilt from the stored configuration (rebuilt if it changed; with
         announced writes, kept until the next one, as the head is)."""
         chain = self._chain

@@ -15,6 +15,8 @@ from typing import Any
 from eth import exceptions as evm_errors
 from trie.exceptions import MissingTrieNode
 
+from chain.errors import UnsupportedChain
+
 # JSON-RPC 2.0 codes, and the ones go-ethereum adds.
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -260,4 +262,6 @@ def from_exception(error: BaseException) -> RpcError:
         return ServerError("required historical state unavailable")
     if isinstance(error, evm_errors.VMError):
         return ServerError(vm_error_message(error))
+    if isinstance(error, UnsupportedChain):
+        return ServerError(str(error))  # e.g. a simulated block reaches a fork ethercattle lacks
     return InternalError()

@@ -35,7 +35,7 @@ from eth.vm.forks import (
     PragueVM,
     ShanghaiVM,
 )
-from eth_typing import Address, BlockNumber
+from eth_typing import Address
 from eth_utils import to_checksum_address
 
 from rpc.backend import ReplicaBackend, blob_base_fee
@@ -94,17 +94,21 @@ class CallEnvironment:
 
 
 def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrides | None,
-            state: StateOverride | None, db: OverlayDB | None = None) -> CallEnvironment:
+            state: StateOverride | None, db: OverlayDB | None = None,
+            precompiles_of: type[VirtualMachineAPI] | None = None) -> CallEnvironment:
     """The block context of ``header`` (with overrides) and its post-state (with overrides).
 
     ``db`` is the overlay to run on (default: a new one over the backend's database):
     eth_simulateV1 passes the one its chained blocks share, debug_traceCall the one
-    that replayed the block's transactions before its ``txIndex``.
+    that replayed the block's transactions before its ``txIndex``. ``precompiles_of`` is
+    the VM whose precompiles run (default: the block's own).
     """
     block = block or BlockOverrides()
     number = block.number if block.number is not None else header.block_number
-    vm_class = backend.chain.get_vm_class_for_block_number(BlockNumber(number))
-    precompiles = fork_precompiles(vm_class)
+    time = block.time if block.time is not None else header.timestamp
+    # geth's rules come from the (overridden) block context: a later time may reach a later fork.
+    vm_class = backend.chain.get_vm_class_at(number, time)
+    precompiles = fork_precompiles(precompiles_of or vm_class)
     if state:
         moved = dict(precompiles)
         _check_overrides(state, moved)
@@ -119,7 +123,7 @@ def prepare(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrid
         call_class=throwaway_class(state_class),
         db=db if db is not None else OverlayDB(backend.db),
         state_root=header.state_root,
-        blob_fee=_blob_fee(header, block, vm_class),
+        blob_fee=_blob_fee(backend, header, block, vm_class),
         precompiles=precompiles,
         reads=backend.call_reads,
     )
@@ -146,12 +150,17 @@ def _block_context(backend: ReplicaBackend, header: BlockHeaderAPI, block: Block
     }
 
 
-def _blob_fee(header: BlockHeaderAPI, block: BlockOverrides, vm_class: type[VirtualMachineAPI]) -> int | None:
+def _blob_fee(backend: ReplicaBackend, header: BlockHeaderAPI, block: BlockOverrides,
+              vm_class: type[VirtualMachineAPI]) -> int | None:
+    """The override, else the header's blob base fee under the header's own fork's parameters:
+    geth's ``NewEVMBlockContext`` prices it before the number and time overrides apply."""
     if block.blob_base_fee is not None:
         return block.blob_base_fee
     excess = getattr(header, "excess_blob_gas", None)
     if excess is None or not issubclass(vm_class, CancunVM):
         return None
+    if block.number is not None or block.time is not None:
+        vm_class = backend.chain.get_vm_class_at(header.block_number, header.timestamp)
     return blob_base_fee(vm_class, excess)
 
 

@@ -138,7 +138,12 @@ class BlockFees:
 
 
 def block_fees(backend: ReplicaBackend, header: BlockHeaderAPI, percentiles: list[float]) -> BlockFees:
-    """geth's ``processBlock`` for one block."""
+    """geth's ``processBlock`` for one block.
+
+    No time fork the next block may reach enters here: geth asks ``IsLondon(number + 1)``
+    (a block fork, which the schedule by number answers) and prices the next blob base fee
+    under this block's own fork (``CalcExcessBlobGas(config, header, header.Time)``).
+    """
     vm_class = backend.vm_class(header)
     next_vm = backend.chain.get_vm_class_for_block_number(EvmBlockNumber(header.block_number + 1))
     base_fee = getattr(header, "base_fee_per_gas", None)

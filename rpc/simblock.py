@@ -36,9 +36,10 @@ from eth.vm.forks.prague.constants import (
 )
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth.vm.message import Message
-from eth_typing import Address, BlockNumber
+from eth_typing import Address
 
-from rpc.backend import ReplicaBackend, next_excess_blob_gas
+from chain.osaka import excess_blob_gas_after
+from rpc.backend import ReplicaBackend
 from rpc.callargs import BlockOverrides, CallArgs, CallMessage, StateOverride, to_message
 from rpc.evm import (
     GAS_PER_BLOB,
@@ -141,9 +142,11 @@ class Simulation:
 def process_block(sim: Simulation, block: SimBlock) -> SimulatedBlock:
     """Execute one simulated block on top of ``sim.parent`` and assemble it."""
     parent = sim.parent
-    vm_class = sim.backend.chain.get_vm_class_for_block_number(BlockNumber(block.number))
+    vm_class = sim.backend.chain.get_vm_class_at(block.number, block.time)
     header = _preliminary_header(sim, vm_class, block, parent)
-    env = prepare(sim.backend, header, None, block.state, db=sim.db)
+    # geth runs every simulated block with its base block's precompiles (``activePrecompiles(sim.base)``),
+    # even one whose timestamp reaches a fork that adds or reprices some.
+    env = prepare(sim.backend, header, None, block.state, db=sim.db, precompiles_of=sim.backend.vm_class(sim.base))
     env.context_fields["prev_hashes"] = list(sim.previous_hashes())
     if block.overrides.fields.blob_base_fee is not None:
         env.blob_fee = block.overrides.fields.blob_base_fee
@@ -207,8 +210,10 @@ def _preliminary_header(sim: Simulation, vm_class: type[VirtualMachineAPI], bloc
         fields["withdrawals_root"] = BLANK_ROOT_HASH
     if issubclass(vm_class, CancunVM):
         fields["blob_gas_used"] = 0
-        parent_vm = sim.backend.chain.get_vm_class_for_block_number(BlockNumber(parent.block_number))
-        fields["excess_blob_gas"] = (next_excess_blob_gas(parent_vm, parent)
+        # geth: zero after a pre-Cancun parent, else the parent's excess carried on under
+        # this block's blob parameters (``CalcExcessBlobGas(config, parent, header.Time)``).
+        parent_vm = sim.backend.chain.get_vm_class_at(parent.block_number, parent.timestamp)
+        fields["excess_blob_gas"] = (excess_blob_gas_after(vm_class, parent)
                                      if issubclass(parent_vm, CancunVM) else 0)
         fields["parent_beacon_block_root"] = block.overrides.beacon_root or bytes(32)
     if issubclass(vm_class, PragueVM):

@@ -19,8 +19,8 @@ from chain.config import (
     read_config,
     write_config,
 )
-from chain.errors import ChainConfigMissing, InvalidChainConfig
-from chain.osaka import BlobParameters
+from chain.errors import ChainConfigMissing, InvalidChainConfig, UnsupportedChain
+from chain.osaka import BlobParameters, OsakaVM
 
 
 def _address(hex_address: str) -> bytes:
@@ -142,3 +142,44 @@ def test_blob_schedule_and_fork_times_survive_the_stored_json() -> None:
 def test_a_bpo_fork_without_blob_parameters_is_refused() -> None:
     with pytest.raises(InvalidChainConfig, match="bpo1 has no blobSchedule entry"):
         ChainConfig(chain_id=1, forks=((0, "osaka"), (5, "bpo1")))
+
+
+OSAKA_BLOBS = BlobParameters(8, 12, 5007716)
+
+FOLLOWED = ChainConfig(
+    chain_id=7,
+    forks=((0, "london"), (10, "paris"), (12, "shanghai"), (14, "prague")),
+    fork_times=(("shanghai", 120), ("cancun", 130), ("prague", 140), ("osaka", 200), ("amsterdam", 300)),
+    blob_schedule=(("osaka", OSAKA_BLOBS),),
+)
+"""A chain whose known blocks reached Prague; Osaka and Amsterdam are configured, not reached."""
+
+
+def test_a_block_past_the_known_ones_runs_the_time_fork_its_timestamp_reaches() -> None:
+    assert FOLLOWED.fork_of(20, 199) == "prague"
+    assert FOLLOWED.fork_of(20, 200) == "osaka"
+
+
+def test_an_earlier_time_never_undoes_the_schedules_fork() -> None:
+    assert FOLLOWED.fork_of(14, 0) == "prague"
+
+
+def test_time_forks_apply_only_after_the_merge() -> None:
+    assert FOLLOWED.fork_of(9, 250) == "london"
+
+
+def test_reaching_a_fork_ethercattle_lacks_is_unsupported() -> None:
+    with pytest.raises(UnsupportedChain, match="block 20 \\(time 300\\) activates amsterdam"):
+        FOLLOWED.fork_of(20, 300)
+
+
+def test_the_chain_class_runs_an_unscheduled_fork_with_the_configs_blob_parameters() -> None:
+    chain = chain_class(FOLLOWED)
+    vm = chain.get_vm_class_at(20, 200)
+    assert issubclass(vm, OsakaVM) and vm.blob_parameters == OSAKA_BLOBS
+    assert chain.get_vm_class_at(21, 212) is vm  # built once: classes cached per VM stay valid
+
+
+def test_the_chain_class_keeps_its_own_vm_for_a_scheduled_fork() -> None:
+    chain = chain_class(FOLLOWED)
+    assert chain.get_vm_class_at(20, 199) is chain.get_vm_class_for_block_number(BlockNumber(20))
