@@ -62,3 +62,8 @@ class InvalidTransaction(ChainError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class SidecarConversionFailed(ChainError):
+    """A version-0 blob sidecar could not be given its EIP-7594 cell proofs (ckzg failed, or
+    too many conversions are under way); geth answers "blob sidecar conversion failed: ..."."""

@@ -5,15 +5,26 @@ evaluation precompile (address 0x0a) loads it again on every call, which would m
 each block import, ``eth_call`` or ``eth_estimateGas`` touching 0x0a take seconds.
 ``patch_point_evaluation`` makes that precompile reuse the process-wide setup;
 ``chain.config.chain_class`` applies it, so every chain this project builds gets it.
+
+``CellProofWorker`` computes EIP-7594 cell proofs (converting a version-0 blob sidecar
+after Osaka) in a child process: ckzg holds the GIL for the whole computation.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import ckzg
 import eth.precompiles.point_evaluation as point_evaluation
+
+from chain.errors import SidecarConversionFailed
 
 TRUSTED_SETUP_PATH: str = point_evaluation.TRUSTED_SETUP_PATH
 """py-evm's copy of the mainnet KZG ceremony output."""
@@ -38,3 +49,70 @@ def patch_point_evaluation() -> None:
     ckzg; rebinding that name is the narrowest change that removes the reload.
     """
     point_evaluation.load_trusted_setup = trusted_setup  # type: ignore[attr-defined]
+
+
+def cell_proofs(blobs: Sequence[bytes]) -> tuple[bytes, ...]:
+    """EIP-7594: the cell proofs of each blob's extension, blob after blob.
+
+    About half a second a blob here, all of it inside ckzg with the GIL held: call it
+    through ``CellProofWorker`` from anything that serves. Raises ckzg's
+    ``RuntimeError``/``ValueError`` for a malformed blob.
+    """
+    setup = trusted_setup()
+    return tuple(proof for blob in blobs for proof in ckzg.compute_cells_and_kzg_proofs(blob, setup)[1])
+
+
+class CellProofWorker:
+    """Runs ``cell_proofs`` in one child process, off the caller's event loop.
+
+    A thread would not help: ckzg keeps the GIL while it computes, so the event loop
+    stalls as long as the computation (480 ms for one blob, measured). The child is
+    spawned (the parent runs threads, so no fork) on first use and loads its own
+    trusted setup once (about 3 s, the first conversion's price). It computes one
+    request at a time; beyond ``max_waiting`` requests inside it (running or queued)
+    a new one is refused at once, so a burst of conversions cannot queue for minutes
+    while holding the callers' places.
+
+    Arguments:
+        max_waiting: requests the worker holds at once before it refuses more.
+    """
+
+    def __init__(self, max_waiting: int = 4) -> None:
+        self.max_waiting = max_waiting
+        self._places = threading.BoundedSemaphore(max_waiting)
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    async def cell_proofs(self, blobs: Sequence[bytes]) -> tuple[bytes, ...]:
+        """``cell_proofs(blobs)`` computed in the child; raises ``SidecarConversionFailed``."""
+        if not self._places.acquire(blocking=False):
+            raise SidecarConversionFailed(
+                f"{self.max_waiting} blob sidecars are being converted already; retry shortly")
+        try:
+            future: Future[tuple[bytes, ...]] = self._executor().submit(cell_proofs, tuple(blobs))
+        except BaseException:
+            self._places.release()
+            raise
+        # The place is held until the child is done, even if the caller stops waiting.
+        future.add_done_callback(lambda _: self._places.release())
+        try:
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool as error:  # the child died (killed, out of memory): start anew next time
+            self.close()
+            raise SidecarConversionFailed(f"the cell proof worker stopped ({error})") from error
+        except (RuntimeError, ValueError) as error:  # ckzg's words for a malformed blob
+            raise SidecarConversionFailed(str(error) or type(error).__name__) from error
+
+    def close(self) -> None:
+        """Stop the child (if one started); a later call starts a new one."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=trusted_setup)
+            return self._pool

@@ -5,8 +5,10 @@ Shared by the dev miner and by anything that accepts raw transactions
 are added here: the chain-id check (py-evm never compares a transaction's chain id
 with the chain's) and the EIP-4844 network form, in which a blob transaction
 travels with its blobs, commitments and proofs (``0x03 || rlp([tx, blobs,
-commitments, proofs])``). The sidecar is verified and dropped; blocks and
-transaction hashes use the canonical form without it.
+commitments, proofs])``; from Osaka, EIP-7594's ``0x03 || rlp([tx, 1, blobs,
+commitments, cell_proofs])``). The sidecar is verified and dropped; blocks and
+transaction hashes use the canonical form without it. ``encode_network_form`` wraps
+a canonical transaction again, for a sidecar converted to cell proofs.
 """
 
 from __future__ import annotations
@@ -74,6 +76,41 @@ def split_network_form(raw: bytes) -> tuple[bytes, BlobSidecar | None]:
     return canonical, BlobSidecar(tuple(blobs), tuple(commitments), tuple(proofs), version)
 
 
+def encode_network_form(canonical: bytes, sidecar: BlobSidecar) -> bytes:
+    """The inverse of ``split_network_form``: a canonical blob transaction wrapped with its sidecar.
+
+    Version 0 is ``0x03 || rlp([tx, blobs, commitments, proofs])``; version 1 (EIP-7594)
+    puts its version between the transaction and the blobs.
+    """
+    if not canonical or canonical[0] != BLOB_TX_TYPE:
+        raise ValueError("only a blob transaction carries a sidecar")
+    version = [sidecar.version] if sidecar.version else []
+    parts = [rlp.decode(canonical[1:]), *version, list(sidecar.blobs), list(sidecar.commitments),
+             list(sidecar.proofs)]
+    return bytes([BLOB_TX_TYPE]) + rlp.encode(parts)
+
+
+def with_cell_proofs(sidecar: BlobSidecar, proofs: tuple[bytes, ...]) -> BlobSidecar:
+    """The version-1 sidecar of the same blobs and commitments, with ``proofs`` (their cell
+    proofs, from ``chain.kzg.cell_proofs``) in place of the per-blob proofs: geth's ``ToV1``."""
+    if len(proofs) != CELLS_PER_EXT_BLOB * len(sidecar.blobs):
+        raise ValueError(f"{len(proofs)} cell proofs for {len(sidecar.blobs)} blobs")
+    return BlobSidecar(sidecar.blobs, sidecar.commitments, proofs, version=1)
+
+
+def check_sidecar_version(sidecar: BlobSidecar, osaka: bool) -> None:
+    """Cell proofs (version 1) exist from Osaka on; before it only version 0 is valid.
+
+    After Osaka a version-0 sidecar is still accepted from clients, to be converted
+    (execution-apis ``eth_sendRawTransaction``: "txs with blob proofs may still be
+    accepted and will be auto-converted by the node").
+    """
+    if sidecar.version == 1 and not osaka:
+        raise InvalidTransaction(
+            "EIP-7594 cell-proof blob sidecars (wrapper version 1) are not valid before Osaka"
+        )
+
+
 def decode_transaction(
     chain: Chain, raw: bytes, block_number: int | None = None
 ) -> SignedTransactionAPI:
@@ -103,10 +140,8 @@ def decode_transaction(
             check_transaction_limits(transaction)
         except ValidationError as exc:
             raise InvalidTransaction(str(exc)) from exc
-    if sidecar is not None and sidecar.version == 1 and not osaka:
-        raise InvalidTransaction(
-            "EIP-7594 cell-proof blob sidecars (wrapper version 1) are not valid before Osaka"
-        )
+    if sidecar is not None:
+        check_sidecar_version(sidecar, osaka)
     if transaction.gas < transaction.intrinsic_gas:
         # py-evm's typed transactions do not check this in validate(); the miner would fail mid-block.
         raise InvalidTransaction(

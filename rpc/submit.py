@@ -6,6 +6,11 @@ cap) and what geth's pool checks against the head (size, gas, fees, intrinsic ga
 nonce, balance), then gives the raw bytes to the ``TransactionSink`` (in the
 replica, the transaction topic the emitters read) and answers the transaction hash.
 A sink refuses by raising; its message reaches the client as a -32000 error.
+
+A blob transaction's sidecar follows the head's fork, as geth's RPC does: before
+Osaka only version 0 (one KZG proof per blob); from Osaka on, version 1 (EIP-7594
+cell proofs), and a verified version-0 sidecar is converted to version 1 before it
+goes to the sink, since the network's blob pools take no other after Osaka.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from eth.abc import SignedTransactionAPI
 from eth.vm.forks.prague import PragueVM
 from eth_utils import keccak
 
-from chain.errors import InvalidTransaction
-from chain.transactions import split_network_form, verify_sidecar
+from chain.errors import InvalidTransaction, SidecarConversionFailed
+from chain.osaka import OsakaVM
+from chain.transactions import (BlobSidecar, check_sidecar_version, encode_network_form, split_network_form,
+                                verify_sidecar, with_cell_proofs)
 from rpc import params as p
 from rpc.backend import ReplicaBackend
 from rpc.dispatch import Method, MethodTable
@@ -113,6 +120,19 @@ def check_pool_rules(backend: ReplicaBackend, tx: SignedTransactionAPI, raw: byt
                           f"tx cost {cost}, overshot {cost - account.balance}")
 
 
+async def with_cell_proofs_converted(backend: ReplicaBackend, canonical: bytes, sidecar: BlobSidecar) -> bytes:
+    """The network form with a verified version-0 sidecar converted to version 1 (geth's ``ToV1``).
+
+    The cell proofs are computed in the backend's ``CellProofWorker`` (about half a second
+    a blob, off the event loop); the transaction's hash, the canonical form's, is unchanged.
+    """
+    try:
+        proofs = await backend.cell_proofs.cell_proofs(sidecar.blobs)
+    except SidecarConversionFailed as error:
+        raise ServerError(f"blob sidecar conversion failed: {error}") from None
+    return encode_network_form(canonical, with_cell_proofs(sidecar, proofs))
+
+
 async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
     sink = backend.tx_sink
     if sink is None:
@@ -121,10 +141,17 @@ async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
     # and the blobs' commitments and KZG proofs must verify before anything goes on the topic.
     canonical, sidecar = chain_checked(lambda: split_network_form(raw))
     tx = decode_transaction(backend, canonical)
+    osaka = issubclass(backend.vm_class(backend.head()), OsakaVM)
     if sidecar is not None:
+        chain_checked(lambda: check_sidecar_version(sidecar, osaka))
         chain_checked(lambda: verify_sidecar(tx, sidecar))
     sender = check_transaction(backend, tx)
     check_pool_rules(backend, tx, raw, sender)
+    if sidecar is not None and sidecar.version == 0 and osaka:
+        # Last, after every cheaper check. The converted form is no larger than the pool's size
+        # limit allows: 128 proofs of 48 bytes add 6 KiB to a 128 KiB blob, and a version-0
+        # transaction within the limit holds at most 7 blobs (7 x 134 KiB < 1 MiB).
+        raw = await with_cell_proofs_converted(backend, canonical, sidecar)
     tx_hash = keccak(canonical)
     try:
         await sink.submit(raw, tx_hash, sender)
