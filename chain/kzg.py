@@ -87,7 +87,7 @@ class CellProofWorker:
         """``cell_proofs(blobs)`` computed in the child; raises ``SidecarConversionFailed``."""
         if not self._places.acquire(blocking=False):
             raise SidecarConversionFailed(
-                f"{self.max_waiting} blob sidecars are being converted already; retry shortly")
+                f"busy: as many blob sidecars as it takes ({self.max_waiting}) are being converted; retry shortly")
         try:
             future: Future[tuple[bytes, ...]] = self._executor().submit(cell_proofs, tuple(blobs))
         except BaseException:

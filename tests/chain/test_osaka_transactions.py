@@ -91,7 +91,7 @@ def random_blob(seed: int = 0) -> bytes:
     return b"".join(b"\x00" + hashlib.sha256(f"{seed}:{index}".encode()).digest()[1:] for index in range(4096))
 
 
-def _version_0(raw: bytes) -> bytes:
+def version_0(raw: bytes) -> bytes:
     """The same transaction with an EIP-4844 sidecar: one blob proof per blob instead of cell proofs."""
     canonical, sidecar = split_network_form(raw)
     assert sidecar is not None
@@ -109,7 +109,7 @@ def test_network_form_encoding_inverts_the_split(recording: Any) -> None:
 
 def test_version_0_sidecar_converted_to_cell_proofs_is_the_one_geth_sent(osaka_chain: Chain) -> None:
     raw, _ = _sent(OSAKA, "send-blob-tx")
-    canonical, sidecar = split_network_form(_version_0(raw))
+    canonical, sidecar = split_network_form(version_0(raw))
     assert sidecar is not None and sidecar.version == 0
 
     converted = with_cell_proofs(sidecar, cell_proofs(sidecar.blobs))

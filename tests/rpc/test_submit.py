@@ -1,10 +1,24 @@
-"""eth_sendRawTransaction: a blob transaction's sidecar must verify before it reaches the topic."""
+"""eth_sendRawTransaction: a blob transaction's sidecar must verify before it reaches the topic, and
+after Osaka it reaches the topic with cell proofs (version 1) whatever version the client sent."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
+import ckzg
+import pytest
+from eth.db.atomic import AtomicDB
+from eth_account import Account
+from eth_utils import keccak
+
+from chain.config import open_chain
+from chain.dev import dev_accounts, init_dev_chain
+from chain.kzg import cell_proofs, trusted_setup
+from chain.transactions import (BlobSidecar, encode_network_form, kzg_to_versioned_hash, split_network_form,
+                                verify_sidecar, with_cell_proofs)
 from rpc.service import RpcService
+from tests.chain.test_osaka_transactions import random_blob
 from tests.rpc.compat import SUITE
 from tests.rpc.conftest import RecordingSink
 
@@ -31,4 +45,80 @@ async def test_blob_transaction_whose_kzg_proof_does_not_verify_is_refused_and_n
     forged[-5] ^= 0x01  # inside the last KZG proof
     answer = await send(RpcService(compat_db, tx_sink=sink), bytes(forged))  # type: ignore[arg-type]
     assert answer["error"]["code"] == -32000 and "blob" in answer["error"]["message"]
+    assert sink.submitted == []
+
+
+@pytest.fixture
+def osaka_service() -> Iterator[RpcService]:
+    """A dev chain on Osaka rules at its genesis, its transactions recorded; its cell proof worker stopped after."""
+    db = AtomicDB()
+    init_dev_chain(db, fork="osaka")
+    service = RpcService(db, tx_sink=RecordingSink())
+    yield service
+    service.backend.cell_proofs.close()
+
+
+def osaka_blob_transaction() -> bytes:
+    """A dev account's blob transaction as a client before EIP-7594 signs it: one KZG proof per blob."""
+    (_, key), (to, _) = dev_accounts()[:2]
+    blobs = (random_blob(1), random_blob(2))
+    commitments = tuple(ckzg.blob_to_kzg_commitment(blob, trusted_setup()) for blob in blobs)
+    proofs = tuple(ckzg.compute_blob_kzg_proof(blob, commitment, trusted_setup())
+                   for blob, commitment in zip(blobs, commitments))
+    transaction = {"type": 3, "chainId": 1337, "nonce": 0, "to": to, "value": 0, "gas": 21_000,
+                   "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "maxFeePerBlobGas": 10**10,
+                   "blobVersionedHashes": [kzg_to_versioned_hash(commitment) for commitment in commitments]}
+    canonical = bytes(Account.sign_transaction(transaction, key).raw_transaction)
+    return encode_network_form(canonical, BlobSidecar(blobs, commitments, proofs))
+
+
+def submitted(service: RpcService) -> list[tuple[bytes, bytes, bytes]]:
+    return service.backend.tx_sink.submitted  # type: ignore[union-attr, no-any-return]
+
+
+async def test_version_0_sidecar_after_osaka_reaches_the_sink_with_cell_proofs_and_the_same_hash(
+        osaka_service: RpcService) -> None:
+    sent = osaka_blob_transaction()
+    canonical, _ = split_network_form(sent)
+
+    answer = await send(osaka_service, sent)
+
+    [(raw, tx_hash, _)] = submitted(osaka_service)
+    forwarded_canonical, sidecar = split_network_form(raw)
+    assert sidecar is not None and sidecar.version == 1
+    assert forwarded_canonical == canonical
+    assert answer["result"] == "0x" + tx_hash.hex() == "0x" + keccak(canonical).hex()
+    verify_sidecar(open_chain(osaka_service.backend.db).get_vm().get_transaction_builder().decode(canonical), sidecar)
+
+
+async def test_version_0_sidecar_with_a_bad_proof_after_osaka_is_refused_and_not_submitted(
+        osaka_service: RpcService) -> None:
+    canonical, sidecar = split_network_form(osaka_blob_transaction())
+    assert sidecar is not None
+    swapped = BlobSidecar(sidecar.blobs, sidecar.commitments, sidecar.proofs[::-1])  # each blob, the other's proof
+
+    answer = await send(osaka_service, encode_network_form(canonical, swapped))
+
+    assert answer["error"] == {"code": -32000, "message": "blob KZG proofs do not verify"}
+    assert submitted(osaka_service) == []
+
+
+async def test_version_0_sidecar_before_osaka_reaches_the_sink_unchanged(compat_db: object) -> None:
+    sink = RecordingSink()
+    sent = blob_transaction()
+
+    await send(RpcService(compat_db, tx_sink=sink), sent)  # type: ignore[arg-type]
+
+    assert [raw for raw, _, _ in sink.submitted] == [sent]
+
+
+async def test_version_1_sidecar_before_osaka_is_refused_and_not_submitted(compat_db: object) -> None:
+    sink = RecordingSink()
+    canonical, sidecar = split_network_form(blob_transaction())
+    assert sidecar is not None
+    cell_proof_form = encode_network_form(canonical, with_cell_proofs(sidecar, cell_proofs(sidecar.blobs)))
+
+    answer = await send(RpcService(compat_db, tx_sink=sink), cell_proof_form)  # type: ignore[arg-type]
+
+    assert answer["error"]["code"] == -32000 and "not valid before Osaka" in answer["error"]["message"]
     assert sink.submitted == []
