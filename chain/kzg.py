@@ -51,14 +51,14 @@ def patch_point_evaluation() -> None:
     point_evaluation.load_trusted_setup = trusted_setup  # type: ignore[attr-defined]
 
 
-def cell_proofs(blobs: Sequence[bytes]) -> tuple[bytes, ...]:
+def cell_proofs(blobs: Sequence[bytes], precompute: int = 0) -> tuple[bytes, ...]:
     """EIP-7594: the cell proofs of each blob's extension, blob after blob.
 
-    About half a second a blob here, all of it inside ckzg with the GIL held: call it
-    through ``CellProofWorker`` from anything that serves. Raises ckzg's
-    ``RuntimeError``/``ValueError`` for a malformed blob.
+    About half a second a blob here (a third with ``precompute`` 8), all of it inside
+    ckzg with the GIL held: call it through ``CellProofWorker`` from anything that
+    serves. Raises ckzg's ``RuntimeError``/``ValueError`` for a malformed blob.
     """
-    setup = trusted_setup()
+    setup = trusted_setup(TRUSTED_SETUP_PATH, precompute)
     return tuple(proof for blob in blobs for proof in ckzg.compute_cells_and_kzg_proofs(blob, setup)[1])
 
 
@@ -68,17 +68,21 @@ class CellProofWorker:
     A thread would not help: ckzg keeps the GIL while it computes, so the event loop
     stalls as long as the computation (480 ms for one blob, measured). The child is
     spawned (the parent runs threads, so no fork) on first use and loads its own
-    trusted setup once (about 3 s, the first conversion's price). It computes one
+    trusted setup once (about 4 s, the first conversion's price). It computes one
     request at a time; beyond ``max_waiting`` requests inside it (running or queued)
     a new one is refused at once, so a burst of conversions cannot queue for minutes
     while holding the callers' places.
 
     Arguments:
         max_waiting: requests the worker holds at once before it refuses more.
+        precompute: ckzg's table size for the child's setup (0-15). 8, measured with
+            ``bench/blobs.py``: 313 ms a blob instead of 493 (0), for about 100 MB more
+            in the child; 15 took more than three minutes to load.
     """
 
-    def __init__(self, max_waiting: int = 4) -> None:
+    def __init__(self, max_waiting: int = 4, precompute: int = 8) -> None:
         self.max_waiting = max_waiting
+        self.precompute = precompute
         self._places = threading.BoundedSemaphore(max_waiting)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -89,7 +93,7 @@ class CellProofWorker:
             raise SidecarConversionFailed(
                 f"busy: as many blob sidecars as it takes ({self.max_waiting}) are being converted; retry shortly")
         try:
-            future: Future[tuple[bytes, ...]] = self._executor().submit(cell_proofs, tuple(blobs))
+            future: Future[tuple[bytes, ...]] = self._executor().submit(cell_proofs, tuple(blobs), self.precompute)
         except BaseException:
             self._places.release()
             raise
@@ -114,5 +118,6 @@ class CellProofWorker:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=trusted_setup)
+                                                 initializer=trusted_setup,
+                                                 initargs=(TRUSTED_SETUP_PATH, self.precompute))
             return self._pool
