@@ -12,7 +12,7 @@ on the topic. Rows, per blob of random field elements, p50 and p99 over ``--blob
 - the conversion in this process (``chain.kzg.cell_proofs``, ckzg's
   ``compute_cells_and_kzg_proofs``), with the trusted setup loaded with ``--precompute``
   (0, the process-wide setup; ckzg takes 0-15, more is faster and larger);
-- the conversion through ``CellProofWorker`` (the child process the RPC uses, its setup
+- the conversion through ``KzgWorker`` (the child process the RPC uses, its setup
   loaded with precompute 8; adds pickling and the pipe), and its first call (spawning the
   child, loading its setup);
 - the longest the event loop went without running while a conversion ran on a thread
@@ -41,9 +41,9 @@ from eth.db.atomic import AtomicDB  # noqa: E402
 from eth_account import Account  # noqa: E402
 
 from chain.dev import DEV_CHAIN_ID, dev_accounts, init_dev_chain  # noqa: E402
-from chain.kzg import TRUSTED_SETUP_PATH, CellProofWorker, cell_proofs, trusted_setup  # noqa: E402
-from chain.transactions import (BlobSidecar, _blob_proofs_verify, _cell_proofs_verify,  # noqa: E402
-                                encode_network_form, kzg_to_versioned_hash)
+from chain.kzg import TRUSTED_SETUP_PATH, KzgWorker, cell_proofs, trusted_setup  # noqa: E402
+from chain.transactions import (BlobSidecar, encode_network_form, kzg_to_versioned_hash,  # noqa: E402
+                                verify_sidecar_proofs)
 from rpc.service import RpcService  # noqa: E402
 
 BLOB_SIZE = 4096 * 32
@@ -119,8 +119,8 @@ async def main(blobs: int, precompute: int) -> None:
     samples = [random_blob() for _ in range(blobs)]
     zeroth = [version_0(blob) for blob in samples]
     first = [BlobSidecar(s.blobs, s.commitments, cell_proofs(s.blobs), version=1) for s in zeroth]
-    print(f"verify version 0 (1 proof)         {percentiles([timed(lambda: _blob_proofs_verify(s)) for s in zeroth])}")
-    print(f"verify version 1 (128 cell proofs) {percentiles([timed(lambda: _cell_proofs_verify(s)) for s in first])}")
+    print(f"verify version 0 (1 proof)         {percentiles([timed(lambda: verify_sidecar_proofs(s)) for s in zeroth])}")
+    print(f"verify version 1 (128 cell proofs) {percentiles([timed(lambda: verify_sidecar_proofs(s)) for s in first])}")
 
     started = time.perf_counter()
     setup = ckzg.load_trusted_setup(TRUSTED_SETUP_PATH, precompute)
@@ -128,21 +128,21 @@ async def main(blobs: int, precompute: int) -> None:
     converted = [timed(lambda: ckzg.compute_cells_and_kzg_proofs(blob, setup)) for blob in samples]
     print(f"convert in process (precompute {precompute:2}) {percentiles(converted)}   (setup loaded in {loaded:.1f} s)")
 
-    worker = CellProofWorker()
+    worker = KzgWorker()
     try:
-        spawned = await timed_async(lambda: worker.cell_proofs(samples[:1]))
-        through_worker = [await timed_async(lambda: worker.cell_proofs((blob,))) for blob in samples]
+        spawned = await timed_async(lambda: worker.run(cell_proofs, samples[:1]))
+        through_worker = [await timed_async(lambda: worker.run(cell_proofs, (blob,))) for blob in samples]
         print(f"convert in the worker process      {percentiles(through_worker)}   (first call {spawned:.1f} s)")
         on_thread = await longest_stall(lambda: asyncio.to_thread(cell_proofs, samples[:1]))
-        in_worker = await longest_stall(lambda: worker.cell_proofs(samples[:1]))
+        in_worker = await longest_stall(lambda: worker.run(cell_proofs, samples[:1]))
         print(f"longest event loop stall, one blob: {on_thread * 1000:.0f} ms on a thread, "
               f"{in_worker * 1000:.1f} ms in the worker")
 
         db = AtomicDB()
         init_dev_chain(db, fork="osaka")
         service = RpcService(db, tx_sink=Discard())
-        service.backend.cell_proofs.close()
-        service.backend.cell_proofs = worker  # already spawned: time the calls, not the child's start
+        service.backend.kzg.close()
+        service.backend.kzg = worker  # already spawned: time the calls, not the child's start
         bodies = [osaka_send(blob, nonce) for nonce, blob in enumerate(samples)]
         answered = [await timed_async(lambda: service.handle_body(body)) for body in bodies]
         print(f"eth_sendRawTransaction, 1 blob v0  {percentiles(answered)}")

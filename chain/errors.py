@@ -64,6 +64,7 @@ class InvalidTransaction(ChainError):
         super().__init__(reason)
 
 
-class SidecarConversionFailed(ChainError):
-    """A version-0 blob sidecar could not be given its EIP-7594 cell proofs (ckzg failed, or
-    too many conversions are under way); geth answers "blob sidecar conversion failed: ..."."""
+class KzgWorkerUnavailable(ChainError):
+    """The process that checks and converts blob sidecars cannot take this one now (it holds as many
+    as it may, or it died and restarts on the next call); the client may retry. The message is the
+    reason, as a phrase."""

@@ -3,6 +3,7 @@ after Osaka it reaches the topic with cell proofs (version 1) whatever version t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -15,8 +16,8 @@ from eth_utils import keccak
 from chain.config import open_chain
 from chain.dev import dev_accounts, init_dev_chain
 from chain.kzg import cell_proofs, trusted_setup
-from chain.transactions import (BlobSidecar, encode_network_form, kzg_to_versioned_hash, split_network_form,
-                                verify_sidecar, with_cell_proofs)
+from chain.transactions import (CELLS_PER_EXT_BLOB, BlobSidecar, encode_network_form, kzg_to_versioned_hash,
+                                split_network_form, verify_sidecar, with_cell_proofs)
 from rpc.service import RpcService
 from tests.chain.test_osaka_transactions import random_blob
 from tests.rpc.compat import SUITE
@@ -48,14 +49,21 @@ async def test_blob_transaction_whose_kzg_proof_does_not_verify_is_refused_and_n
     assert sink.submitted == []
 
 
-@pytest.fixture
-def osaka_service() -> Iterator[RpcService]:
-    """A dev chain on Osaka rules at its genesis, its transactions recorded; its cell proof worker stopped after."""
+@pytest.fixture(scope="module")
+def osaka_chain_service() -> Iterator[RpcService]:
+    """A dev chain on Osaka rules at its genesis; its KZG worker (one child process) stopped after."""
     db = AtomicDB()
     init_dev_chain(db, fork="osaka")
     service = RpcService(db, tx_sink=RecordingSink())
     yield service
-    service.backend.cell_proofs.close()
+    service.backend.kzg.close()
+
+
+@pytest.fixture
+def osaka_service(osaka_chain_service: RpcService) -> RpcService:
+    """The Osaka service with nothing submitted yet."""
+    submitted(osaka_chain_service).clear()
+    return osaka_chain_service
 
 
 def osaka_blob_transaction() -> bytes:
@@ -70,6 +78,13 @@ def osaka_blob_transaction() -> bytes:
                    "blobVersionedHashes": [kzg_to_versioned_hash(commitment) for commitment in commitments]}
     canonical = bytes(Account.sign_transaction(transaction, key).raw_transaction)
     return encode_network_form(canonical, BlobSidecar(blobs, commitments, proofs))
+
+
+def cell_proof_form(raw: bytes) -> bytes:
+    """The same transaction with its sidecar's cell proofs (version 1)."""
+    canonical, sidecar = split_network_form(raw)
+    assert sidecar is not None
+    return encode_network_form(canonical, with_cell_proofs(sidecar, cell_proofs(sidecar.blobs)))
 
 
 def submitted(service: RpcService) -> list[tuple[bytes, bytes, bytes]]:
@@ -114,11 +129,45 @@ async def test_version_0_sidecar_before_osaka_reaches_the_sink_unchanged(compat_
 
 async def test_version_1_sidecar_before_osaka_is_refused_and_not_submitted(compat_db: object) -> None:
     sink = RecordingSink()
-    canonical, sidecar = split_network_form(blob_transaction())
-    assert sidecar is not None
-    cell_proof_form = encode_network_form(canonical, with_cell_proofs(sidecar, cell_proofs(sidecar.blobs)))
-
-    answer = await send(RpcService(compat_db, tx_sink=sink), cell_proof_form)  # type: ignore[arg-type]
+    answer = await send(RpcService(compat_db, tx_sink=sink), cell_proof_form(blob_transaction()))  # type: ignore[arg-type]
 
     assert answer["error"]["code"] == -32000 and "not valid before Osaka" in answer["error"]["message"]
     assert sink.submitted == []
+
+
+async def test_version_1_sidecar_after_osaka_reaches_the_sink_unchanged(osaka_service: RpcService) -> None:
+    sent = cell_proof_form(osaka_blob_transaction())
+
+    answer = await send(osaka_service, sent)
+
+    assert answer["result"] == "0x" + keccak(split_network_form(sent)[0]).hex()
+    assert [raw for raw, _, _ in submitted(osaka_service)] == [sent]
+
+
+async def test_version_1_sidecar_whose_cell_proofs_do_not_verify_is_refused_after_osaka(
+        osaka_service: RpcService) -> None:
+    canonical, sidecar = split_network_form(osaka_blob_transaction())
+    assert sidecar is not None
+    proofs = cell_proofs(sidecar.blobs)
+    swapped = (*proofs[CELLS_PER_EXT_BLOB:], *proofs[:CELLS_PER_EXT_BLOB])  # each blob, the other's cell proofs
+
+    answer = await send(osaka_service, encode_network_form(canonical, with_cell_proofs(sidecar, swapped)))
+
+    assert answer["error"] == {"code": -32000, "message": "blob KZG proofs do not verify"}
+    assert submitted(osaka_service) == []
+
+
+@pytest.mark.parametrize("version", [0, 1])  # converted in the worker, verified in the worker
+async def test_blob_sidecar_sent_while_the_kzg_worker_is_full_is_refused_as_busy(
+        osaka_service: RpcService, version: int) -> None:
+    worker = osaka_service.backend.kzg
+    sent = osaka_blob_transaction() if version == 0 else cell_proof_form(osaka_blob_transaction())
+    occupying = [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),))) for seed in range(worker.max_waiting)]
+    await asyncio.sleep(0)
+
+    answer = await send(osaka_service, sent)
+
+    assert answer["error"] == {"code": -32005, "message": "server busy (4 blob sidecars already being checked or "
+                                                          "converted), retry shortly"}
+    assert submitted(osaka_service) == []
+    await asyncio.gather(*occupying)
