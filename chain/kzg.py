@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import multiprocessing
+import multiprocessing.connection
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -126,6 +128,22 @@ class KzgWorker:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=trusted_setup,
-                                                 initargs=(TRUSTED_SETUP_PATH, self.precompute))
+                                                 initializer=_start_child, initargs=(self.precompute,))
             return self._pool
+
+
+def _start_child(precompute: int) -> None:
+    """In the worker's child: exit when the parent does, and load the trusted setup.
+
+    A parent killed with -9 runs no cleanup, and the child would wait for work forever,
+    holding its memory (seen: still there, adopted by init, after its replica was killed).
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="parent-watch", daemon=True).start()
+    trusted_setup(TRUSTED_SETUP_PATH, precompute)
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(0)

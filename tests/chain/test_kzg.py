@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +19,16 @@ from chain.transactions import CELLS_PER_EXT_BLOB, BlobSidecar, verify_sidecar_p
 from tests.chain.test_osaka_transactions import random_blob
 
 import ckzg
+
+PARENT = """
+import asyncio, time
+from chain.kzg import KzgWorker, cell_proofs
+worker = KzgWorker(precompute=0)
+asyncio.run(worker.run(cell_proofs, ()))
+print(*worker._pool._processes, flush=True)
+time.sleep(60)
+"""
+"""A process whose worker's child is up: prints the child's pid, then waits."""
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +98,30 @@ async def test_worker_starts_a_new_child_after_its_child_died(worker: KzgWorker)
     with pytest.raises(KzgWorkerUnavailable, match="stopped"):
         await worker.run(cell_proofs, (random_blob(),))
     assert len(await worker.run(cell_proofs, (random_blob(),))) == CELLS_PER_EXT_BLOB
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_worker_child_exits_when_its_parent_is_killed() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE,
+                              cwd=Path(__file__).resolve().parents[2])
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+
+    parent.kill()  # no cleanup runs: only the child's own watch can end it
+    parent.wait()
+
+    deadline = time.monotonic() + 10
+    while running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert not running(child)
+    finally:
+        if running(child):
+            os.kill(child, signal.SIGKILL)
