@@ -19,11 +19,11 @@ from typing import Any, Callable, TypeVar
 
 from eth.abc import SignedTransactionAPI
 from eth.vm.forks.prague import PragueVM
-from eth_utils import keccak
+from eth_utils import ValidationError, keccak
 
 from chain.errors import InvalidTransaction, KzgWorkerUnavailable
 from chain.kzg import cell_proofs
-from chain.osaka import OsakaVM
+from chain.osaka import OsakaVM, check_transaction_limits
 from chain.transactions import (BlobSidecar, check_sidecar_commitments, check_sidecar_version, encode_network_form,
                                 split_network_form, verify_sidecar_proofs, with_cell_proofs)
 from rpc import params as p
@@ -123,6 +123,15 @@ def check_pool_rules(backend: ReplicaBackend, tx: SignedTransactionAPI, raw: byt
                           f"tx cost {cost}, overshot {cost - account.balance}")
 
 
+def check_osaka_limits(tx: SignedTransactionAPI) -> None:
+    """Osaka's per-transaction gas cap (EIP-7825) and blob count (EIP-7594), as the chain checks them:
+    before any KZG work, so a transaction no Osaka pool takes is never verified or converted."""
+    try:
+        check_transaction_limits(tx)
+    except ValidationError as error:
+        raise ServerError(str(error)) from None
+
+
 async def in_kzg_worker(backend: ReplicaBackend, work: Callable[..., T], *args: Any) -> T:
     """``work(*args)`` in the backend's ``KzgWorker`` (off the event loop: ckzg holds the GIL);
     a full or stopped worker answers -32005, to be retried."""
@@ -168,6 +177,8 @@ async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
     canonical, sidecar = chain_checked(lambda: split_network_form(raw))
     tx = decode_transaction(backend, canonical)
     osaka = issubclass(backend.vm_class(backend.head()), OsakaVM)
+    if osaka:
+        check_osaka_limits(tx)
     if sidecar is not None:
         await check_sidecar(backend, tx, sidecar, osaka)
     sender = check_transaction(backend, tx)

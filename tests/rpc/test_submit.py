@@ -171,3 +171,29 @@ async def test_blob_sidecar_sent_while_the_kzg_worker_is_full_is_refused_as_busy
                                                           "converted), retry shortly"}
     assert submitted(osaka_service) == []
     await asyncio.gather(*occupying)
+
+
+async def test_blob_transaction_over_osakas_blob_limit_is_refused_before_any_kzg_work(osaka_service: RpcService) -> None:
+    (_, key), (to, _) = dev_accounts()[:2]
+    blob, commitment, proof = bytes(131_072), b"\xc0" + bytes(47), b"\xc0" + bytes(47)  # all zero: points at infinity
+    transaction = {"type": 3, "chainId": 1337, "nonce": 0, "to": to, "value": 0, "gas": 21_000,
+                   "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "maxFeePerBlobGas": 10**9,
+                   "blobVersionedHashes": [kzg_to_versioned_hash(commitment)] * 7}
+    canonical = bytes(Account.sign_transaction(transaction, key).raw_transaction)
+
+    answer = await send(osaka_service, encode_network_form(canonical, BlobSidecar((blob,) * 7, (commitment,) * 7,
+                                                                                   (proof,) * 7)))
+
+    assert answer["error"] == {"code": -32000, "message": "blob transaction has 7 blobs, more than 6"}
+    assert submitted(osaka_service) == []
+
+
+async def test_transaction_over_osakas_gas_cap_is_refused(osaka_service: RpcService) -> None:
+    (_, key), (to, _) = dev_accounts()[:2]
+    transaction = {"type": 2, "chainId": 1337, "nonce": 0, "to": to, "value": 0, "gas": 2**24 + 1,
+                   "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}
+
+    answer = await send(osaka_service, bytes(Account.sign_transaction(transaction, key).raw_transaction))
+
+    assert answer["error"] == {"code": -32000, "message": "transaction gas limit too high (cap: 16777216, tx: 16777217)"}
+    assert submitted(osaka_service) == []
