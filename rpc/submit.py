@@ -184,9 +184,8 @@ async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
     sender = check_transaction(backend, tx)
     check_pool_rules(backend, tx, raw, sender)
     if sidecar is not None and sidecar.version == 0 and osaka:
-        # Last, after every cheaper check. The converted form is no larger than the pool's size
-        # limit allows: 128 proofs of 48 bytes add 6 KiB to a 128 KiB blob, and a version-0
-        # transaction within the limit holds at most 7 blobs (7 x 134 KiB < 1 MiB).
+        # Last, after every cheaper check. The converted form stays within the pool's size limit:
+        # 128 proofs of 48 bytes add 6 KiB to a 128 KiB blob, and Osaka allows 6 blobs (6 x 134 KiB < 1 MiB).
         raw = await with_cell_proofs_converted(backend, canonical, sidecar)
     tx_hash = keccak(canonical)
     try:
