@@ -86,6 +86,15 @@ def check_transaction(backend: ReplicaBackend, tx: SignedTransactionAPI) -> byte
         raise ServerError("invalid sender") from None
 
 
+def check_osaka_limits(tx: SignedTransactionAPI) -> None:
+    """Osaka's per-transaction gas cap (EIP-7825) and blob count (EIP-7594), as the chain checks them;
+    before a sidecar is converted, so a transaction no Osaka pool takes is never converted."""
+    try:
+        check_transaction_limits(tx)
+    except ValidationError as error:
+        raise ServerError(str(error)) from None
+
+
 def check_pool_rules(backend: ReplicaBackend, tx: SignedTransactionAPI, raw: bytes, sender: bytes) -> None:
     """What geth's pool checks before it takes a transaction (``txpool.ValidateTransaction`` and
     ``ValidateTransactionWithState``), at the replica's head, with geth's words."""
@@ -98,6 +107,8 @@ def check_pool_rules(backend: ReplicaBackend, tx: SignedTransactionAPI, raw: byt
         raise ServerError(f"max initcode size exceeded: code size {len(tx.data)}, limit {MAX_INITCODE_SIZE}")
     if tx.gas > head.gas_limit:
         raise ServerError("exceeds block gas limit")
+    if issubclass(backend.vm_class(head), OsakaVM):
+        check_osaka_limits(tx)
     fee_cap, tip_cap = fee_caps(tx)
     if tip_cap > fee_cap:
         raise ServerError("max priority fee per gas higher than max fee per gas")
@@ -121,15 +132,6 @@ def check_pool_rules(backend: ReplicaBackend, tx: SignedTransactionAPI, raw: byt
     if account.balance < cost:
         raise ServerError(f"insufficient funds for gas * price + value: balance {account.balance}, "
                           f"tx cost {cost}, overshot {cost - account.balance}")
-
-
-def check_osaka_limits(tx: SignedTransactionAPI) -> None:
-    """Osaka's per-transaction gas cap (EIP-7825) and blob count (EIP-7594), as the chain checks them:
-    before any KZG work, so a transaction no Osaka pool takes is never verified or converted."""
-    try:
-        check_transaction_limits(tx)
-    except ValidationError as error:
-        raise ServerError(str(error)) from None
 
 
 async def in_kzg_worker(backend: ReplicaBackend, work: Callable[..., T], *args: Any) -> T:
@@ -177,8 +179,6 @@ async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
     canonical, sidecar = chain_checked(lambda: split_network_form(raw))
     tx = decode_transaction(backend, canonical)
     osaka = issubclass(backend.vm_class(backend.head()), OsakaVM)
-    if osaka:
-        check_osaka_limits(tx)
     if sidecar is not None:
         await check_sidecar(backend, tx, sidecar, osaka)
     sender = check_transaction(backend, tx)

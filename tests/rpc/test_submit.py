@@ -173,7 +173,7 @@ async def test_blob_sidecar_sent_while_the_kzg_worker_is_full_is_refused_as_busy
     await asyncio.gather(*occupying)
 
 
-async def test_blob_transaction_over_osakas_blob_limit_is_refused_before_any_kzg_work(osaka_service: RpcService) -> None:
+async def test_blob_transaction_over_osakas_blob_limit_is_refused_and_not_converted(osaka_service: RpcService) -> None:
     (_, key), (to, _) = dev_accounts()[:2]
     blob, commitment, proof = bytes(131_072), b"\xc0" + bytes(47), b"\xc0" + bytes(47)  # all zero: points at infinity
     transaction = {"type": 3, "chainId": 1337, "nonce": 0, "to": to, "value": 0, "gas": 21_000,
