@@ -122,8 +122,8 @@ async def main(blobs: int, precompute: int) -> None:
     samples = [random_blob() for _ in range(blobs)]
     zeroth = [version_0(blob) for blob in samples]
     first = [BlobSidecar(s.blobs, s.commitments, cell_proofs(s.blobs), version=1) for s in zeroth]
-    print(f"verify version 0 (1 proof)         {percentiles([timed(lambda: verify_sidecar_proofs(s)) for s in zeroth])}")
-    print(f"verify version 1 (128 cell proofs) {percentiles([timed(lambda: verify_sidecar_proofs(s)) for s in first])}")
+    for label, sidecars in (("verify version 0 (1 proof)        ", zeroth), ("verify version 1 (128 cell proofs)", first)):
+        print(f"{label} {percentiles([timed(lambda: verify_sidecar_proofs(s)) for s in sidecars])}")
 
     started = time.perf_counter()
     setup = ckzg.load_trusted_setup(TRUSTED_SETUP_PATH, precompute)

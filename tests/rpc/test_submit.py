@@ -129,7 +129,9 @@ async def test_version_0_sidecar_before_osaka_reaches_the_sink_unchanged(compat_
 
 async def test_version_1_sidecar_before_osaka_is_refused_and_not_submitted(compat_db: object) -> None:
     sink = RecordingSink()
-    answer = await send(RpcService(compat_db, tx_sink=sink), cell_proof_form(blob_transaction()))  # type: ignore[arg-type]
+    service = RpcService(compat_db, tx_sink=sink)  # type: ignore[arg-type]
+
+    answer = await send(service, cell_proof_form(blob_transaction()))
 
     assert answer["error"]["code"] == -32000 and "not valid before Osaka" in answer["error"]["message"]
     assert sink.submitted == []
@@ -162,7 +164,8 @@ async def test_blob_sidecar_sent_while_the_kzg_worker_is_full_is_refused_as_busy
         osaka_service: RpcService, version: int) -> None:
     worker = osaka_service.backend.kzg
     sent = osaka_blob_transaction() if version == 0 else cell_proof_form(osaka_blob_transaction())
-    occupying = [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),))) for seed in range(worker.max_waiting)]
+    occupying = [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),)))
+                 for seed in range(worker.max_waiting)]
     await asyncio.sleep(0)
 
     answer = await send(osaka_service, sent)
@@ -195,5 +198,6 @@ async def test_transaction_over_osakas_gas_cap_is_refused(osaka_service: RpcServ
 
     answer = await send(osaka_service, bytes(Account.sign_transaction(transaction, key).raw_transaction))
 
-    assert answer["error"] == {"code": -32000, "message": "transaction gas limit too high (cap: 16777216, tx: 16777217)"}
+    assert answer["error"] == {"code": -32000,
+                               "message": "transaction gas limit too high (cap: 16777216, tx: 16777217)"}
     assert submitted(osaka_service) == []
