@@ -27,7 +27,7 @@ from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 
 from chain.dev import DEV_PRIVATE_KEYS
-from chain.transactions import kzg_to_versioned_hash, split_network_form
+from chain.transactions import BlobSidecar, encode_network_form, kzg_to_versioned_hash, split_network_form
 from deploy.localbroker import LocalBroker, free_port
 from cluster.topics import TopicNames
 from tests.integration.harness import Cluster, Replica, post_json, wait_for
@@ -319,7 +319,7 @@ def test_a_version_0_blob_sidecar_goes_on_the_topic_with_cell_proofs_and_is_mine
     inside the Faust worker), the master's RPC verifies the cell proofs it is forwarded, and mines it."""
     fields = dict(type=3, maxFeePerBlobGas=10**10, blobVersionedHashes=[kzg_to_versioned_hash(BLOB_COMMITMENT)])
     canonical = bytes.fromhex(signed(6, nonce(txc.a, 6), **fields)[2:])
-    version_0 = canonical[:1] + rlp.encode([rlp.decode(canonical[1:]), [BLOB], [BLOB_COMMITMENT], [BLOB_PROOF]])
+    version_0 = encode_network_form(canonical, BlobSidecar((BLOB,), (BLOB_COMMITMENT,), (BLOB_PROOF,)))
     send = {"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": ["0x" + version_0.hex()]}
 
     tx_hash = post_json(txc.a.url + "/", send, timeout=60)["result"]  # the first call spawns the worker
