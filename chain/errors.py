@@ -62,3 +62,9 @@ class InvalidTransaction(ChainError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class KzgWorkerUnavailable(ChainError):
+    """The process that checks and converts blob sidecars cannot take this one now (it holds as many
+    as it may, or it died and restarts on the next call); the client may retry. The message is the
+    reason, as a phrase."""

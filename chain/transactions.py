@@ -5,14 +5,17 @@ Shared by the dev miner and by anything that accepts raw transactions
 are added here: the chain-id check (py-evm never compares a transaction's chain id
 with the chain's) and the EIP-4844 network form, in which a blob transaction
 travels with its blobs, commitments and proofs (``0x03 || rlp([tx, blobs,
-commitments, proofs])``). The sidecar is verified and dropped; blocks and
-transaction hashes use the canonical form without it.
+commitments, proofs])``; from Osaka, EIP-7594's ``0x03 || rlp([tx, 1, blobs,
+commitments, cell_proofs])``). The sidecar is verified and dropped; blocks and
+transaction hashes use the canonical form without it. ``encode_network_form`` wraps
+a canonical transaction again, for a sidecar converted to cell proofs.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import ckzg
 import rlp
@@ -26,7 +29,7 @@ from eth_utils import ValidationError
 from rlp.exceptions import RLPException
 
 from chain.errors import InvalidTransaction
-from chain.kzg import trusted_setup
+from chain.kzg import TRUSTED_SETUP_PATH, trusted_setup
 from chain.osaka import OsakaVM, check_transaction_limits
 
 _DECODE_ERRORS = (RLPException, ValidationError, PyEVMError, ValueError, TypeError, IndexError)
@@ -74,6 +77,41 @@ def split_network_form(raw: bytes) -> tuple[bytes, BlobSidecar | None]:
     return canonical, BlobSidecar(tuple(blobs), tuple(commitments), tuple(proofs), version)
 
 
+def encode_network_form(canonical: bytes, sidecar: BlobSidecar) -> bytes:
+    """The inverse of ``split_network_form``: a canonical blob transaction wrapped with its sidecar.
+
+    Version 0 is ``0x03 || rlp([tx, blobs, commitments, proofs])``; version 1 (EIP-7594)
+    puts its version between the transaction and the blobs.
+    """
+    if not canonical or canonical[0] != BLOB_TX_TYPE:
+        raise ValueError("only a blob transaction carries a sidecar")
+    version = [sidecar.version] if sidecar.version else []
+    parts = [rlp.decode(canonical[1:]), *version, list(sidecar.blobs), list(sidecar.commitments),
+             list(sidecar.proofs)]
+    return bytes([BLOB_TX_TYPE]) + rlp.encode(parts)
+
+
+def with_cell_proofs(sidecar: BlobSidecar, proofs: tuple[bytes, ...]) -> BlobSidecar:
+    """The version-1 sidecar of the same blobs and commitments, with ``proofs`` (their cell
+    proofs, from ``chain.kzg.cell_proofs``) in place of the per-blob proofs: geth's ``ToV1``."""
+    if len(proofs) != CELLS_PER_EXT_BLOB * len(sidecar.blobs):
+        raise ValueError(f"{len(proofs)} cell proofs for {len(sidecar.blobs)} blobs")
+    return BlobSidecar(sidecar.blobs, sidecar.commitments, proofs, version=1)
+
+
+def check_sidecar_version(sidecar: BlobSidecar, osaka: bool) -> None:
+    """Cell proofs (version 1) exist from Osaka on; before it only version 0 is valid.
+
+    After Osaka a version-0 sidecar is still accepted from clients, to be converted
+    (execution-apis ``eth_sendRawTransaction``: "txs with blob proofs may still be
+    accepted and will be auto-converted by the node").
+    """
+    if sidecar.version == 1 and not osaka:
+        raise InvalidTransaction(
+            "EIP-7594 cell-proof blob sidecars (wrapper version 1) are not valid before Osaka"
+        )
+
+
 def decode_transaction(
     chain: Chain, raw: bytes, block_number: int | None = None
 ) -> SignedTransactionAPI:
@@ -103,10 +141,8 @@ def decode_transaction(
             check_transaction_limits(transaction)
         except ValidationError as exc:
             raise InvalidTransaction(str(exc)) from exc
-    if sidecar is not None and sidecar.version == 1 and not osaka:
-        raise InvalidTransaction(
-            "EIP-7594 cell-proof blob sidecars (wrapper version 1) are not valid before Osaka"
-        )
+    if sidecar is not None:
+        check_sidecar_version(sidecar, osaka)
     if transaction.gas < transaction.intrinsic_gas:
         # py-evm's typed transactions do not check this in validate(); the miner would fail mid-block.
         raise InvalidTransaction(
@@ -126,12 +162,18 @@ def _check_chain_id(transaction: SignedTransactionAPI, chain_id: int) -> None:
 
 
 def verify_sidecar(transaction: SignedTransactionAPI, sidecar: BlobSidecar) -> None:
-    """The sidecar matches the versioned hashes and its KZG proofs verify (EIP-4844)."""
+    """The sidecar matches the versioned hashes and its KZG proofs verify (EIP-4844, EIP-7594)."""
+    check_sidecar_commitments(transaction, sidecar)
+    verify_sidecar_proofs(sidecar)
+
+
+def check_sidecar_commitments(transaction: SignedTransactionAPI, sidecar: BlobSidecar) -> None:
+    """As many blobs and commitments as versioned hashes, the proofs their version needs, and each
+    commitment hashing to its versioned hash: the cheap half of ``verify_sidecar``, no KZG."""
     hashes = tuple(getattr(transaction, "blob_versioned_hashes", ()))
     proofs_per_blob = CELLS_PER_EXT_BLOB if sidecar.version == 1 else 1
-    counts = {len(hashes), len(sidecar.blobs), len(sidecar.commitments),
-              len(sidecar.proofs) // proofs_per_blob}
-    if len(counts) != 1 or not hashes:
+    counts = {len(hashes), len(sidecar.blobs), len(sidecar.commitments)}
+    if len(counts) != 1 or not hashes or len(sidecar.proofs) != proofs_per_blob * len(hashes):
         raise InvalidTransaction(
             f"blob sidecar has {len(sidecar.blobs)} blobs, {len(sidecar.commitments)} "
             f"commitments and {len(sidecar.proofs)} proofs for {len(hashes)} versioned hashes"
@@ -139,30 +181,33 @@ def verify_sidecar(transaction: SignedTransactionAPI, sidecar: BlobSidecar) -> N
     for index, (commitment, versioned_hash) in enumerate(zip(sidecar.commitments, hashes)):
         if kzg_to_versioned_hash(commitment) != versioned_hash:
             raise InvalidTransaction(f"blob commitment {index} does not match its versioned hash")
+
+
+def verify_sidecar_proofs(sidecar: BlobSidecar, precompute: int = 0) -> None:
+    """The sidecar's KZG proofs verify, against the trusted setup loaded with ``precompute``.
+
+    The costly half of ``verify_sidecar``, with the GIL held throughout: p50 3-7 ms a
+    blob for version 0, 29-52 ms for version 1 (``bench/blobs.py``), so the RPC runs
+    version 1 in its ``KzgWorker``. Raises ``InvalidTransaction``.
+    """
+    setup = trusted_setup(TRUSTED_SETUP_PATH, precompute)
     try:
-        valid = _cell_proofs_verify(sidecar) if sidecar.version == 1 else _blob_proofs_verify(sidecar)
+        valid = _cell_proofs_verify(sidecar, setup) if sidecar.version == 1 else _blob_proofs_verify(sidecar, setup)
     except (RuntimeError, ValueError) as exc:  # ckzg's C code reports malformed inputs so
         raise InvalidTransaction(f"malformed blob sidecar: {exc}") from exc
     if not valid:
         raise InvalidTransaction("blob KZG proofs do not verify")
 
 
-def _blob_proofs_verify(sidecar: BlobSidecar) -> bool:
+def _blob_proofs_verify(sidecar: BlobSidecar, setup: Any) -> bool:
     """EIP-4844: one proof per blob."""
     return bool(ckzg.verify_blob_kzg_proof_batch(
-        b"".join(sidecar.blobs), b"".join(sidecar.commitments), b"".join(sidecar.proofs),
-        trusted_setup(),
+        b"".join(sidecar.blobs), b"".join(sidecar.commitments), b"".join(sidecar.proofs), setup,
     ))
 
 
-def _cell_proofs_verify(sidecar: BlobSidecar) -> bool:
+def _cell_proofs_verify(sidecar: BlobSidecar, setup: Any) -> bool:
     """EIP-7594: a proof for each cell of each extended blob, checked in one batch."""
-    if len(sidecar.proofs) != CELLS_PER_EXT_BLOB * len(sidecar.blobs):
-        raise InvalidTransaction(
-            f"blob sidecar has {len(sidecar.proofs)} cell proofs for {len(sidecar.blobs)} "
-            f"blobs, expected {CELLS_PER_EXT_BLOB} per blob"
-        )
-    setup = trusted_setup()
     cells = [cell for blob in sidecar.blobs for cell in ckzg.compute_cells(blob, setup)]
     commitments = [c for c in sidecar.commitments for _ in range(CELLS_PER_EXT_BLOB)]
     indices = list(range(CELLS_PER_EXT_BLOB)) * len(sidecar.blobs)

@@ -39,6 +39,7 @@ from eth.vm.forks.cancun import CancunVM
 from chain.config import CONFIG_KEY, EthercattleChain, open_chain
 from chain.errors import ChainError
 from chain.head import SyncProgress, head_hash, settled_hash
+from chain.kzg import KzgWorker
 from chain.osaka import blob_parameters_of, excess_blob_gas_after
 from rpc.cache import LRU
 from rpc.callcache import SharedReads
@@ -291,6 +292,9 @@ class ReplicaBackend:
         self.call_reads = SharedReads()
         """Accounts and slots as calls read them from the tries, by (root, key)."""
         self._offload: ThreadPoolExecutor | None = None
+        self.kzg = KzgWorker()
+        """Verifies cell proofs and converts version-0 blob sidecars sent after Osaka (a child process,
+        started on first use)."""
         self.derived: LRU[Hashable, object] = LRU(256)
         """Values computed from immutable data, keyed by what they derive from
         (e.g. the gas price oracle's suggestion, keyed by the head's hash)."""

@@ -6,22 +6,30 @@ cap) and what geth's pool checks against the head (size, gas, fees, intrinsic ga
 nonce, balance), then gives the raw bytes to the ``TransactionSink`` (in the
 replica, the transaction topic the emitters read) and answers the transaction hash.
 A sink refuses by raising; its message reaches the client as a -32000 error.
+
+A blob transaction's sidecar follows the head's fork, as geth's RPC does: before
+Osaka only version 0 (one KZG proof per blob); from Osaka on, version 1 (EIP-7594
+cell proofs), and a verified version-0 sidecar is converted to version 1 before it
+goes to the sink, since the network's blob pools take no other after Osaka.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from eth.abc import SignedTransactionAPI
 from eth.vm.forks.prague import PragueVM
-from eth_utils import keccak
+from eth_utils import ValidationError, keccak
 
-from chain.errors import InvalidTransaction
-from chain.transactions import split_network_form, verify_sidecar
+from chain.errors import InvalidTransaction, KzgWorkerUnavailable
+from chain.kzg import cell_proofs
+from chain.osaka import OsakaVM, check_transaction_limits
+from chain.transactions import (BlobSidecar, check_sidecar_commitments, check_sidecar_version, encode_network_form,
+                                split_network_form, verify_sidecar_proofs, with_cell_proofs)
 from rpc import params as p
 from rpc.backend import ReplicaBackend
 from rpc.dispatch import Method, MethodTable
-from rpc.errors import RpcError, ServerError
+from rpc.errors import Overloaded, RpcError, ServerError
 from rpc.format import data, fee_caps, legacy_chain_id, legacy_v, tx_type
 
 BLOB_TX_TYPE = 3
@@ -36,6 +44,8 @@ MAX_INITCODE_SIZE = 2 * 24576
 FLOOR_BASE_GAS, FLOOR_PER_TOKEN = 21_000, 10
 """EIP-7623 (Prague): a transaction's gas must cover 21000 + 10 per calldata token (zero byte 1, other 4)."""
 GAS_PER_BLOB = 2**17
+
+T = TypeVar("T")
 
 
 def chain_checked(check: Callable[[], Any]) -> Any:
@@ -76,6 +86,15 @@ def check_transaction(backend: ReplicaBackend, tx: SignedTransactionAPI) -> byte
         raise ServerError("invalid sender") from None
 
 
+def check_osaka_limits(tx: SignedTransactionAPI) -> None:
+    """Osaka's per-transaction gas cap (EIP-7825) and blob count (EIP-7594), as the chain checks them;
+    before a sidecar is converted, so a transaction no Osaka pool takes is never converted."""
+    try:
+        check_transaction_limits(tx)
+    except ValidationError as error:
+        raise ServerError(str(error)) from None
+
+
 def check_pool_rules(backend: ReplicaBackend, tx: SignedTransactionAPI, raw: bytes, sender: bytes) -> None:
     """What geth's pool checks before it takes a transaction (``txpool.ValidateTransaction`` and
     ``ValidateTransactionWithState``), at the replica's head, with geth's words."""
@@ -88,6 +107,8 @@ def check_pool_rules(backend: ReplicaBackend, tx: SignedTransactionAPI, raw: byt
         raise ServerError(f"max initcode size exceeded: code size {len(tx.data)}, limit {MAX_INITCODE_SIZE}")
     if tx.gas > head.gas_limit:
         raise ServerError("exceeds block gas limit")
+    if issubclass(backend.vm_class(head), OsakaVM):
+        check_osaka_limits(tx)
     fee_cap, tip_cap = fee_caps(tx)
     if tip_cap > fee_cap:
         raise ServerError("max priority fee per gas higher than max fee per gas")
@@ -113,6 +134,42 @@ def check_pool_rules(backend: ReplicaBackend, tx: SignedTransactionAPI, raw: byt
                           f"tx cost {cost}, overshot {cost - account.balance}")
 
 
+async def in_kzg_worker(backend: ReplicaBackend, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in the backend's ``KzgWorker`` (off the event loop: ckzg holds the GIL);
+    a full or stopped worker answers -32005, to be retried."""
+    try:
+        return await backend.kzg.run(work, *args)
+    except KzgWorkerUnavailable as error:
+        raise Overloaded(str(error)) from None
+
+
+async def check_sidecar(backend: ReplicaBackend, tx: SignedTransactionAPI, sidecar: BlobSidecar, osaka: bool) -> None:
+    """The sidecar is of a version the head's fork takes and verifies. Version 0's proofs (3-7 ms a
+    blob) are checked on the event loop; version 1's (128 per blob, 29-52 ms a blob) in the worker."""
+    chain_checked(lambda: check_sidecar_version(sidecar, osaka))
+    chain_checked(lambda: check_sidecar_commitments(tx, sidecar))
+    if sidecar.version == 0:
+        chain_checked(lambda: verify_sidecar_proofs(sidecar))
+        return
+    try:
+        await in_kzg_worker(backend, verify_sidecar_proofs, sidecar)
+    except InvalidTransaction as error:
+        raise ServerError(error.reason) from None
+
+
+async def with_cell_proofs_converted(backend: ReplicaBackend, canonical: bytes, sidecar: BlobSidecar) -> bytes:
+    """The network form with a verified version-0 sidecar converted to version 1 (geth's ``ToV1``).
+
+    The cell proofs are computed in the worker (about a third to half a second a blob);
+    the transaction's hash, the canonical form's, is unchanged.
+    """
+    try:
+        proofs = await in_kzg_worker(backend, cell_proofs, sidecar.blobs)
+    except (RuntimeError, ValueError) as error:  # ckzg's words for a blob it cannot extend
+        raise ServerError(f"blob sidecar conversion failed: {error}") from None
+    return encode_network_form(canonical, with_cell_proofs(sidecar, proofs))
+
+
 async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
     sink = backend.tx_sink
     if sink is None:
@@ -121,10 +178,15 @@ async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
     # and the blobs' commitments and KZG proofs must verify before anything goes on the topic.
     canonical, sidecar = chain_checked(lambda: split_network_form(raw))
     tx = decode_transaction(backend, canonical)
+    osaka = issubclass(backend.vm_class(backend.head()), OsakaVM)
     if sidecar is not None:
-        chain_checked(lambda: verify_sidecar(tx, sidecar))
+        await check_sidecar(backend, tx, sidecar, osaka)
     sender = check_transaction(backend, tx)
     check_pool_rules(backend, tx, raw, sender)
+    if sidecar is not None and sidecar.version == 0 and osaka:
+        # Last, after every cheaper check. The converted form stays within the pool's size limit:
+        # 128 proofs of 48 bytes add 6 KiB to a 128 KiB blob, and Osaka allows 6 blobs (6 x 134 KiB < 1 MiB).
+        raw = await with_cell_proofs_converted(backend, canonical, sidecar)
     tx_hash = keccak(canonical)
     try:
         await sink.submit(raw, tx_hash, sender)

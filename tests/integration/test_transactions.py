@@ -27,9 +27,11 @@ from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 
 from chain.dev import DEV_PRIVATE_KEYS
+from chain.transactions import BlobSidecar, encode_network_form, kzg_to_versioned_hash, split_network_form
 from deploy.localbroker import LocalBroker, free_port
 from cluster.topics import TopicNames
-from tests.integration.harness import Cluster, Replica, wait_for
+from tests.integration.harness import Cluster, Replica, post_json, wait_for
+from tests.integration.upstream import BLOB, BLOB_COMMITMENT, BLOB_PROOF
 
 pytestmark = pytest.mark.broker
 
@@ -310,6 +312,24 @@ def test_each_invalid_transaction_gets_its_error_and_produces_no_record(txc: TxC
     wait_receipt(txc.a, tx_hash_of(valid))
     assert len(topic_records(txc.broker, txc.names.transactions)) == before + 1
     assert txc.target.sent(tx_hash_of(valid)) == 1
+
+
+def test_a_version_0_blob_sidecar_goes_on_the_topic_with_cell_proofs_and_is_mined(txc: TxCluster) -> None:
+    """The dev chain runs Osaka: the replica converts the sidecar in its KZG worker process (spawned
+    inside the Faust worker), the master's RPC verifies the cell proofs it is forwarded, and mines it."""
+    fields = dict(type=3, maxFeePerBlobGas=10**10, blobVersionedHashes=[kzg_to_versioned_hash(BLOB_COMMITMENT)])
+    canonical = bytes.fromhex(signed(6, nonce(txc.a, 6), **fields)[2:])
+    version_0 = encode_network_form(canonical, BlobSidecar((BLOB,), (BLOB_COMMITMENT,), (BLOB_PROOF,)))
+    send = {"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": ["0x" + version_0.hex()]}
+
+    tx_hash = post_json(txc.a.url + "/", send, timeout=60)["result"]  # the first call spawns the worker
+
+    assert tx_hash == "0x" + keccak(canonical).hex()
+    assert wait_receipt(txc.b, tx_hash)["blobGasUsed"] == hex(2**17)
+    [record] = [record.value for record in topic_records(txc.broker, txc.names.transactions)
+                if keccak(split_network_form(record.value)[0]) == keccak(canonical)]
+    forwarded = split_network_form(record)[1]
+    assert forwarded is not None and forwarded.version == 1 and forwarded.blobs == (BLOB,)
 
 
 def test_a_down_target_is_retried_and_a_rejected_transaction_is_dead_lettered(txc: TxCluster) -> None:
