@@ -219,12 +219,16 @@ class Replica:
         wait_for(lambda: self.health() is not None or self.process.poll() is not None, timeout, f"replica {self.replica_id} web server")
 
     def wait_sequence(self, sequence: int, timeout: float = 60) -> dict[str, Any]:
+        seen: list[dict[str, Any] | None] = [None]
+
         def reached() -> dict[str, Any] | None:
             assert self.process.poll() is None, f"replica {self.replica_id} exited:\n{self.log()[-3000:]}"
-            body = self.health()
+            body = seen[0] = self.health()
             return body if body and body["sequence"] >= sequence else None
 
-        return wait_for(reached, timeout, f"replica {self.replica_id} to apply record {sequence}")
+        return wait_for(reached, timeout, f"replica {self.replica_id} to apply record {sequence}",
+                        explain=lambda: f"/healthz {seen[0] or 'did not answer'}; /readyz {self.readiness()}; "
+                                        f"log tail:\n{self.log()[-2000:]}")
 
     def wait_ready(self, timeout: float = 60) -> dict[str, Any]:
         return wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(self.readiness()), timeout,
