@@ -178,6 +178,12 @@ async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
     # and the blobs' commitments and KZG proofs must verify before anything goes on the topic.
     canonical, sidecar = chain_checked(lambda: split_network_form(raw))
     tx = decode_transaction(backend, canonical)
+    tx_hash = keccak(canonical)
+    if backend.pending.get(tx_hash) is not None:
+        # Already pending in the cluster: the sink would answer its hash and put nothing on the topic.
+        # Answered before any check, so a wallet resending a blob transaction does not have its
+        # sidecar verified and converted again (a third to half a second a blob in the KZG worker).
+        return data(tx_hash)
     osaka = issubclass(backend.vm_class(backend.head()), OsakaVM)
     if sidecar is not None:
         await check_sidecar(backend, tx, sidecar, osaka)
@@ -187,7 +193,6 @@ async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
         # Last, after every cheaper check. The converted form stays within the pool's size limit:
         # 128 proofs of 48 bytes add 6 KiB to a 128 KiB blob, and Osaka allows 6 blobs (6 x 134 KiB < 1 MiB).
         raw = await with_cell_proofs_converted(backend, canonical, sidecar)
-    tx_hash = keccak(canonical)
     try:
         await sink.submit(raw, tx_hash, sender)
     except RpcError:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import ckzg
 import pytest
+from eth.abc import SignedTransactionAPI
 from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_utils import keccak
@@ -18,6 +19,7 @@ from chain.dev import dev_accounts, init_dev_chain
 from chain.kzg import cell_proofs, trusted_setup
 from chain.transactions import (CELLS_PER_EXT_BLOB, BlobSidecar, encode_network_form, kzg_to_versioned_hash,
                                 split_network_form, verify_sidecar, with_cell_proofs)
+from rpc.backend import NoPending
 from rpc.service import RpcService
 from tests.chain.test_osaka_transactions import random_blob
 from tests.rpc.compat import SUITE
@@ -174,6 +176,34 @@ async def test_blob_sidecar_sent_while_the_kzg_worker_is_full_is_refused_as_busy
                                                           "converted), retry shortly"}
     assert submitted(osaka_service) == []
     await asyncio.gather(*occupying)
+
+
+class PendingHolding(NoPending):
+    """A pending view holding one transaction (by hash)."""
+
+    def __init__(self, tx_hash: bytes) -> None:
+        self.tx_hash = tx_hash
+
+    def get(self, tx_hash: bytes) -> tuple[SignedTransactionAPI, bytes] | None:
+        return (None, b"") if tx_hash == self.tx_hash else None  # type: ignore[return-value]
+
+
+async def test_a_blob_transaction_already_pending_is_answered_without_converting_its_sidecar_again(
+        osaka_service: RpcService) -> None:
+    sent = osaka_blob_transaction()
+    canonical, _ = split_network_form(sent)
+    worker = osaka_service.backend.kzg
+    occupying = [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),)))
+                 for seed in range(worker.max_waiting)]  # a conversion now would be refused as busy
+    await asyncio.sleep(0)
+    osaka_service.backend.pending = PendingHolding(keccak(canonical))
+    try:
+        answer = await send(osaka_service, sent)
+    finally:
+        osaka_service.backend.pending = NoPending()
+        await asyncio.gather(*occupying)
+    assert answer == {"jsonrpc": "2.0", "id": 1, "result": "0x" + keccak(canonical).hex()}
+    assert submitted(osaka_service) == []
 
 
 async def test_blob_transaction_over_osakas_blob_limit_is_refused_and_not_converted(osaka_service: RpcService) -> None:
