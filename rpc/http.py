@@ -86,9 +86,9 @@ def make_handler(service: RpcService) -> Handler:
 
     The service's ``admission`` decides which requests are served (``rpc.shedding``);
     the rest are refused at once (``overloaded``). A request of one call that a bound of its
-    own refused after admission (``rpc.brokerwait``) is answered the same way: answered
-    200, a client retrying at once spun (5k refusals/s at 64 pollers past the bound). A
-    batch keeps 200: its other calls may have been answered.
+    own refused after admission (``rpc.brokerwait``) is answered the same way (answered
+    200 instead, clients retrying at once spun: 5k refusals/s from 64 pollers past the
+    bound). A batch keeps 200: its other calls may have been answered.
     """
     max_body = service.limits.max_body_bytes
     admission = service.admission
