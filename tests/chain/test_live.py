@@ -98,24 +98,25 @@ def test_a_rewind_below_the_merge_keeps_the_genesis_block_forks_even_above_the_f
     assert rewound.fork_at(33) == "gray-glacier" and rewound.merge_block is None
 
 
-def test_after_a_rewind_a_block_before_the_fork_time_runs_the_older_fork(compat_schedule: tuple[GenesisSpec, ChainConfig]) -> None:
+def next_block_after_rewind(compat_schedule: tuple[GenesisSpec, ChainConfig], number: int, after_shanghai: int) -> ChainConfig:
+    """The schedule after a rewind to just below Shanghai's first block, extended by a post-merge block
+    ``number`` whose time is ``after_shanghai`` seconds from Shanghai's."""
     spec, config = compat_schedule
-    shanghai_time = dict(spec.time_forks)["shanghai"]
     rewound = config_rewound_to(config, spec, SHANGHAI_BLOCK - 1)
     ttd = spec.terminal_total_difficulty
     assert ttd is not None
-    extended = config_for_block(rewound, spec, ttd, BlockSummary(number=SHANGHAI_BLOCK, difficulty=0, timestamp=shanghai_time - 1))
+    timestamp = dict(spec.time_forks)["shanghai"] + after_shanghai
+    return config_for_block(rewound, spec, ttd, BlockSummary(number=number, difficulty=0, timestamp=timestamp))
+
+
+def test_after_a_rewind_a_block_before_the_fork_time_runs_the_older_fork(compat_schedule: tuple[GenesisSpec, ChainConfig]) -> None:
+    extended = next_block_after_rewind(compat_schedule, SHANGHAI_BLOCK, -1)
     assert extended.fork_at(SHANGHAI_BLOCK) == "paris"
 
 
 def test_after_a_rewind_a_block_at_the_fork_time_activates_it_at_its_own_height(compat_schedule: tuple[GenesisSpec, ChainConfig]) -> None:
-    spec, config = compat_schedule
-    shanghai_time = dict(spec.time_forks)["shanghai"]
-    rewound = config_rewound_to(config, spec, SHANGHAI_BLOCK - 1)
-    ttd = spec.terminal_total_difficulty
-    assert ttd is not None
     later = SHANGHAI_BLOCK + 1
-    extended = config_for_block(rewound, spec, ttd, BlockSummary(number=later, difficulty=0, timestamp=shanghai_time))
+    extended = next_block_after_rewind(compat_schedule, later, 0)
     assert extended.forks[-1] == (later, "shanghai")
     assert extended.fork_at(SHANGHAI_BLOCK) == "paris"
 
