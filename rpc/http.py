@@ -10,7 +10,7 @@ is not JSON, 405 for PUT/DELETE, and an empty 200 for a bare GET health probe.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping, NamedTuple
 
 from aiohttp import web
 
@@ -21,6 +21,8 @@ from rpc.errors import Overloaded
 from rpc.service import RpcService
 
 CONTENT_TYPE = "application/json"
+JSON_ANSWER = {"Content-Type": CONTENT_TYPE}
+PLAIN_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
 ACCEPTED_CONTENT_TYPES = frozenset({CONTENT_TYPE, "application/json-rpc", "application/jsonrequest"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -28,7 +30,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _plain(status: int, text: str) -> web.Response:
     """geth's ``http.Error``: a text/plain body ending in a newline."""
-    return web.Response(status=status, text=text + "\n", content_type="text/plain")
+    return web.Response(status=status, body=(text + "\n").encode(), headers=PLAIN_TEXT)
 
 
 def _refusal(request: web.Request, max_body: int) -> web.Response | None:
@@ -60,38 +62,64 @@ async def _read_body(request: web.Request, max_body: int) -> bytes | None:
 
 
 RETRY_AFTER_SECONDS = 1
+"""How long a client is asked to wait after a shed request; its connection stays quiet that long.
+
+The connection's next request is read only after the pause (HTTP/1.1 reads a connection's next
+request once the current one is answered): a client that retries at once instead of waiting costs
+nothing more until then. Without that pause, 256 clients retrying at once kept the event loop busy
+answering 503s and the apply agent still fell behind."""
 
 
-async def overloaded(request: web.Request, error: Overloaded, body: bytes | None = None) -> web.Response:
-    """Answer a request shed under load at once: HTTP 503 with Retry-After, and a JSON-RPC
-    error (-32005) in the body for clients that read only the body (``body``: the call's own
-    error response, which carries its id).
+class Answer(NamedTuple):
+    """How one HTTP JSON-RPC request is answered, whichever server carries it (aiohttp's, or the
+    front door's for plain posts: ``rpc.frontdoor``)."""
 
-    The connection then stays quiet for the Retry-After period (HTTP/1.1 reads a
-    connection's next request only when the handler returns): a client that retries at
-    once instead of waiting costs nothing more until then. Without that pause, 256
-    clients retrying at once kept the event loop busy answering 503s and the apply
-    agent still fell behind.
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+    @property
+    def shed(self) -> bool:
+        """Refused for load: the connection pauses ``RETRY_AFTER_SECONDS`` after it."""
+        return self.status == 503
+
+
+def shed(error: Overloaded, body: bytes | None = None) -> Answer:
+    """A request shed under load: HTTP 503 with Retry-After, and a JSON-RPC error (-32005) in the
+    body for clients that read only the body (``body``: the call's own error response, which
+    carries its id)."""
+    return Answer(503, body or encode_error(None, error),
+                  {**JSON_ANSWER, "Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def answer(service: RpcService, read_body: Callable[[], Awaitable[bytes | None]]) -> Answer:
+    """The answer to one JSON-RPC request whose body ``read_body`` reads (None: over the limit).
+
+    The service's ``admission`` decides which requests are served (``rpc.shedding``); the rest
+    are shed at once, before their body is read. A request of one call that a bound of its own
+    refused after admission (``rpc.brokerwait``) is shed the same way (answered 200 instead,
+    clients retrying at once spun: 5k refusals/s from 64 pollers past the bound). A batch keeps
+    200: its other calls may have been answered.
     """
-    response = web.Response(status=503, body=body or encode_error(None, error), content_type=CONTENT_TYPE,
-                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    await response.prepare(request)
-    await response.write_eof()
-    await asyncio.sleep(RETRY_AFTER_SECONDS)
-    return response
+    admission = service.admission
+    refused = admission.refusal()
+    if refused is not None:
+        return shed(refused)
+    with admission.held() as admitted:
+        body = await read_body()
+        if body is None:
+            limit = service.limits.max_body_bytes
+            return Answer(413, f"content length too large (>{limit})\n".encode(), PLAIN_TEXT)
+        response = await service.dispatcher.handle_body(body)
+    if admitted.refused is not None and response is not None and response.startswith(b"{"):
+        return shed(admitted.refused, response)
+    head = head_number(service.backend)
+    return Answer(200, response or b"", JSON_ANSWER if head is None else {**JSON_ANSWER, HEAD_HEADER: str(head)})
 
 
 def make_handler(service: RpcService) -> Handler:
-    """The aiohttp handler serving JSON-RPC for ``service`` (mount it on POST and GET).
-
-    The service's ``admission`` decides which requests are served (``rpc.shedding``);
-    the rest are refused at once (``overloaded``). A request of one call that a bound of its
-    own refused after admission (``rpc.brokerwait``) is answered the same way (answered
-    200 instead, clients retrying at once spun: 5k refusals/s from 64 pollers past the
-    bound). A batch keeps 200: its other calls may have been answered.
-    """
+    """The aiohttp handler serving JSON-RPC for ``service`` (mount it on POST and GET)."""
     max_body = service.limits.max_body_bytes
-    admission = service.admission
 
     async def handle_http(request: web.Request) -> web.StreamResponse:
         if request.method == "GET" and not request.content_length and not request.query_string:
@@ -99,19 +127,13 @@ def make_handler(service: RpcService) -> Handler:
         refusal = _refusal(request, max_body)
         if refusal is not None:
             return refusal
-        refused = admission.refusal()
-        if refused is not None:
-            return await overloaded(request, refused)
-        with admission.held() as admitted:
-            body = await _read_body(request, max_body)
-            if body is None:
-                return _plain(413, f"content length too large (>{max_body})")
-            response = await service.dispatcher.handle_body(body)
-        if admitted.refused is not None and response is not None and response.startswith(b"{"):
-            return await overloaded(request, admitted.refused, response)
-        head = head_number(service.backend)
-        headers = {} if head is None else {HEAD_HEADER: str(head)}
-        return web.Response(body=response or b"", content_type=CONTENT_TYPE, headers=headers)
+        reply = await answer(service, lambda: _read_body(request, max_body))
+        response = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+        if reply.shed:
+            await response.prepare(request)
+            await response.write_eof()
+            await asyncio.sleep(RETRY_AFTER_SECONDS)
+        return response
 
     return handle_http
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ from aiohttp import web
 from eth.db.atomic import AtomicDB
 
 from chain.importer import import_chain
+from rpc.frontdoor import FrontDoorRunner
 from rpc.http import make_app
 from rpc.service import RpcService
 from tests.rpc.compat import SUITE, CaseResult, pass_table
@@ -52,18 +54,24 @@ async def listen(runner: web.BaseRunner) -> str:
 
 
 async def serve(service: RpcService) -> tuple[web.AppRunner, str]:
-    """Serve ``service`` on a free loopback port; returns (runner, url)."""
-    runner = web.AppRunner(make_app(service))
+    """Serve ``service`` on a free loopback port, through its front door as deployed; returns (runner, url)."""
+    runner = FrontDoorRunner(make_app(service), service)
     return runner, await listen(runner)
+
+
+@asynccontextmanager
+async def listening(runner: web.BaseRunner) -> AsyncIterator[str]:
+    """``runner`` on a free loopback port (its url) until the block ends."""
+    try:
+        yield await listen(runner)
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
 async def compat_url(compat_service: RpcService) -> AsyncIterator[str]:
-    runner, url = await serve(compat_service)
-    try:
+    async with listening(FrontDoorRunner(make_app(compat_service), compat_service)) as url:
         yield url
-    finally:
-        await runner.cleanup()
 
 
 Call = Callable[..., Any]
