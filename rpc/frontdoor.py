@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import deque
 from email.utils import formatdate
@@ -47,9 +48,6 @@ as an admitted request, within ``RPC_MAX_BODY_BYTES``."""
 
 REQUEST_LINE = b"POST / HTTP/1.1\r\n"
 END_OF_HEAD = b"\r\n\r\n"
-HANDED_TO_AIOHTTP = frozenset({b"transfer-encoding", b"origin", b"upgrade", b"expect"})
-"""Headers that ask for more than a plain post: chunked bodies, browser rules (CORS),
-protocol switches, ``100 Continue``."""
 
 
 class PlainPost:
@@ -73,40 +71,46 @@ MORE = "more"
 """``plain_post``: the request is not all here yet."""
 
 
+HEAD = re.compile(rb"POST ([^ \r\n]+) HTTP/1\.1\r\n((?:[0-9A-Za-z-]+:[^\r\n]*\r\n)*)\r\n")
+"""A plain post's request line and header lines, each ``Name:value`` with a name of letters,
+digits and dashes (no space before the colon, no folded or bare-LF lines)."""
+
+FIELDS = re.compile(rb"^(content-length|content-type|connection|transfer-encoding|origin|upgrade|expect):([^\r\n]*)\r$",
+                    re.IGNORECASE | re.MULTILINE)
+"""The header lines the front door reads; it ignores the others."""
+
+
 def plain_post(buffer: bytes | bytearray, start: int, path: bytes = b"/",
                body_limit: int = BODY_LIMIT) -> PlainPost | str | None:
     """The plain post beginning at ``start`` of ``buffer``; ``MORE`` when it has not all arrived;
     None when the request there is anything else.
 
-    Plain means: ``POST <path> HTTP/1.1``; header lines of ``Name: value`` with a name of
-    letters, digits and dashes; exactly one ``Content-Length`` of at most ``body_limit``; a
-    ``Content-Type`` that geth accepts for JSON; none of ``HANDED_TO_AIOHTTP``.
+    Plain means: ``POST <path> HTTP/1.1`` and ``HEAD``'s header lines; exactly one
+    ``Content-Length``, of at most ``body_limit``; a ``Content-Type`` that geth accepts for
+    JSON; none of the headers that ask for more than a plain post: ``Transfer-Encoding``
+    (chunked bodies), ``Origin`` (the browser rules, CORS), ``Upgrade``, ``Expect``.
     """
     end = buffer.find(END_OF_HEAD, start, start + HEAD_LIMIT)
     if end < 0:
         if len(buffer) - start < HEAD_LIMIT and buffer.startswith(REQUEST_LINE[:len(buffer) - start], start):
             return MORE
         return None
-    lines = bytes(buffer[start:end]).split(b"\r\n")
-    if lines[0] != b"POST " + path + b" HTTP/1.1":
+    head = HEAD.fullmatch(buffer, start, end + len(END_OF_HEAD))
+    if head is None or head[1] != path:
         return None
     length = content_type = None
     close = False
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name.replace(b"-", b"").isalnum() or b"\r" in value or b"\n" in value:
-            return None
-        name = name.lower()
+    for name, value in FIELDS.findall(head[2]):
+        name, value = name.lower(), value.strip()
         if name == b"content-length":
-            value = value.strip()
             if length is not None or not value.isdigit():
                 return None
             length = int(value)
         elif name == b"content-type":
-            content_type = value.partition(b";")[0].strip().lower()
+            content_type = value.partition(b";")[0].rstrip().lower()
         elif name == b"connection":
             close = b"close" in (token.strip() for token in value.lower().split(b","))
-        elif name in HANDED_TO_AIOHTTP:
+        else:
             return None
     if length is None or length > body_limit or content_type is None \
             or content_type.decode("latin-1") not in ACCEPTED_CONTENT_TYPES:
