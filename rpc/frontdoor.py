@@ -216,9 +216,12 @@ class PlainPostConnection(asyncio.Protocol):
         self.idle_check = loop.call_later(self.door.keepalive_timeout, self._close_if_idle)
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        """A call being answered runs to its end, as aiohttp lets its handlers do: cancelled
+        midway, a sent transaction could reach the topic or not, unknown to the other senders
+        waiting on the same send."""
+        self.closing = True
+        self.requests.clear()
         self._forget()
-        if self.serving is not None:
-            self.serving.cancel()
         self.resume_writing()
 
     def data_received(self, data: bytes) -> None:
@@ -270,6 +273,8 @@ class PlainPostConnection(asyncio.Protocol):
                 except Exception:  # a fault of ours: this request fails, the process goes on
                     log.exception("answering a JSON-RPC post failed")
                     reply, request.close = INTERNAL_ERROR, True
+                if transport.is_closing():
+                    return
                 close = request.close or self.closing and not self.requests
                 head = encode_answer(reply, self.door.date(), close)
                 if len(reply.body) < LARGE_ANSWER:

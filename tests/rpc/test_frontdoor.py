@@ -208,6 +208,25 @@ async def test_a_fault_answering_a_post_is_a_500_and_the_port_serves_on(compat_s
     assert failed.status == 500 and served.status == 200
 
 
+async def test_a_call_runs_to_its_end_when_its_client_leaves(compat_service: RpcService,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    finished = asyncio.Event()
+
+    async def slow(body: bytes) -> bytes:
+        await asyncio.sleep(0.2)
+        finished.set()
+        return b"{}"
+
+    monkeypatch.setattr(compat_service.dispatcher, "handle_body", slow)
+    async with listening(door(compat_service)) as url:
+        host, port = url.removeprefix("http://").rstrip("/").split(":")
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(post())
+        await asyncio.sleep(0.05)
+        writer.close()
+        await asyncio.wait_for(finished.wait(), 10)
+
+
 @pytest.mark.parametrize("raw", [b"", post()[:30]], ids=["idle", "partly sent"])
 async def test_a_connection_without_a_request_is_closed_after_the_keepalive_timeout(compat_service: RpcService,
                                                                                      raw: bytes) -> None:
