@@ -4,13 +4,15 @@ request of any other kind hands the connection, from that request on, to the aio
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import NamedTuple
 
 import orjson
 import pytest
 import uvloop
 from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rpc.frontdoor import BODY_LIMIT, HEAD_LIMIT, KEEPALIVE_TIMEOUT, MORE, FrontDoorRunner, PlainPost, plain_post
 from rpc.service import RpcService
@@ -159,15 +161,17 @@ async def test_any_other_request_is_the_applications(door_url: str, request_byte
     assert served_by(response) == "application"
 
 
-async def test_pipelined_posts_are_answered_in_order(door_url: str) -> None:
+async def test_pipelined_posts_are_answered_in_order(compat_service: RpcService, monkeypatch: pytest.MonkeyPatch) -> None:
     bodies = [orjson.dumps({"jsonrpc": "2.0", "id": n, "method": "eth_chainId"}) for n in range(5)]
-    responses, _ = await exchange(door_url, b"".join(post(body) for body in bodies), 5)
+    async with listening(door(slowed(compat_service, monkeypatch))) as url:
+        responses, _ = await exchange(url, b"".join(post(body) for body in bodies), 5)
     assert [orjson.loads(response.body)["id"] for response in responses] == list(range(5))
 
 
-async def test_after_another_request_the_connection_is_the_applications_in_order(door_url: str) -> None:
-    raw = post() + post(Origin="https://dapp.example") + post()
-    responses, _ = await exchange(door_url, raw, 3)
+async def test_after_another_request_the_connection_is_the_applications_in_order(
+        compat_service: RpcService, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with listening(door(slowed(compat_service, monkeypatch))) as url:
+        responses, _ = await exchange(url, post() + post(Origin="https://dapp.example") + post(), 3)
     assert [served_by(response) for response in responses] == ["front door", "application", "application"]
 
 
@@ -251,3 +255,100 @@ def test_the_connection_is_handed_over_on_uvloop_too(compat_service: RpcService)
             return [served_by(response) for response in responses]
 
     assert uvloop.run(scenario()) == ["front door", "application", "application"]
+
+
+# --- any bytes: answers in order, the port never stops -------------------------------------
+
+json_bodies = st.lists(st.sampled_from(["eth_chainId", "eth_blockNumber", "net_version"]), min_size=1, max_size=3).map(
+    lambda methods: orjson.dumps([{"jsonrpc": "2.0", "id": n, "method": name} for n, name in enumerate(methods)]))
+plain_posts = st.builds(
+    lambda body, content_type, extra: post(body, Content_Type=content_type, **extra), json_bodies,
+    st.sampled_from(["application/json", "application/json; charset=UTF-8", "APPLICATION/JSON-RPC"]),
+    st.sampled_from([{}, {"Connection": "keep-alive"}, {"X_Forwarded_For": "10.0.0.1"}, {"Accept": "*/*"}]))
+other_requests = st.one_of(
+    json_bodies.map(lambda body: post(body, Origin="https://dapp.example")),
+    json_bodies.map(lambda body: post(body, path="/status")),
+    json_bodies.map(lambda body: post(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body), Content_Length="",
+                                      Transfer_Encoding="chunked")),
+    st.just(b"GET /status HTTP/1.1\r\nHost: node\r\n\r\n"),
+)
+
+
+def split(raw: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({cut % (len(raw) + 1) for cut in cuts} | {0, len(raw)})
+    return [raw[start:end] for start, end in zip(points, points[1:])]
+
+
+async def send_in_pieces(url: str, pieces: list[bytes]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    for piece in pieces:
+        writer.write(piece)
+        await writer.drain()
+        await asyncio.sleep(0)
+    return reader, writer
+
+
+@pytest.fixture
+def fuzz_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def slowed(service: RpcService, monkeypatch: pytest.MonkeyPatch) -> RpcService:
+    """``service`` answering each body a few milliseconds late, as a call that reads the disk does:
+    an answer written out of order would show."""
+    handle_body = service.dispatcher.handle_body
+
+    async def late(body: bytes) -> bytes | None:
+        await asyncio.sleep(0.005)
+        return await handle_body(body)
+
+    monkeypatch.setattr(service.dispatcher, "handle_body", late)
+    return service
+
+
+@pytest.fixture
+def fuzz_door(compat_service: RpcService, fuzz_loop: asyncio.AbstractEventLoop,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    runner = door(slowed(compat_service, monkeypatch))
+    url = fuzz_loop.run_until_complete(listen(runner))
+    yield url
+    fuzz_loop.run_until_complete(runner.cleanup())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests=st.lists(st.one_of(plain_posts, plain_posts, other_requests), min_size=1, max_size=5),
+       cuts=st.lists(st.integers(min_value=0), max_size=6))
+def test_any_mix_of_requests_in_any_pieces_is_answered_in_order(requests: list[bytes], cuts: list[int],
+                                                                fuzz_door: str, fuzz_loop: asyncio.AbstractEventLoop) -> None:
+    async def answers() -> list[str]:
+        reader, writer = await send_in_pieces(fuzz_door, split(b"".join(requests), cuts))
+        try:
+            return [served_by(await asyncio.wait_for(read_response(reader), 10)) for _ in requests]
+        finally:
+            writer.close()
+
+    handed_over_at = next((n for n, raw in enumerate(requests) if plain_post(raw, 0) is None), len(requests))
+    assert fuzz_loop.run_until_complete(answers()) == (
+        ["front door"] * handed_over_at + ["application"] * (len(requests) - handed_over_at))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prefix=st.lists(plain_posts, max_size=2), garbage=st.binary(min_size=1, max_size=300),
+       cuts=st.lists(st.integers(min_value=0), max_size=4))
+def test_garbage_after_posts_never_stops_the_port(prefix: list[bytes], garbage: bytes, cuts: list[int], fuzz_door: str,
+                                                  fuzz_loop: asyncio.AbstractEventLoop,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    async def garbage_then_a_clean_post() -> Response:
+        reader, writer = await send_in_pieces(fuzz_door, split(b"".join(prefix) + garbage, cuts))
+        for _ in prefix:
+            await asyncio.wait_for(read_response(reader), 10)
+        writer.close()
+        [response], _ = await exchange(fuzz_door, post(), 1)
+        return response
+
+    response = fuzz_loop.run_until_complete(garbage_then_a_clean_post())
+    assert served_by(response) == "front door" and response.status == 200
+    assert not [record for record in caplog.records if record.name == "rpc.frontdoor"]
