@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import ckzg
 import pytest
@@ -16,9 +17,12 @@ from eth_utils import keccak
 
 from chain.config import open_chain
 from chain.dev import dev_accounts, init_dev_chain
-from chain.kzg import cell_proofs, trusted_setup
+from chain.kzg import KzgWorker, cell_proofs, trusted_setup
 from chain.transactions import (CELLS_PER_EXT_BLOB, BlobSidecar, encode_network_form, kzg_to_versioned_hash,
                                 split_network_form, verify_sidecar, with_cell_proofs)
+from pending.chainview import ChainView
+from pending.pool import PendingPool
+from pending.sink import TopicSink
 from rpc.backend import NoPending
 from rpc.service import RpcService
 from tests.chain.test_osaka_transactions import random_blob
@@ -204,6 +208,74 @@ async def test_a_blob_transaction_already_pending_is_answered_without_converting
         await asyncio.gather(*occupying)
     assert answer == {"jsonrpc": "2.0", "id": 1, "result": "0x" + keccak(canonical).hex()}
     assert submitted(osaka_service) == []
+
+
+def occupy(worker: KzgWorker) -> list[asyncio.Future[tuple[bytes, ...]]]:
+    """Fill ``worker``: a check or conversion asked of it now is refused as busy."""
+    return [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),))) for seed in range(worker.max_waiting)]
+
+
+async def until(condition: Callable[[], object], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("acknowledged", [True, False])
+async def test_a_resend_while_the_first_copy_waits_for_the_broker_is_answered_like_it_without_converting_again(
+        osaka_service: RpcService, acknowledged: bool) -> None:
+    sent = osaka_blob_transaction()
+    produced: list[bytes] = []
+    broker_answers = asyncio.Event()
+
+    async def produce(key: bytes, value: bytes) -> None:
+        produced.append(value)
+        await broker_answers.wait()
+        if not acknowledged:
+            raise ConnectionError("broker gone")
+
+    osaka_service.backend.tx_sink = TopicSink(produce, PendingPool(900), ChainView(osaka_service.backend.db).decode)
+    try:
+        first = asyncio.ensure_future(send(osaka_service, sent))
+        await until(lambda: produced)  # converted, its record on the way to the topic
+        occupying = occupy(osaka_service.backend.kzg)
+        resend = asyncio.ensure_future(send(osaka_service, sent))
+        await asyncio.sleep(0.05)
+        broker_answers.set()
+        answers = await asyncio.gather(first, resend)
+        await asyncio.gather(*occupying)
+    finally:
+        osaka_service.backend.tx_sink = RecordingSink()
+    expected = ({"result": "0x" + keccak(split_network_form(sent)[0]).hex()} if acknowledged else
+                {"error": {"code": -32000, "message": "transaction not accepted: the cluster's transaction log is "
+                                                      "unavailable (broker gone); retry shortly"}})
+    assert answers == [{"jsonrpc": "2.0", "id": 1, **expected}] * 2
+    assert len(produced) == 1
+
+
+async def test_a_resend_while_the_first_copy_is_converted_joins_it(osaka_service: RpcService) -> None:
+    sent = osaka_blob_transaction()
+
+    answers = await asyncio.gather(send(osaka_service, sent), send(osaka_service, sent))
+
+    assert answers == [{"jsonrpc": "2.0", "id": 1, "result": "0x" + keccak(split_network_form(sent)[0]).hex()}] * 2
+    assert len(submitted(osaka_service)) == 1
+
+
+async def test_a_forged_copy_sent_first_does_not_answer_for_the_valid_one(osaka_service: RpcService) -> None:
+    sent = osaka_blob_transaction()
+    canonical, sidecar = split_network_form(sent)
+    assert sidecar is not None
+    proofs = cell_proofs(sidecar.blobs)
+    swapped = (*proofs[CELLS_PER_EXT_BLOB:], *proofs[:CELLS_PER_EXT_BLOB])  # checked in the worker, a while
+    forged = encode_network_form(canonical, with_cell_proofs(sidecar, swapped))
+
+    answers = await asyncio.gather(send(osaka_service, forged), send(osaka_service, sent))
+
+    assert [answer.get("error", answer.get("result")) for answer in answers] == [
+        {"code": -32000, "message": "blob KZG proofs do not verify"}, "0x" + keccak(canonical).hex()]
+    assert len(submitted(osaka_service)) == 1
 
 
 async def test_blob_transaction_over_osakas_blob_limit_is_refused_and_not_converted(osaka_service: RpcService) -> None:
