@@ -97,6 +97,18 @@ def submitted(service: RpcService) -> list[tuple[bytes, bytes, bytes]]:
     return service.backend.tx_sink.submitted  # type: ignore[union-attr, no-any-return]
 
 
+def occupy(worker: KzgWorker) -> list[asyncio.Future[tuple[bytes, ...]]]:
+    """Fill ``worker``: a check or conversion asked of it now is refused as busy."""
+    return [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),))) for seed in range(worker.max_waiting)]
+
+
+async def until(condition: Callable[[], object], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
 async def test_version_0_sidecar_after_osaka_reaches_the_sink_with_cell_proofs_and_the_same_hash(
         osaka_service: RpcService) -> None:
     sent = osaka_blob_transaction()
@@ -170,8 +182,7 @@ async def test_blob_sidecar_sent_while_the_kzg_worker_is_full_is_refused_as_busy
         osaka_service: RpcService, version: int) -> None:
     worker = osaka_service.backend.kzg
     sent = osaka_blob_transaction() if version == 0 else cell_proof_form(osaka_blob_transaction())
-    occupying = [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),)))
-                 for seed in range(worker.max_waiting)]
+    occupying = occupy(worker)
     await asyncio.sleep(0)
 
     answer = await send(osaka_service, sent)
@@ -196,9 +207,7 @@ async def test_a_blob_transaction_already_pending_is_answered_without_converting
         osaka_service: RpcService) -> None:
     sent = osaka_blob_transaction()
     canonical, _ = split_network_form(sent)
-    worker = osaka_service.backend.kzg
-    occupying = [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),)))
-                 for seed in range(worker.max_waiting)]  # a conversion now would be refused as busy
+    occupying = occupy(osaka_service.backend.kzg)  # a conversion now would be refused as busy
     await asyncio.sleep(0)
     osaka_service.backend.pending = PendingHolding(keccak(canonical))
     try:
@@ -208,18 +217,6 @@ async def test_a_blob_transaction_already_pending_is_answered_without_converting
         await asyncio.gather(*occupying)
     assert answer == {"jsonrpc": "2.0", "id": 1, "result": "0x" + keccak(canonical).hex()}
     assert submitted(osaka_service) == []
-
-
-def occupy(worker: KzgWorker) -> list[asyncio.Future[tuple[bytes, ...]]]:
-    """Fill ``worker``: a check or conversion asked of it now is refused as busy."""
-    return [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),))) for seed in range(worker.max_waiting)]
-
-
-async def until(condition: Callable[[], object], seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize("acknowledged", [True, False])
@@ -235,6 +232,7 @@ async def test_a_resend_while_the_first_copy_waits_for_the_broker_is_answered_li
         if not acknowledged:
             raise ConnectionError("broker gone")
 
+    recording = osaka_service.backend.tx_sink
     osaka_service.backend.tx_sink = TopicSink(produce, PendingPool(900), ChainView(osaka_service.backend.db).decode)
     try:
         first = asyncio.ensure_future(send(osaka_service, sent))
@@ -246,7 +244,7 @@ async def test_a_resend_while_the_first_copy_waits_for_the_broker_is_answered_li
         answers = await asyncio.gather(first, resend)
         await asyncio.gather(*occupying)
     finally:
-        osaka_service.backend.tx_sink = RecordingSink()
+        osaka_service.backend.tx_sink = recording
     expected = ({"result": "0x" + keccak(split_network_form(sent)[0]).hex()} if acknowledged else
                 {"error": {"code": -32000, "message": "transaction not accepted: the cluster's transaction log is "
                                                       "unavailable (broker gone); retry shortly"}})
