@@ -219,37 +219,66 @@ async def test_a_blob_transaction_already_pending_is_answered_without_converting
     assert submitted(osaka_service) == []
 
 
+class HeldTopic:
+    """The transaction topic under a ``TopicSink``, its broker acknowledging only when told to."""
+
+    def __init__(self) -> None:
+        self.produced: list[bytes] = []
+        self._answered = asyncio.Event()
+        self._failure: Exception | None = None
+
+    async def produce(self, key: bytes, value: bytes) -> None:
+        self.produced.append(value)
+        await self._answered.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    def answer(self, failure: Exception | None = None) -> None:
+        self._failure = failure
+        self._answered.set()
+
+
+@pytest.fixture
+def held_topic(osaka_service: RpcService) -> Iterator[HeldTopic]:
+    """The Osaka service's sink is a ``TopicSink`` (with its pending view) writing to a ``HeldTopic``."""
+    topic, recording = HeldTopic(), osaka_service.backend.tx_sink
+    osaka_service.backend.tx_sink = TopicSink(topic.produce, PendingPool(900), ChainView(osaka_service.backend.db).decode)
+    yield topic
+    osaka_service.backend.tx_sink = recording
+
+
 @pytest.mark.parametrize("acknowledged", [True, False])
 async def test_a_resend_while_the_first_copy_waits_for_the_broker_is_answered_like_it_without_converting_again(
-        osaka_service: RpcService, acknowledged: bool) -> None:
+        osaka_service: RpcService, held_topic: HeldTopic, acknowledged: bool) -> None:
     sent = osaka_blob_transaction()
-    produced: list[bytes] = []
-    broker_answers = asyncio.Event()
+    first = asyncio.ensure_future(send(osaka_service, sent))
+    await until(lambda: held_topic.produced)  # converted, its record on the way to the topic
+    occupying = occupy(osaka_service.backend.kzg)
 
-    async def produce(key: bytes, value: bytes) -> None:
-        produced.append(value)
-        await broker_answers.wait()
-        if not acknowledged:
-            raise ConnectionError("broker gone")
+    resend = asyncio.ensure_future(send(osaka_service, sent))
+    await asyncio.sleep(0.05)
+    held_topic.answer(None if acknowledged else ConnectionError("broker gone"))
 
-    recording = osaka_service.backend.tx_sink
-    osaka_service.backend.tx_sink = TopicSink(produce, PendingPool(900), ChainView(osaka_service.backend.db).decode)
-    try:
-        first = asyncio.ensure_future(send(osaka_service, sent))
-        await until(lambda: produced)  # converted, its record on the way to the topic
-        occupying = occupy(osaka_service.backend.kzg)
-        resend = asyncio.ensure_future(send(osaka_service, sent))
-        await asyncio.sleep(0.05)
-        broker_answers.set()
-        answers = await asyncio.gather(first, resend)
-        await asyncio.gather(*occupying)
-    finally:
-        osaka_service.backend.tx_sink = recording
+    answers = await asyncio.gather(first, resend)
+    await asyncio.gather(*occupying)
     expected = ({"result": "0x" + keccak(split_network_form(sent)[0]).hex()} if acknowledged else
                 {"error": {"code": -32000, "message": "transaction not accepted: the cluster's transaction log is "
                                                       "unavailable (broker gone); retry shortly"}})
     assert answers == [{"jsonrpc": "2.0", "id": 1, **expected}] * 2
-    assert len(produced) == 1
+    assert len(held_topic.produced) == 1
+
+
+async def test_two_copies_verified_at_once_produce_one_record(osaka_service: RpcService, held_topic: HeldTopic) -> None:
+    sent = cell_proof_form(osaka_blob_transaction())  # both copies' cell proofs verified in the worker, one by one
+    copies = [asyncio.ensure_future(send(osaka_service, sent)) for _ in range(2)]
+    await until(lambda: held_topic.produced)
+    await asyncio.sleep(0.2)
+    held_topic.answer()
+
+    answers = await asyncio.gather(*copies)
+
+    assert answers == [{"jsonrpc": "2.0", "id": 1, "result": "0x" + keccak(split_network_form(sent)[0]).hex()}] * 2
+    assert len(held_topic.produced) == 1
 
 
 async def test_a_resend_while_the_first_copy_is_converted_joins_it(osaka_service: RpcService) -> None:
