@@ -25,9 +25,6 @@ class InFlight:
     def __contains__(self, tx_hash: bytes) -> bool:
         return tx_hash in self._first
 
-    def __len__(self) -> int:
-        return len(self._first)
-
     async def join(self, tx_hash: bytes) -> None:
         """Wait for the first send of ``tx_hash`` (which is under way); its error is raised here."""
         await asyncio.shield(self._first[tx_hash])
@@ -39,7 +36,7 @@ class InFlight:
         that hung up), so the copies that joined it always get its outcome.
         """
         if tx_hash not in self._first:
-            first = asyncio.ensure_future(send())
+            first = asyncio.create_task(send())
             self._first[tx_hash] = first
             first.add_done_callback(lambda _: self._finished(tx_hash))
         await self.join(tx_hash)
