@@ -20,7 +20,11 @@ on the topic. Rows, per blob of random field elements, p50 and p99 over ``--blob
 - ``eth_sendRawTransaction`` of a transaction of one blob and of six (Osaka's most) on a
   dev chain on Osaka rules, through ``RpcService.handle_body``, whole (what a client
   waits): version 0 (verified here, converted in the worker) and version 1 (verified
-  in the worker).
+  in the worker);
+- the dev master (its RPC over a ``DevMaster`` sink, mining each transaction as it comes):
+  the longest its event loop, which also publishes the CDC log, went without running
+  while it took and mined a version-1 transaction of one blob and of six, beside a plain
+  transfer (the block's own cost).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from chain.dev import DEV_CHAIN_ID, dev_accounts, init_dev_chain  # noqa: E402
 from chain.kzg import TRUSTED_SETUP_PATH, KzgWorker, cell_proofs, trusted_setup  # noqa: E402
 from chain.transactions import (BlobSidecar, encode_network_form, kzg_to_versioned_hash,  # noqa: E402
                                 verify_sidecar_proofs, with_cell_proofs)
+from master.dev import DevMaster  # noqa: E402
 from rpc.service import RpcService  # noqa: E402
 
 BLOB_SIZE = 4096 * 32
@@ -102,14 +107,19 @@ async def longest_stall(work: Callable[[], Awaitable[object]]) -> float:
 
 
 def osaka_send(blobs: tuple[bytes, ...], nonce: int, version: int) -> bytes:
-    """An eth_sendRawTransaction body: a dev account's transaction of ``blobs`` with a sidecar of ``version``."""
+    """An eth_sendRawTransaction body: a dev account's transaction of ``blobs`` with a sidecar of ``version``
+    (a plain transfer when ``blobs`` is empty)."""
     (_, key), (to, _) = dev_accounts()[:2]
+    transaction = {"type": 2, "chainId": DEV_CHAIN_ID, "nonce": nonce, "to": to, "value": 0, "gas": 21_000,
+                   "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}
+    if not blobs:
+        raw = bytes(Account.sign_transaction(transaction, key).raw_transaction)
+        return orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": ["0x" + raw.hex()]})
     sidecar = version_0(blobs)
     if version == 1:
         sidecar = with_cell_proofs(sidecar, cell_proofs(sidecar.blobs))
-    transaction = {"type": 3, "chainId": DEV_CHAIN_ID, "nonce": nonce, "to": to, "value": 0, "gas": 21_000,
-                   "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "maxFeePerBlobGas": 10**10,
-                   "blobVersionedHashes": [kzg_to_versioned_hash(commitment) for commitment in sidecar.commitments]}
+    transaction.update({"type": 3, "maxFeePerBlobGas": 10**10,
+                        "blobVersionedHashes": [kzg_to_versioned_hash(commitment) for commitment in sidecar.commitments]})
     raw = encode_network_form(bytes(Account.sign_transaction(transaction, key).raw_transaction), sidecar)
     return orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": ["0x" + raw.hex()]})
 
@@ -117,6 +127,27 @@ def osaka_send(blobs: tuple[bytes, ...], nonce: int, version: int) -> bytes:
 class Discard:
     async def submit(self, raw_transaction: bytes, tx_hash: bytes, sender: bytes) -> None:
         return None
+
+
+async def master_stalls(worker: KzgWorker, samples: list[bytes]) -> None:
+    """The dev master's longest event loop stall while its RPC takes a transaction and the miner mines it."""
+    db = AtomicDB()
+    dev = DevMaster(db, DEV_CHAIN_ID, block_time=0, fork="osaka")
+    service = RpcService(db, tx_sink=dev)
+    service.backend.kzg = worker
+    mining = asyncio.create_task(dev.run())
+    try:
+        for count in (0, 1, 6):
+            groups = [tuple(samples[start:start + count]) for start in range(0, len(samples) - count + 1, max(count, 1))]
+            stalls = []
+            for group in groups[:5]:
+                body = osaka_send(group, dev.head_number(), version=1)  # one transaction a block
+                stalls.append(await longest_stall(lambda: service.handle_body(body)))
+            kind = f"{count} blob{'s' if count > 1 else ' '} v1" if count else "a transfer "
+            print(f"dev master takes and mines {kind}: longest event loop stall "
+                  f"{min(stalls) * 1000:.1f}-{max(stalls) * 1000:.1f} ms   ({len(stalls)} sent)")
+    finally:
+        mining.cancel()
 
 
 async def main(blobs: int, precompute: int) -> None:
@@ -154,6 +185,7 @@ async def main(blobs: int, precompute: int) -> None:
             answered = [await timed_async(lambda: service.handle_body(body)) for body in bodies]
             print(f"eth_sendRawTransaction, {count} blob{'s' if count > 1 else ' '} v{version} {percentiles(answered)}"
                   f"   ({len(bodies)} sent)")
+        await master_stalls(worker, samples)
     finally:
         worker.close()
 

@@ -232,10 +232,6 @@ class DevMiner:
     def chain(self) -> Chain:
         return self._chain
 
-    def decode(self, raw: bytes) -> SignedTransactionAPI:
-        """``decode_transaction`` for the next block of this chain."""
-        return decode_transaction(self._chain, raw)
-
     def mine(
         self, raw_transactions: Sequence[bytes] = (), *, timestamp: int | None = None
     ) -> MinedBlock:

@@ -7,10 +7,11 @@ value is the raw transaction exactly as the client sent it (a blob transaction
 keeps its sidecar, which the emitters' targets need).
 
 A transaction already pending in the cluster (this replica read it off the
-topic, or is producing it right now) is answered with its hash again and
-produces no second record. Two replicas that receive the same new transaction
-at the same instant may both produce it; the emitters' table of forwarded
-hashes sends it once.
+topic, or produced it) is answered with its hash again and produces no second
+record; one this replica is producing right now is never handed over twice (the
+RPC joins a resend to the first send, ``rpc.inflight``). Two replicas that
+receive the same new transaction at the same instant may both produce it; the
+emitters' table of forwarded hashes sends it once.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ class TopicSink:
         self.pending = pending
         self._decode = decode
         self.timeout = timeout
-        self._inflight: dict[bytes, asyncio.Future[None]] = {}
         self.produced = 0
         self.already_known = 0
 
@@ -55,28 +55,15 @@ class TopicSink:
         if self.pending.known(tx_hash):
             self.already_known += 1
             return
-        inflight = self._inflight.get(tx_hash)
-        if inflight is not None:  # the same transaction, sent again while its record is on its way
-            self.already_known += 1
-            await asyncio.shield(inflight)
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._inflight[tx_hash] = done
         try:
             await asyncio.wait_for(self._produce(sender, raw_transaction), self.timeout)
         except Exception as exc:
             timed_out = isinstance(exc, asyncio.TimeoutError)
             reason = f"no acknowledgement within {self.timeout:g}s" if timed_out else str(exc) or type(exc).__name__
-            failure = SubmissionFailed(f"transaction not accepted: the cluster's transaction log is unavailable ({reason}); retry shortly")
-            done.set_exception(failure)
-            done.exception()  # retrieved: a lone sender must not log "exception never retrieved"
             log.warning("could not produce transaction 0x%s: %r", tx_hash.hex(), exc)
-            raise failure from None
-        else:
-            done.set_result(None)
-            self.produced += 1
-        finally:
-            del self._inflight[tx_hash]
+            raise SubmissionFailed(f"transaction not accepted: the cluster's transaction log is unavailable ({reason}); "
+                                   "retry shortly") from None
+        self.produced += 1
         try:  # this replica's view has it at once; the others when they read the record
             self.pending.add(parse(raw_transaction, time.time(), self._decode, sender))
         except Exception:  # noqa: BLE001 - the RPC decoded it already; the topic's copy will be read anyway

@@ -69,7 +69,8 @@ async def run_master(settings: Settings, rpc_host: str, rpc_port: int, dev_chain
     tell an idle master from a gone one).
     """
     async with MasterNode(settings) as node:
-        dev = None if dev_chain_id is None else DevMaster(node, dev_chain_id, block_time, dev_fork)
+        assert node.db is not None
+        dev = None if dev_chain_id is None else DevMaster(node.db, dev_chain_id, block_time, dev_fork)
         service = RpcService(node.leveldb, tx_sink=dev)
         runner = await serve_rpc(service, rpc_host, rpc_port)
         log.info("master %s of cluster %s: JSON-RPC on http://%s:%d%s", settings.master_id, settings.cluster, rpc_host, rpc_port,

@@ -44,6 +44,7 @@ from chain.osaka import blob_parameters_of, excess_blob_gas_after
 from rpc.cache import LRU
 from rpc.callcache import SharedReads
 from rpc.errors import HeaderNotFound, NotReady, ServerError
+from rpc.inflight import InFlight
 from rpc.limits import RpcLimits
 from rpc.shedding import Behind, never_behind
 from rpc.blockref import BlockNumber, BlockRef, BlockTag
@@ -80,10 +81,13 @@ def always_ready() -> str | None:
 
 
 class TransactionSink(Protocol):
-    """Where eth_sendRawTransaction puts a transaction (the replica: the tx topic)."""
+    """Where eth_sendRawTransaction puts a transaction (the replica: the tx topic; the dev master: its miner)."""
 
     async def submit(self, raw_transaction: bytes, tx_hash: bytes, sender: bytes) -> None:
-        """Hand the signed transaction on; raise to refuse it (the message reaches the client)."""
+        """Hand the signed transaction on; raise to refuse it (the message reaches the client).
+
+        Called once the RPC's checks passed (a blob sidecar's KZG proofs verified), and never twice
+        at once for one transaction (a resend joins the first send, ``rpc.inflight``)."""
 
 
 class PendingView(Protocol):
@@ -295,6 +299,8 @@ class ReplicaBackend:
         self.kzg = KzgWorker()
         """Verifies cell proofs and converts version-0 blob sidecars sent after Osaka (a child process,
         started on first use)."""
+        self.in_flight = InFlight()
+        """Transactions on their way to ``tx_sink`` (checked, maybe being converted), which a resend joins."""
         self.derived: LRU[Hashable, object] = LRU(256)
         """Values computed from immutable data, keyed by what they derive from
         (e.g. the gas price oracle's suggestion, keyed by the head's hash)."""

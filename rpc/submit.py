@@ -27,7 +27,7 @@ from chain.osaka import OsakaVM, check_transaction_limits
 from chain.transactions import (BlobSidecar, check_sidecar_commitments, check_sidecar_version, encode_network_form,
                                 split_network_form, verify_sidecar_proofs, with_cell_proofs)
 from rpc import params as p
-from rpc.backend import ReplicaBackend
+from rpc.backend import ReplicaBackend, TransactionSink
 from rpc.dispatch import Method, MethodTable
 from rpc.errors import Overloaded, RpcError, ServerError
 from rpc.format import data, fee_caps, legacy_chain_id, legacy_v, tx_type
@@ -179,27 +179,41 @@ async def eth_send_raw_transaction(backend: ReplicaBackend, raw: bytes) -> Any:
     canonical, sidecar = chain_checked(lambda: split_network_form(raw))
     tx = decode_transaction(backend, canonical)
     tx_hash = keccak(canonical)
+    # Answered before any check, so a wallet resending a blob transaction does not have its sidecar
+    # verified and converted again (a third to half a second a blob in the KZG worker): one already
+    # pending in the cluster (the sink would put nothing on the topic), or whose first copy is still
+    # on its way there (answered like that copy, once it is known).
     if backend.pending.get(tx_hash) is not None:
-        # Already pending in the cluster: the sink would answer its hash and put nothing on the topic.
-        # Answered before any check, so a wallet resending a blob transaction does not have its
-        # sidecar verified and converted again (a third to half a second a blob in the KZG worker).
+        return data(tx_hash)
+    if tx_hash in backend.in_flight:
+        await backend.in_flight.join(tx_hash)
         return data(tx_hash)
     osaka = issubclass(backend.vm_class(backend.head()), OsakaVM)
     if sidecar is not None:
         await check_sidecar(backend, tx, sidecar, osaka)
     sender = check_transaction(backend, tx)
     check_pool_rules(backend, tx, raw, sender)
-    if sidecar is not None and sidecar.version == 0 and osaka:
-        # Last, after every cheaper check. The converted form stays within the pool's size limit:
-        # 128 proofs of 48 bytes add 6 KiB to a 128 KiB blob, and Osaka allows 6 blobs (6 x 134 KiB < 1 MiB).
-        raw = await with_cell_proofs_converted(backend, canonical, sidecar)
+
+    async def send() -> None:
+        forwarded = raw
+        if sidecar is not None and sidecar.version == 0 and osaka:
+            # Last, after every cheaper check. The converted form stays within the pool's size limit: 128
+            # proofs of 48 bytes add 6 KiB to a 128 KiB blob, and Osaka allows 6 blobs (6 x 134 KiB < 1 MiB).
+            forwarded = await with_cell_proofs_converted(backend, canonical, sidecar)
+        await submitted(sink, forwarded, tx_hash, sender)
+
+    await backend.in_flight.send_once(tx_hash, send)
+    return data(tx_hash)
+
+
+async def submitted(sink: TransactionSink, raw: bytes, tx_hash: bytes, sender: bytes) -> None:
+    """``raw`` handed to the sink; a refusal (the sink raises) reaches the client as -32000 in its words."""
     try:
         await sink.submit(raw, tx_hash, sender)
     except RpcError:
         raise
     except Exception as error:  # noqa: BLE001 - the sink refuses by raising; its words reach the client
         raise ServerError(str(error) or type(error).__name__) from None
-    return data(tx_hash)
 
 
 METHODS: MethodTable = {

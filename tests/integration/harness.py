@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.localbroker import free_port
@@ -268,6 +269,16 @@ def listening_addresses(port: int) -> set[str]:
                 words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # each 32-bit word is host-endian
                 found.add(str(ipaddress.ip_address(words)))
     return found
+
+
+async def produce_raw(broker_url: str, topic: str, value: bytes) -> None:
+    """One record written straight to partition 0 of ``topic``, as anyone who reaches the broker can."""
+    producer = AIOKafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://"))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, partition=0)
+    finally:
+        await producer.stop()
 
 
 def master_sequence(datadir: Path) -> int:

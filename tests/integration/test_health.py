@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from broker.admin import partition_counts
@@ -30,8 +29,8 @@ from broker.autocreate import forbid_topic_auto_creation
 from deploy.localbroker import LocalBroker, free_port
 from cluster.record import Authenticator, Record, encode_record, encode_records
 from cluster.topics import TopicNames, TopicSpec
-from tests.integration.harness import (SECRET, Cluster, Replica, TcpProxy, assert_identical, get_json, master_sequence, metrics, stop,
-                                       stop_together, wait_for)
+from tests.integration.harness import (SECRET, Cluster, Replica, TcpProxy, assert_identical, get_json, master_sequence, metrics,
+                                       produce_raw, stop, stop_together, wait_for)
 from tests.integration.test_transactions import CountingTarget, nonce, signed, tx_hash_of, wait_receipt
 
 pytestmark = pytest.mark.broker
@@ -110,15 +109,6 @@ def status_json(replica: Replica) -> dict[str, Any]:
 
 def rows_by_replica(replica: Replica) -> dict[str, dict[str, Any]]:
     return {row["replica"]: row for row in status_json(replica)["replicas"]}
-
-
-async def produce_raw(broker_url: str, topic: str, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://"))
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, partition=0)
-    finally:
-        await producer.stop()
 
 
 @contextlib.contextmanager

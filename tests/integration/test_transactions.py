@@ -27,10 +27,11 @@ from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 
 from chain.dev import DEV_PRIVATE_KEYS
-from chain.transactions import BlobSidecar, encode_network_form, kzg_to_versioned_hash, split_network_form
+from chain.transactions import (CELLS_PER_EXT_BLOB, BlobSidecar, encode_network_form, kzg_to_versioned_hash,
+                                split_network_form)
 from deploy.localbroker import LocalBroker, free_port
 from cluster.topics import TopicNames
-from tests.integration.harness import Cluster, Replica, post_json, wait_for
+from tests.integration.harness import Cluster, Replica, post_json, produce_raw, wait_for
 from tests.integration.upstream import BLOB, BLOB_COMMITMENT, BLOB_PROOF
 
 pytestmark = pytest.mark.broker
@@ -330,6 +331,27 @@ def test_a_version_0_blob_sidecar_goes_on_the_topic_with_cell_proofs_and_is_mine
                 if keccak(split_network_form(record.value)[0]) == keccak(canonical)]
     forwarded = split_network_form(record)[1]
     assert forwarded is not None and forwarded.version == 1 and forwarded.blobs == (BLOB,)
+
+
+def test_a_blob_record_forged_on_the_topic_is_refused_by_the_master_and_dead_lettered(txc: TxCluster) -> None:
+    """Anyone who reaches the broker can write the transaction topic: the master's RPC, where the
+    emitter forwards, is where a sidecar is checked (in its KZG worker), and the one check it gets."""
+    fields = dict(type=3, maxFeePerBlobGas=10**10, blobVersionedHashes=[kzg_to_versioned_hash(BLOB_COMMITMENT)])
+    canonical = bytes.fromhex(signed(8, nonce(txc.a, 8), **fields)[2:])
+    infinity = b"\xc0" + bytes(47)  # a well-formed cell proof, not one of this blob's
+    forged = encode_network_form(canonical, BlobSidecar((BLOB,), (BLOB_COMMITMENT,), (infinity,) * CELLS_PER_EXT_BLOB,
+                                                        version=1))
+    tx_hash = "0x" + keccak(canonical).hex()
+
+    asyncio.run(produce_raw(txc.broker.url, txc.names.transactions, forged))
+
+    def dead() -> Any:
+        letters = [json.loads(r.value) for r in topic_records(txc.broker, txc.names.dead_letters)]
+        return next((letter for letter in letters if letter["hash"] == tx_hash), None)
+
+    letter = wait_for(dead, 30, "the dead letter")  # the master's first blob check spawns its worker
+    assert "blob KZG proofs do not verify" in letter["reason"], letter
+    assert txc.b.rpc("eth_getTransactionReceipt", tx_hash)["result"] is None
 
 
 def test_a_down_target_is_retried_and_a_rejected_transaction_is_dead_lettered(txc: TxCluster) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import ckzg
 import pytest
@@ -16,9 +17,12 @@ from eth_utils import keccak
 
 from chain.config import open_chain
 from chain.dev import dev_accounts, init_dev_chain
-from chain.kzg import cell_proofs, trusted_setup
+from chain.kzg import KzgWorker, cell_proofs, trusted_setup
 from chain.transactions import (CELLS_PER_EXT_BLOB, BlobSidecar, encode_network_form, kzg_to_versioned_hash,
                                 split_network_form, verify_sidecar, with_cell_proofs)
+from pending.chainview import ChainView
+from pending.pool import PendingPool
+from pending.sink import TopicSink
 from rpc.backend import NoPending
 from rpc.service import RpcService
 from tests.chain.test_osaka_transactions import random_blob
@@ -91,6 +95,18 @@ def cell_proof_form(raw: bytes) -> bytes:
 
 def submitted(service: RpcService) -> list[tuple[bytes, bytes, bytes]]:
     return service.backend.tx_sink.submitted  # type: ignore[union-attr, no-any-return]
+
+
+def occupy(worker: KzgWorker) -> list[asyncio.Future[tuple[bytes, ...]]]:
+    """Fill ``worker``: a check or conversion asked of it now is refused as busy."""
+    return [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),))) for seed in range(worker.max_waiting)]
+
+
+async def until(condition: Callable[[], object], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 async def test_version_0_sidecar_after_osaka_reaches_the_sink_with_cell_proofs_and_the_same_hash(
@@ -166,8 +182,7 @@ async def test_blob_sidecar_sent_while_the_kzg_worker_is_full_is_refused_as_busy
         osaka_service: RpcService, version: int) -> None:
     worker = osaka_service.backend.kzg
     sent = osaka_blob_transaction() if version == 0 else cell_proof_form(osaka_blob_transaction())
-    occupying = [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),)))
-                 for seed in range(worker.max_waiting)]
+    occupying = occupy(worker)
     await asyncio.sleep(0)
 
     answer = await send(osaka_service, sent)
@@ -192,9 +207,7 @@ async def test_a_blob_transaction_already_pending_is_answered_without_converting
         osaka_service: RpcService) -> None:
     sent = osaka_blob_transaction()
     canonical, _ = split_network_form(sent)
-    worker = osaka_service.backend.kzg
-    occupying = [asyncio.ensure_future(worker.run(cell_proofs, (random_blob(seed),)))
-                 for seed in range(worker.max_waiting)]  # a conversion now would be refused as busy
+    occupying = occupy(osaka_service.backend.kzg)  # a conversion now would be refused as busy
     await asyncio.sleep(0)
     osaka_service.backend.pending = PendingHolding(keccak(canonical))
     try:
@@ -204,6 +217,92 @@ async def test_a_blob_transaction_already_pending_is_answered_without_converting
         await asyncio.gather(*occupying)
     assert answer == {"jsonrpc": "2.0", "id": 1, "result": "0x" + keccak(canonical).hex()}
     assert submitted(osaka_service) == []
+
+
+class HeldTopic:
+    """The transaction topic under a ``TopicSink``, its broker acknowledging only when told to."""
+
+    def __init__(self) -> None:
+        self.produced: list[bytes] = []
+        self._answered = asyncio.Event()
+        self._failure: Exception | None = None
+
+    async def produce(self, key: bytes, value: bytes) -> None:
+        self.produced.append(value)
+        await self._answered.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    def answer(self, failure: Exception | None = None) -> None:
+        self._failure = failure
+        self._answered.set()
+
+
+@pytest.fixture
+def held_topic(osaka_service: RpcService) -> Iterator[HeldTopic]:
+    """The Osaka service's sink is a ``TopicSink`` (with its pending view) writing to a ``HeldTopic``."""
+    topic, recording = HeldTopic(), osaka_service.backend.tx_sink
+    osaka_service.backend.tx_sink = TopicSink(topic.produce, PendingPool(900), ChainView(osaka_service.backend.db).decode)
+    yield topic
+    osaka_service.backend.tx_sink = recording
+
+
+@pytest.mark.parametrize("acknowledged", [True, False])
+async def test_a_resend_while_the_first_copy_waits_for_the_broker_is_answered_like_it_without_converting_again(
+        osaka_service: RpcService, held_topic: HeldTopic, acknowledged: bool) -> None:
+    sent = osaka_blob_transaction()
+    first = asyncio.ensure_future(send(osaka_service, sent))
+    await until(lambda: held_topic.produced)  # converted, its record on the way to the topic
+    occupying = occupy(osaka_service.backend.kzg)
+
+    resend = asyncio.ensure_future(send(osaka_service, sent))
+    await asyncio.sleep(0.05)
+    held_topic.answer(None if acknowledged else ConnectionError("broker gone"))
+
+    answers = await asyncio.gather(first, resend)
+    await asyncio.gather(*occupying)
+    expected = ({"result": "0x" + keccak(split_network_form(sent)[0]).hex()} if acknowledged else
+                {"error": {"code": -32000, "message": "transaction not accepted: the cluster's transaction log is "
+                                                      "unavailable (broker gone); retry shortly"}})
+    assert answers == [{"jsonrpc": "2.0", "id": 1, **expected}] * 2
+    assert len(held_topic.produced) == 1
+
+
+async def test_two_copies_verified_at_once_produce_one_record(osaka_service: RpcService, held_topic: HeldTopic) -> None:
+    sent = cell_proof_form(osaka_blob_transaction())  # both copies' cell proofs verified in the worker, one by one
+    copies = [asyncio.ensure_future(send(osaka_service, sent)) for _ in range(2)]
+    await until(lambda: held_topic.produced)
+    await asyncio.sleep(0.2)
+    held_topic.answer()
+
+    answers = await asyncio.gather(*copies)
+
+    assert answers == [{"jsonrpc": "2.0", "id": 1, "result": "0x" + keccak(split_network_form(sent)[0]).hex()}] * 2
+    assert len(held_topic.produced) == 1
+
+
+async def test_a_resend_while_the_first_copy_is_converted_joins_it(osaka_service: RpcService) -> None:
+    sent = osaka_blob_transaction()
+
+    answers = await asyncio.gather(send(osaka_service, sent), send(osaka_service, sent))
+
+    assert answers == [{"jsonrpc": "2.0", "id": 1, "result": "0x" + keccak(split_network_form(sent)[0]).hex()}] * 2
+    assert len(submitted(osaka_service)) == 1
+
+
+async def test_a_forged_copy_sent_first_does_not_answer_for_the_valid_one(osaka_service: RpcService) -> None:
+    sent = osaka_blob_transaction()
+    canonical, sidecar = split_network_form(sent)
+    assert sidecar is not None
+    proofs = cell_proofs(sidecar.blobs)
+    swapped = (*proofs[CELLS_PER_EXT_BLOB:], *proofs[:CELLS_PER_EXT_BLOB])  # checked in the worker, a while
+    forged = encode_network_form(canonical, with_cell_proofs(sidecar, swapped))
+
+    answers = await asyncio.gather(send(osaka_service, forged), send(osaka_service, sent))
+
+    assert [answer.get("error", answer.get("result")) for answer in answers] == [
+        {"code": -32000, "message": "blob KZG proofs do not verify"}, "0x" + keccak(canonical).hex()]
+    assert len(submitted(osaka_service)) == 1
 
 
 async def test_blob_transaction_over_osakas_blob_limit_is_refused_and_not_converted(osaka_service: RpcService) -> None:
