@@ -1,8 +1,10 @@
-"""The JSON-RPC endpoint over HTTP: one aiohttp handler around the dispatcher.
+"""The JSON-RPC endpoint over HTTP: the answer to a request, and an aiohttp handler giving it.
 
-``make_handler(service)`` returns ``async def handle_http(request)``; the replica's
-Faust worker mounts that coroutine on its web server, and ``make_app`` mounts it on a
-bare aiohttp application (the master's RPC, tests). HTTP-level refusals are
+``answer(service, read_body)`` is what any request is answered (admission, the dispatcher,
+the head header, shedding): the port's front door (``rpc.frontdoor``) gives it to plain
+posts, and ``make_handler(service)``'s ``handle_http(request)`` to everything the front door
+hands to aiohttp. The replica's Faust worker mounts that handler on its web application, and
+``make_app`` on a bare one (the master's RPC, tests). HTTP-level refusals are
 geth's (``rpc/http.go``): 413 for a body over the limit, 415 for a content type that
 is not JSON, 405 for PUT/DELETE, and an empty 200 for a bare GET health probe.
 """
