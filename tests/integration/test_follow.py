@@ -9,8 +9,9 @@ import sys
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+import aiohttp
 import pytest
 from eth.db.atomic import AtomicDB
 
@@ -133,19 +134,51 @@ def assert_replica_serves_what_anvil_serves(replica: str, anvil: Anvil, accounts
 
 
 def test_a_replica_of_a_followed_anvil_serves_what_anvil_serves_across_reorgs(tmp_path: Path, anvil: Anvil) -> None:
-    """Brought up by ``ethercattle up --follow URL --genesis FILE``, as an operator would."""
+    """Brought up by ``ethercattle up --follow URL --genesis FILE``, as an operator would; a WebSocket client sees
+    each reorg as geth sends it (a height the reorg replaced announced again, the dropped logs again with ``removed``)."""
     anvil.transfer(0, BEEF, 10**18)
     store = anvil.deploy_store(1)
     anvil.store(1, store, 7)
     anvil.delegate(2, 3, store)
     with up_following(tmp_path / "up", anvil) as replica:
-        follow_reorgs(replica, anvil, store)
+        notifications = asyncio.run(notifications_while(replica, [["newHeads"], ["logs", {"address": store}]],
+                                                        lambda: follow_reorgs(replica, anvil, store)))
+        heads, logs = notifications
+        dropped, replaced = logs[0]["transactionHash"], logs[2]["transactionHash"]
+        assert [(log["transactionHash"], log["removed"]) for log in logs] == [
+            (dropped, False), (dropped, True), (replaced, False), (replaced, True)]
+        for gone in (logs[0], logs[2]):  # after a block a reorg dropped, its height is announced again
+            after = [head["number"] for head in heads[[head["hash"] for head in heads].index(gone["blockHash"]) + 1:]]
+            assert gone["blockNumber"] in after, (gone, heads)
+        assert heads[-1]["hash"] == anvil.head()["hash"]
         anvil.stop()  # the upstream goes away: the master keeps serving and retries
         wait_for(lambda: "retrying in" in (tmp_path / "up" / "master.log").read_text(), 10, "the master to retry")
         assert call(replica, "eth_blockNumber")
     master_log = (tmp_path / "up" / "master.log").read_text()
     assert "subscribed to the upstream's newHeads over WebSocket" in master_log
     assert "block 0 is stored as the upstream reports it" in master_log
+
+
+async def notifications_while(replica: str, subscriptions: list[list[Any]], work: Callable[[], None]) -> list[list[Any]]:
+    """What one WebSocket client subscribed to each of ``subscriptions`` receives while ``work``
+    runs in a thread: each subscription's results, in the order they came."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(replica) as ws:
+        ids = []
+        for n, params in enumerate(subscriptions):
+            await ws.send_json({"jsonrpc": "2.0", "id": n, "method": "eth_subscribe", "params": params})
+            ids.append((await ws.receive_json(timeout=10))["result"])
+        received: dict[str, list[Any]] = {subscription: [] for subscription in ids}
+        done = asyncio.get_running_loop().run_in_executor(None, work)
+        while True:  # until the work is done and a second passes without a notification
+            try:
+                message = await ws.receive_json(timeout=0.5 if not done.done() else 1.0)
+            except asyncio.TimeoutError:
+                if done.done():
+                    break
+                continue
+            received[message["params"]["subscription"]].append(message["params"]["result"])
+        await done
+        return [received[subscription] for subscription in ids]
 
 
 def follow_reorgs(replica: str, anvil: Anvil, store: str) -> None:
