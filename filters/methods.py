@@ -131,6 +131,8 @@ class Filters:
         self.store = store
         self.limits = limits or FilterLimits()
         self.clock = clock
+        self._installing = 0
+        """Installs waiting for the broker: counted against the bound, or as many as wait could pass it."""
 
     # -- install / uninstall ------------------------------------------------------------
 
@@ -139,11 +141,17 @@ class Filters:
         await acknowledged(self.store.put(fid, value), "the filter's record", self.limits.ack_timeout)
 
     async def _install(self, value: FilterJSON) -> str:
-        if len(self.store) >= self.limits.max_filters:
+        """Install a filter, within ``max_filters`` counting this replica's installs still on their way
+        (installs on other replicas at the same moment may each pass it by their own few)."""
+        if len(self.store) + self._installing >= self.limits.max_filters:
             raise LimitExceeded(f"too many filters: the cluster holds at most {self.limits.max_filters}")
         new_id = "0x" + secrets.token_hex(16)
         now = self.clock()
-        await self._publish(new_id, {**value, "created": now, "touched": now})
+        self._installing += 1
+        try:
+            await self._publish(new_id, {**value, "created": now, "touched": now})
+        finally:
+            self._installing -= 1
         return new_id
 
     async def new_filter(self, backend: ReplicaBackend, criteria: Any) -> str:

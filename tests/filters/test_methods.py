@@ -170,6 +170,31 @@ def test_the_cluster_holds_at_most_max_filters() -> None:
     run(scenario())
 
 
+def test_installs_waiting_for_the_broker_count_against_the_bound() -> None:
+    clock = Clock()
+    store, _ = store_with_log(clock)
+    acknowledged = asyncio.Event()
+    publish = store.publisher
+    assert publish is not None
+
+    async def slow_broker(filter_id: str, value: Any) -> None:
+        await acknowledged.wait()
+        await publish(filter_id, value)
+
+    store.publisher = slow_broker
+    filters, chain = Filters(store, FilterLimits(max_filters=2), clock), FakeBackend()
+
+    async def scenario() -> list[bool]:
+        installs = [asyncio.create_task(filters.new_block_filter(chain)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        acknowledged.set()
+        outcomes = await asyncio.gather(*installs, return_exceptions=True)
+        return [isinstance(outcome, LimitExceeded) for outcome in outcomes]
+
+    assert run(scenario()) == [False, False, True]
+    assert len(store) == 2
+
+
 def test_pending_cursor_is_a_position_per_transaction_partition() -> None:
     index = TxIndex()
     index.advance(0, 0)
