@@ -1,4 +1,4 @@
-"""JSON-RPC benchmark: one replica beside anvil on the same transactions, and a no-op ceiling.
+"""JSON-RPC benchmark: one replica beside anvil on the same transactions, and a no-op aiohttp app.
 
     .venv/bin/python bench/rpc.py [--duration 5] [--warmup 1] [--connections 32] [--no-anvil]
 
@@ -20,10 +20,12 @@ the replica and then anvil:
 
 with the server's CPU per request (its process's user + system time over the
 measured run, from /proc, divided by the requests answered), and, beside each call
-in the same run, the ceiling: a bare aiohttp app (asyncio
-loop, its own process) that answers the same request with the replica's own
-result, encoded once (only the id is spliced in): the same bytes on the wire, so
-wrk, which reads every answer, costs the same share of the cores against both.
+in the same run, the no-op: a bare aiohttp app (asyncio loop, its own process)
+that answers the same request with the replica's own result, encoded once (only
+the id is spliced in): the same bytes on the wire, so wrk, which reads every
+answer, costs the same share of the cores against both. It was the ceiling of a
+replica serving through aiohttp; since a replica answers plain posts off the
+socket (``rpc/frontdoor.py``) it can beat it, and the ratio says by how much.
 Run order per call: no-op, replica, anvil, each after a short warm-up.
 
 wrk's Lua script counts every answer that is not HTTP 200 or carries a
@@ -161,13 +163,13 @@ def ensure_anvil(explicit: str | None) -> str | None:
         return None
 
 
-# --- the no-op ceiling --------------------------------------------------------------------
+# --- the no-op aiohttp app ----------------------------------------------------------------
 
 
 def serve_noop(port: int, answers_file: Path) -> None:
     """A bare aiohttp app: parse the JSON-RPC request, answer its method's constant result (encoded once) with its id.
 
-    The constants are the replica's own answers: a ceiling that answered "0x0" to every method sent a
+    The constants are the replica's own answers: a no-op that answered "0x0" to every method sent a
     1.5 KB receipt's worth less to wrk, which shares the cores and reads every answer."""
     from aiohttp import web
 
@@ -335,7 +337,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load before each measure (0: none)")
     parser.add_argument("--connections", type=int, default=32, help="wrk -c (default 32; always -t1)")
     parser.add_argument("--anvil", help="path to an anvil binary (default: npm's @foundry-rs/anvil in .bench/cache/anvil)")
-    parser.add_argument("--no-anvil", action="store_true", help="measure the replica and the ceiling only")
+    parser.add_argument("--no-anvil", action="store_true", help="measure the replica and the no-op only")
     parser.add_argument("--serve-noop", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--noop-answers", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -414,7 +416,7 @@ def main() -> int:
                 same = anvil_url is None or summary_of(method, mine) == summary_of(method, theirs)
                 agreement.append((name, summary_of(method, mine), None if theirs is None else summary_of(method, theirs), same))
 
-            # The no-op ceiling: its own process, answering what the replica answers, measured the same way.
+            # The no-op: its own process, answering what the replica answers, measured the same way.
             (root / "noop-answers.json").write_text(json.dumps(answers))
             noop_port = free_port()
             noop = subprocess.Popen([sys.executable, __file__, "--serve-noop", str(noop_port), "--noop-answers", str(root / "noop-answers.json")],
@@ -430,7 +432,7 @@ def main() -> int:
 
             log(f"measuring: wrk -t1 -c{args.connections}, {args.warmup:g}s warm-up + {args.duration:g}s per call and server "
                 f"(about {len(plan) * (4 if anvil_url else 3) * (args.warmup + args.duration + 0.5):.0f}s)")
-            # The ceiling is measured beside every call, so each row has its own under the box's changing load.
+            # The no-op is measured beside every call, so each row has its own under the box's changing load.
             rows: list[tuple[str, Measure, Measure, Measure | None, Measure]] = []
             for name, method, params in plan:
                 ceiling = measure(f"http://127.0.0.1:{noop_port}/", method, params, noop.pid)
@@ -469,7 +471,7 @@ def main() -> int:
           "CPU us: the server process's CPU per request")
     ceilings = sorted((row[4] for row in rows), key=lambda m: m.rate)
     middle = ceilings[len(ceilings) // 2]
-    print(f"{'no-op ceiling (same bytes)':<36}{fmt_rate(middle):>15}{fmt_ms(middle.p99_ms):>7}"
+    print(f"{'no-op aiohttp app (same bytes)':<36}{fmt_rate(middle):>15}{fmt_ms(middle.p99_ms):>7}"
           f"   median of {len(ceilings)} runs, one beside each call ({ceilings[0].rate:,.0f} to {ceilings[-1].rate:,.0f} req/s)")
     flagged = [(name, who, m) for name, mine, missing, theirs, ceiling in rows
                for who, m in (("replica", mine), ("the uncached replica", missing), ("anvil", theirs), ("the no-op server", ceiling))
