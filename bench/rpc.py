@@ -435,13 +435,13 @@ def main() -> int:
             # The no-op is measured beside every call, so each row has its own under the box's changing load.
             rows: list[tuple[str, Measure, Measure, Measure | None, Measure]] = []
             for name, method, params in plan:
-                ceiling = measure(f"http://127.0.0.1:{noop_port}/", method, params, noop.pid)
+                no_op = measure(f"http://127.0.0.1:{noop_port}/", method, params, noop.pid)
                 on_replica = measure(replica_url, method, params, replica.process.pid)
                 on_uncached = measure(uncached_url, method, params, uncached.process.pid)
                 on_anvil = measure(anvil_url, method, params, anvil_process.pid) if anvil_url else None
-                rows.append((name, on_replica, on_uncached, on_anvil, ceiling))
+                rows.append((name, on_replica, on_uncached, on_anvil, no_op))
                 log(f"{name}: replica {fmt_rate(on_replica)} req/s repeated, {fmt_rate(on_uncached)} distinct, "
-                    f"anvil {fmt_rate(on_anvil)} req/s, no-op {fmt_rate(ceiling)} req/s")
+                    f"anvil {fmt_rate(on_anvil)} req/s, no-op {fmt_rate(no_op)} req/s")
             ready_after = replica.readiness()[0]
         finally:
             for process in processes:
@@ -460,21 +460,21 @@ def main() -> int:
               f"{'anvil req/s':>12}{'p99':>7}{'CPU us':>8}{'no-op req/s':>12}{'CPU us':>8}{'rep/no-op':>10}{'dist/no-op':>11}")
     print(header)
     print("-" * len(header))
-    for name, mine, missing, theirs, ceiling in rows:
+    for name, mine, missing, theirs, no_op in rows:
         print(f"{name:<36}{fmt_rate(mine):>15}{fmt_ms(mine.p99_ms):>7}{mine.cpu_us:>8.0f}"
               f"{fmt_rate(missing):>15}{fmt_ms(missing.p99_ms):>7}{missing.cpu_us:>8.0f}"
               f"{fmt_rate(theirs):>12}{fmt_ms(theirs.p99_ms if theirs else None):>7}{theirs.cpu_us if theirs else 0:>8.0f}"
-              f"{fmt_rate(ceiling):>12}{ceiling.cpu_us:>8.0f}"
-              f"{mine.rate / ceiling.rate if ceiling.rate else 0:>10.2f}{missing.rate / ceiling.rate if ceiling.rate else 0:>11.2f}")
+              f"{fmt_rate(no_op):>12}{no_op.cpu_us:>8.0f}"
+              f"{mine.rate / no_op.rate if no_op.rate else 0:>10.2f}{missing.rate / no_op.rate if no_op.rate else 0:>11.2f}")
     print("repeated: the replica with its response cache, the same request each time; distinct: a replica with "
           "RPC_RESPONSE_CACHE_BYTES=0, so every call is computed (the cost of a question not asked before); "
           "CPU us: the server process's CPU per request")
-    ceilings = sorted((row[4] for row in rows), key=lambda m: m.rate)
-    middle = ceilings[len(ceilings) // 2]
+    no_ops = sorted((row[4] for row in rows), key=lambda m: m.rate)
+    middle = no_ops[len(no_ops) // 2]
     print(f"{'no-op aiohttp app (same bytes)':<36}{fmt_rate(middle):>15}{fmt_ms(middle.p99_ms):>7}"
-          f"   median of {len(ceilings)} runs, one beside each call ({ceilings[0].rate:,.0f} to {ceilings[-1].rate:,.0f} req/s)")
-    flagged = [(name, who, m) for name, mine, missing, theirs, ceiling in rows
-               for who, m in (("replica", mine), ("the uncached replica", missing), ("anvil", theirs), ("the no-op server", ceiling))
+          f"   median of {len(no_ops)} runs, one beside each call ({no_ops[0].rate:,.0f} to {no_ops[-1].rate:,.0f} req/s)")
+    flagged = [(name, who, m) for name, mine, missing, theirs, no_op in rows
+               for who, m in (("replica", mine), ("the uncached replica", missing), ("anvil", theirs), ("the no-op server", no_op))
                if m and not m.clean]
     for name, who, m in flagged:
         print(f"! {name} on {who}: {m.bad_answers} answers were not HTTP 200 with a result, {m.socket_errors} socket errors/timeouts")
