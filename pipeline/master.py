@@ -22,6 +22,7 @@ from master.dev import DevMaster
 from master.follow import DEFAULT_MAX_REORG_DEPTH, FollowMetrics, Follower, FollowStopped
 from master.node import MasterNode
 from master.upstream import Upstream
+from rpc.cors import BrowserAccess
 from rpc.frontdoor import FrontDoorRunner
 from rpc.http import make_app
 from rpc.service import RpcService
@@ -53,7 +54,7 @@ async def serve_rpc(service: RpcService, host: str, port: int, routes: Sequence[
     """Serve ``service`` over HTTP at ``http://host:port/`` (and any extra ``routes``)."""
     app = make_app(service)
     app.add_routes(routes)
-    runner = FrontDoorRunner(app, service, access_log=None)
+    runner = FrontDoorRunner(app, service, BrowserAccess(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

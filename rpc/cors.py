@@ -75,6 +75,16 @@ class BrowserAccess:
             return ANY
         return origin if origin.lower() in self.cors_origins else None
 
+    def cors_headers(self, origin: str | None) -> dict[str, str]:
+        """The CORS headers of an answer to a request from ``origin``: none without an origin or a
+        setting; else ``Vary: Origin``, and ``Access-Control-Allow-Origin`` when it is allowed."""
+        if origin is None or not self.cors_origins:
+            return {}
+        allowed = self.cors_origin(origin)
+        headers: dict[str, str] = {} if allowed is None else {hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: allowed}
+        headers[hdrs.VARY] = hdrs.ORIGIN
+        return headers
+
     def websocket_allowed(self, origin: str | None) -> bool:
         if origin is None:
             return True
@@ -96,13 +106,11 @@ class BrowserAccess:
                 return await handler(request)
             if origin is None or not self.cors_origins:
                 return await handler(request)
-            allowed = self.cors_origin(origin)
             if request.method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
-                return self._preflight(request, allowed)
+                return self._preflight(request, self.cors_origin(origin))
             response = await handler(request)
-            if allowed is not None:
-                response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = allowed
-            response.headers.add(hdrs.VARY, hdrs.ORIGIN)
+            for name, value in self.cors_headers(origin).items():
+                response.headers.add(name, value)
             return response
 
         return browser_access

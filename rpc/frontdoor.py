@@ -9,9 +9,9 @@ project's 2-core machine), so a replica serves about twice the requests per core
 
 Each connection starts at the front door. A request it recognises as plain (see
 ``plain_post``) is answered here, through the same ``rpc.http.answer`` as aiohttp's
-handler. The first request that is anything else (another method or path, an
-``Origin`` for the browser rules, a WebSocket upgrade, a chunked or large body,
-HTTP/1.0, ``Expect``, an unusual header line) is handed to aiohttp with the
+handler. The first request that is anything else (another method or path, a CORS
+preflight, a WebSocket upgrade, a chunked or large body, HTTP/1.0, ``Expect``,
+an unusual header line) is handed to aiohttp with the
 connection, from that request's first byte, after the answers before it are
 written: aiohttp's parser, application and refusals then serve it, and everything
 after it on that connection. The recognizer is strict on purpose: what it does not
@@ -32,6 +32,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_server import Server
 
+from rpc.cors import BrowserAccess
 from rpc.http import ACCEPTED_CONTENT_TYPES, PLAIN_TEXT, RETRY_AFTER_SECONDS, Answer, answer
 from rpc.service import RpcService
 
@@ -53,14 +54,16 @@ END_OF_HEAD = b"\r\n\r\n"
 class PlainPost:
     """One plain JSON-RPC post, as read off the connection."""
 
-    __slots__ = ("body", "close", "end")
+    __slots__ = ("body", "close", "end", "origin")
 
-    def __init__(self, body: bytes, close: bool, end: int) -> None:
+    def __init__(self, body: bytes, close: bool, end: int, origin: str | None = None) -> None:
         self.body = body
         self.close = close
         """The client asked to close the connection after the answer."""
         self.end = end
         """Where the request ends in the buffer it was read from."""
+        self.origin = origin
+        """The page's origin, for a browser's or a wallet's post (the CORS rules)."""
 
     async def read(self) -> bytes:
         """The body, already read (``rpc.http.answer`` reads a body once the request is admitted)."""
@@ -87,8 +90,8 @@ def plain_post(buffer: bytes | bytearray, start: int, path: bytes = b"/",
 
     Plain means: ``POST <path> HTTP/1.1`` and ``HEAD``'s header lines; exactly one
     ``Content-Length``, of at most ``body_limit``; a ``Content-Type`` that geth accepts for
-    JSON; none of the headers that ask for more than a plain post: ``Transfer-Encoding``
-    (chunked bodies), ``Origin`` (the browser rules, CORS), ``Upgrade``, ``Expect``.
+    JSON; at most one ``Origin``; none of the headers that ask for more than a plain post:
+    ``Transfer-Encoding`` (chunked bodies), ``Upgrade``, ``Expect``.
     """
     end = buffer.find(END_OF_HEAD, start, start + HEAD_LIMIT)
     if end < 0:
@@ -98,7 +101,7 @@ def plain_post(buffer: bytes | bytearray, start: int, path: bytes = b"/",
     head = HEAD.fullmatch(buffer, start, end + len(END_OF_HEAD))
     if head is None or head[1] != path:
         return None
-    length = content_type = None
+    length = content_type = origin = None
     close = False
     for name, value in FIELDS.findall(head[2]):
         name, value = name.lower(), value.strip()
@@ -110,6 +113,8 @@ def plain_post(buffer: bytes | bytearray, start: int, path: bytes = b"/",
             content_type = value.partition(b";")[0].rstrip().lower()
         elif name == b"connection":
             close = b"close" in (token.strip() for token in value.lower().split(b","))
+        elif name == b"origin" and origin is None:
+            origin = value.decode("latin-1")
         else:
             return None
     if length is None or length > body_limit or content_type is None \
@@ -118,7 +123,7 @@ def plain_post(buffer: bytes | bytearray, start: int, path: bytes = b"/",
     body_start = end + len(END_OF_HEAD)
     if len(buffer) < body_start + length:
         return MORE
-    return PlainPost(bytes(buffer[body_start:body_start + length]), close, body_start + length)
+    return PlainPost(bytes(buffer[body_start:body_start + length]), close, body_start + length, origin)
 
 
 LARGE_ANSWER = 64 * 1024
@@ -159,12 +164,17 @@ INTERNAL_ERROR = Answer(500, b"500 Internal Server Error\n", PLAIN_TEXT)
 
 class FrontDoor:
     """The protocol factory of an RPC port (aiohttp's ``Server`` in its place): every connection
-    starts as a ``PlainPostConnection``; ``application`` serves what the front door hands over."""
+    starts as a ``PlainPostConnection``; ``application`` serves what the front door hands over.
 
-    def __init__(self, application: Server, service: RpcService, path: str = "/",
+    ``access`` holds the port's CORS rules: the front door answers posts that carry an
+    ``Origin`` (wallets send one with every call) with the headers the application's
+    ``BrowserAccess.middleware`` would add; preflights are the application's."""
+
+    def __init__(self, application: Server, service: RpcService, access: BrowserAccess, path: str = "/",
                  keepalive_timeout: float = KEEPALIVE_TIMEOUT) -> None:
         self.application = application
         self.service = service
+        self.access = access
         self.path = path.encode()
         self.body_limit = min(BODY_LIMIT, service.limits.max_body_bytes)
         self.keepalive_timeout = keepalive_timeout
@@ -270,6 +280,8 @@ class PlainPostConnection(asyncio.Protocol):
                 request = self.requests.popleft()
                 try:
                     reply = await answer(self.door.service, request.read)
+                    if request.origin is not None:
+                        reply = reply._replace(headers={**reply.headers, **self.door.access.cors_headers(request.origin)})
                 except Exception:  # a fault of ours: this request fails, the process goes on
                     log.exception("answering a JSON-RPC post failed")
                     reply, request.close = INTERNAL_ERROR, True
@@ -350,14 +362,17 @@ class PlainPostConnection(asyncio.Protocol):
 
 
 class FrontDoorRunner(web.AppRunner):
-    """An ``AppRunner`` whose port opens onto a ``FrontDoor`` for ``service`` at ``path``."""
+    """An ``AppRunner`` whose port opens onto a ``FrontDoor`` for ``service`` at ``path``, with the
+    CORS rules ``access`` (the same as ``app``'s middleware applies)."""
 
-    def __init__(self, app: web.Application, service: RpcService, path: str = "/", **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, service: RpcService, access: BrowserAccess, path: str = "/",
+                 **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.service = service
+        self.access = access
         self.path = path
         self.keepalive_timeout = kwargs.get("keepalive_timeout", KEEPALIVE_TIMEOUT)
 
     async def _make_server(self) -> Server:
-        door = FrontDoor(await super()._make_server(), self.service, self.path, self.keepalive_timeout)
+        door = FrontDoor(await super()._make_server(), self.service, self.access, self.path, self.keepalive_timeout)
         return door  # type: ignore[return-value]  # aiohttp's runner and sites use it as their Server

@@ -27,7 +27,7 @@ def register(app: faust.App, service: RpcService, hub: Hub, access: BrowserAcces
     # to the application (browser requests, chunked or large bodies); as a raw aiohttp route,
     # not a Faust View, it skips Faust's request and response wrappers.
     web_app.router.add_post("/", make_handler(service))
-    app.web._runner = FrontDoorRunner(web_app, service, access_log=None)  # type: ignore[attr-defined]
+    app.web._runner = FrontDoorRunner(web_app, service, access, access_log=None)  # type: ignore[attr-defined]
 
     @aiohttp_web.middleware
     async def websocket_upgrade(request: aiohttp_web.Request,

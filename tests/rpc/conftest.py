@@ -12,6 +12,7 @@ from aiohttp import web
 from eth.db.atomic import AtomicDB
 
 from chain.importer import import_chain
+from rpc.cors import BrowserAccess
 from rpc.frontdoor import FrontDoorRunner
 from rpc.http import make_app
 from rpc.service import RpcService
@@ -55,7 +56,7 @@ async def listen(runner: web.BaseRunner) -> str:
 
 async def serve(service: RpcService) -> tuple[web.AppRunner, str]:
     """Serve ``service`` on a free loopback port, through its front door as deployed; returns (runner, url)."""
-    runner = FrontDoorRunner(make_app(service), service)
+    runner = FrontDoorRunner(make_app(service), service, BrowserAccess())
     return runner, await listen(runner)
 
 
@@ -70,7 +71,7 @@ async def listening(runner: web.BaseRunner) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def compat_url(compat_service: RpcService) -> AsyncIterator[str]:
-    async with listening(FrontDoorRunner(make_app(compat_service), compat_service)) as url:
+    async with listening(FrontDoorRunner(make_app(compat_service), compat_service, BrowserAccess())) as url:
         yield url
 
 

@@ -10,25 +10,27 @@ from aiohttp import web
 from eth.db.atomic import AtomicDB
 
 from rpc.cors import BrowserAccess, default_ws_origins, rule_allows
+from rpc.frontdoor import FrontDoorRunner
 from rpc.http import make_app
 from rpc.service import RpcService
-from tests.rpc.conftest import listen
+from tests.rpc.conftest import listening
 
 PAGE = "http://dapp.example:3000"
 BLOCK_NUMBER = b'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'
 
 
-async def serve(compat_db: AtomicDB, access: BrowserAccess | None) -> AsyncIterator[str]:
-    runner = web.AppRunner(make_app(RpcService(compat_db), access=access))
-    try:
-        yield await listen(runner)
-    finally:
-        await runner.cleanup()
+async def serve(compat_db: AtomicDB, access: BrowserAccess | None, front_door: bool = True) -> AsyncIterator[str]:
+    """A replica's port with ``access``'s rules: through its front door, or the application alone."""
+    service = RpcService(compat_db)
+    app = make_app(service, access=access)
+    runner = FrontDoorRunner(app, service, access or BrowserAccess()) if front_door else web.AppRunner(app)
+    async with listening(runner) as url:
+        yield url
 
 
-@pytest.fixture
-async def allowing(compat_db: AtomicDB) -> AsyncIterator[str]:
-    async for url in serve(compat_db, BrowserAccess.from_settings(PAGE, "")):
+@pytest.fixture(params=[True, False], ids=["front door", "application"])
+async def allowing(compat_db: AtomicDB, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    async for url in serve(compat_db, BrowserAccess.from_settings(PAGE, ""), request.param):
         yield url
 
 

@@ -14,11 +14,14 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rpc.cors import BrowserAccess
 from rpc.frontdoor import BODY_LIMIT, HEAD_LIMIT, KEEPALIVE_TIMEOUT, MORE, FrontDoorRunner, PlainPost, plain_post
 from rpc.service import RpcService
 from tests.rpc.conftest import listen, listening
 
 CHAIN_ID = b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}'
+PAGE = "https://dapp.example"
+PREFLIGHT = f"OPTIONS / HTTP/1.1\r\nHost: node\r\nOrigin: {PAGE}\r\nAccess-Control-Request-Method: POST\r\n\r\n".encode()
 
 
 def post(body: bytes = CHAIN_ID, path: str = "/", version: str = "1.1", **headers: str) -> bytes:
@@ -52,6 +55,11 @@ def test_a_post_not_all_here_asks_for_more(cut: int) -> None:
     assert plain_post(request[:cut], 0) == MORE
 
 
+def test_a_post_from_a_page_or_a_wallet_is_plain_with_its_origin() -> None:
+    found = plain_post(post(Origin="chrome-extension://wallet"), 0)
+    assert isinstance(found, PlainPost) and found.origin == "chrome-extension://wallet"
+
+
 def test_a_close_asked_for_is_noted() -> None:
     found = plain_post(post(Connection="keep-alive, Close"), 0)
     assert isinstance(found, PlainPost) and found.close
@@ -69,7 +77,6 @@ def test_every_content_type_geth_accepts_for_json_is_plain(content_type: str) ->
     post(version="1.0"),
     b"GET / HTTP/1.1\r\nHost: node\r\n\r\n",
     b"OPTIONS / HTTP/1.1\r\nHost: node\r\n\r\n",
-    post(Origin="https://dapp.example"),
     post(Upgrade="websocket"),
     post(Transfer_Encoding="chunked"),
     post(Expect="100-continue"),
@@ -78,13 +85,14 @@ def test_every_content_type_geth_accepts_for_json_is_plain(content_type: str) ->
     post(Content_Type=""),
     post(Content_Type="text/plain"),
     post().replace(b"Host: node", b"Content-Length: 60"),
+    post(Origin="https://dapp.example").replace(b"Host: node", b"Origin: https://evil.example"),
     post().replace(b"Host: node", b"Host : node"),
     post().replace(b"Host: node", b"Host: node\r\n folded"),
     post().replace(b"Host: node", b"Ho\x00st: node"),
     post(b"x" * (BODY_LIMIT + 1)),
     post(X_Padding="p" * HEAD_LIMIT),
-], ids=["path", "query", "http/1.0", "get", "options", "origin", "upgrade", "chunked", "expect", "no length",
-        "signed length", "no content type", "text", "two lengths", "space before colon", "folded line",
+], ids=["path", "query", "http/1.0", "get", "options", "upgrade", "chunked", "expect", "no length",
+        "signed length", "no content type", "text", "two lengths", "two origins", "space before colon", "folded line",
         "odd header name", "large body", "long head"])
 def test_anything_else_is_not_plain(request_bytes: bytes) -> None:
     assert plain_post(request_bytes, 0) is None
@@ -138,7 +146,7 @@ def door(service: RpcService, keepalive_timeout: float = KEEPALIVE_TIMEOUT) -> F
 
     app = web.Application(client_max_size=service.limits.max_body_bytes)
     app.router.add_route("*", "/{tail:.*}", application)
-    return FrontDoorRunner(app, service, keepalive_timeout=keepalive_timeout)
+    return FrontDoorRunner(app, service, BrowserAccess.from_settings(PAGE, ""), keepalive_timeout=keepalive_timeout)
 
 
 @pytest.fixture
@@ -154,7 +162,16 @@ async def test_a_plain_post_is_answered_by_the_front_door_with_the_replicas_head
     assert response.headers["x-ethercattle-head"] == "45" and "date" in response.headers
 
 
-@pytest.mark.parametrize("request_bytes", [post(Origin="https://dapp.example"), post(path="/?a=1"),
+@pytest.mark.parametrize(("origin", "cors"), [(PAGE, {"access-control-allow-origin": PAGE, "vary": "Origin"}),
+                                              ("https://evil.example", {"vary": "Origin"}), (None, {})])
+async def test_a_post_with_an_origin_is_answered_by_the_front_door_with_the_cors_rules(
+        door_url: str, origin: str | None, cors: dict[str, str]) -> None:
+    [response], _ = await exchange(door_url, post(Origin=origin or ""), 1)
+    assert served_by(response) == "front door"
+    assert {name: value for name, value in response.headers.items() if name in ("access-control-allow-origin", "vary")} == cors
+
+
+@pytest.mark.parametrize("request_bytes", [PREFLIGHT, post(path="/?a=1"),
                                            b"GET /status HTTP/1.1\r\nHost: node\r\n\r\n", post(b" " * BODY_LIMIT + CHAIN_ID)])
 async def test_any_other_request_is_the_applications(door_url: str, request_bytes: bytes) -> None:
     [response], _ = await exchange(door_url, request_bytes, 1)
@@ -171,7 +188,7 @@ async def test_pipelined_posts_are_answered_in_order(compat_service: RpcService,
 async def test_after_another_request_the_connection_is_the_applications_in_order(
         compat_service: RpcService, monkeypatch: pytest.MonkeyPatch) -> None:
     async with listening(door(slowed(compat_service, monkeypatch))) as url:
-        responses, _ = await exchange(url, post() + post(Origin="https://dapp.example") + post(), 3)
+        responses, _ = await exchange(url, post() + PREFLIGHT + post(), 3)
     assert [served_by(response) for response in responses] == ["front door", "application", "application"]
 
 
@@ -266,7 +283,7 @@ plain_posts = st.builds(
     st.sampled_from(["application/json", "application/json; charset=UTF-8", "APPLICATION/JSON-RPC"]),
     st.sampled_from([{}, {"Connection": "keep-alive"}, {"X_Forwarded_For": "10.0.0.1"}, {"Accept": "*/*"}]))
 other_requests = st.one_of(
-    json_bodies.map(lambda body: post(body, Origin="https://dapp.example")),
+    st.just(PREFLIGHT),
     json_bodies.map(lambda body: post(body, path="/status")),
     json_bodies.map(lambda body: post(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body), Content_Length="",
                                       Transfer_Encoding="chunked")),
