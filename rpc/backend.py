@@ -291,10 +291,10 @@ class ReplicaBackend:
         self._chain_lock = threading.Lock()
         self._blocks: LRU[bytes, BlockData] = LRU(self.limits.block_cache_size)
         self._headers: LRU[bytes, BlockHeaderAPI] = LRU(self.limits.block_cache_size * 16)
-        self.state = CachedState(self.db)
-        """Account, storage and code reads, cached by state root / storage root / hash."""
         self.call_reads = SharedReads()
         """Accounts and slots as calls read them from the tries, by (root, key)."""
+        self.state = CachedState(self.db, self.call_reads.nodes)
+        """Account, storage and code reads, cached by state root / storage root / hash."""
         self._offload: ThreadPoolExecutor | None = None
         self.kzg = KzgWorker()
         """Verifies cell proofs and converts version-0 blob sidecars sent after Osaka (a child process,
@@ -312,7 +312,8 @@ class ReplicaBackend:
         """Every cache the reads go through, by name, for the gauges that show them against their sizes."""
         return {"decoded blocks": self._blocks, "decoded headers": self._headers, "derived values": self.derived,
                 **self.state.caches(), "call accounts": self.call_reads.accounts, "call slots": self.call_reads.slots,
-                "call account states": self.call_reads.account_states, "call code": self.call_reads.code}
+                "call account states": self.call_reads.account_states, "call code": self.call_reads.code,
+                "trie nodes": self.call_reads.nodes.decoded}
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from eth.db.storage import AccountStorageDB, StorageLookup
 from eth.typing import Address
 
 from rpc.cache import LRU
-from rpc.statedb import AccountState
+from rpc.statedb import AccountState, TrieNodes
 
 
 @dataclass
@@ -41,6 +41,8 @@ class SharedReads:
     decoding an account's RLP costs 7 us, several times the lookup."""
     code: LRU[bytes, bytes] = field(default_factory=lambda: LRU(1024))
     """Contract code by its hash, up to ``MAX_SHARED_CODE`` bytes each (so at most 24 MiB)."""
+    nodes: TrieNodes = field(default_factory=TrieNodes)
+    """The tries' decoded nodes the reads above walk (shared with the state methods' reads)."""
 
     def clear(self) -> None:
         """Empty every cache (benchmarks measure calls without them)."""
@@ -48,6 +50,7 @@ class SharedReads:
         self.account_states.clear()
         self.slots.clear()
         self.code.clear()
+        self.nodes.decoded.clear()
 
 
 MAX_SHARED_CODE = 24_576

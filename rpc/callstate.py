@@ -32,21 +32,12 @@ from eth.vm.interrupt import MissingBytecode
 from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
 from eth_utils import int_to_big_endian
-from trie import HexaryTrie
 
 from rpc.callcache import MAX_SHARED_CODE, SharedReads, cached_read
-from rpc.statedb import MISSING, AccountState
+from rpc.statedb import MISSING, AccountState, decode_account
 
 _ABSENT: Any = object()
 """In the undo log: the key was not in its table before the write."""
-
-
-def decode_account(encoded: bytes) -> AccountState:
-    """An account as the state trie stores it (RLP of nonce, balance, storage root, code hash)."""
-    if not encoded:
-        return MISSING
-    nonce, balance, storage_root, code_hash = rlp.decode(encoded)
-    return AccountState(True, int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), storage_root, code_hash)
 
 
 def shared_account(reads: SharedReads, db: DatabaseAPI, state_root: bytes, address: bytes) -> AccountState:
@@ -54,7 +45,7 @@ def shared_account(reads: SharedReads, db: DatabaseAPI, state_root: bytes, addre
     key = (state_root, address)
     account = reads.account_states.get(key)
     if account is None:
-        account = reads.account_states.put(key, decode_account(HexaryTrie(db, state_root)[keccak(address)]))
+        account = reads.account_states.put(key, decode_account(reads.nodes.value(db, state_root, keccak(address))))
     return account
 
 
@@ -227,7 +218,7 @@ class CallAccountDB(AccountDatabaseAPI):
         if storage_root == BLANK_ROOT_HASH:
             return 0
         encoded = cached_read(self._reads.slots, storage_root, int_to_big_endian(slot),
-                              lambda key: HexaryTrie(self._db, storage_root)[keccak(key.rjust(32, b"\0"))])
+                              lambda key: self._reads.nodes.value(self._db, storage_root, keccak(key.rjust(32, b"\0"))))
         return int.from_bytes(rlp.decode(encoded), "big") if encoded else 0
 
     def set_storage(self, address: Address, slot: int, value: int) -> None:

@@ -28,4 +28,4 @@ def test_every_cache_of_the_backend_is_an_lru_of_a_named_size() -> None:
     sizes = {name: cache.size for name, cache in ReplicaBackend(AtomicDB()).caches().items()}
     assert sizes == {"decoded blocks": 256, "decoded headers": 4096, "derived values": 256, "state accounts": 16384,
                      "state slots": 16384, "state code": 1024, "call accounts": 16384, "call slots": 65536,
-                     "call account states": 16384, "call code": 1024}
+                     "call account states": 16384, "call code": 1024, "trie nodes": 8192}
