@@ -13,11 +13,11 @@ from eth.db.atomic import AtomicDB
 from eth_typing import BlockNumber
 from eth_utils import keccak
 
-from chain.kzg import KzgWorker, cell_proofs
-from chain.transactions import CELLS_PER_EXT_BLOB, encode_network_form, split_network_form, with_cell_proofs
+from chain.kzg import KzgWorker
+from chain.transactions import split_network_form
 from master.dev import DevMaster
 from rpc.service import RpcService
-from tests.rpc.test_submit import cell_proof_form, osaka_blob_transaction, send
+from tests.rpc.test_submit import cell_proof_form, forged_cell_proof_form, osaka_blob_transaction, send
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +71,7 @@ async def test_master_mines_a_blob_transaction_whose_cell_proofs_only_its_kzg_wo
 async def test_master_refuses_a_blob_transaction_whose_cell_proofs_do_not_verify_and_mines_nothing(
         master_rpc: tuple[DevMaster, RpcService]) -> None:
     dev, service = master_rpc
-    canonical, sidecar = split_network_form(osaka_blob_transaction())
-    assert sidecar is not None
-    proofs = cell_proofs(sidecar.blobs)
-    swapped = (*proofs[CELLS_PER_EXT_BLOB:], *proofs[:CELLS_PER_EXT_BLOB])  # each blob, the other's cell proofs
-
-    answer = await send(service, encode_network_form(canonical, with_cell_proofs(sidecar, swapped)))
+    answer = await send(service, forged_cell_proof_form(osaka_blob_transaction()))
 
     assert answer["error"] == {"code": -32000, "message": "blob KZG proofs do not verify"}
     assert mined_hashes(dev) == []

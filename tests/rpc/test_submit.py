@@ -93,6 +93,15 @@ def cell_proof_form(raw: bytes) -> bytes:
     return encode_network_form(canonical, with_cell_proofs(sidecar, cell_proofs(sidecar.blobs)))
 
 
+def forged_cell_proof_form(raw: bytes) -> bytes:
+    """The same transaction with cell proofs swapped between its blobs: every proof is a real one,
+    of the other blob, so only verifying them finds the forgery."""
+    canonical, sidecar = split_network_form(raw)
+    assert sidecar is not None
+    proofs = cell_proofs(sidecar.blobs)
+    return encode_network_form(canonical, with_cell_proofs(sidecar, (*proofs[CELLS_PER_EXT_BLOB:], *proofs[:CELLS_PER_EXT_BLOB])))
+
+
 def submitted(service: RpcService) -> list[tuple[bytes, bytes, bytes]]:
     return service.backend.tx_sink.submitted  # type: ignore[union-attr, no-any-return]
 
@@ -166,12 +175,7 @@ async def test_version_1_sidecar_after_osaka_reaches_the_sink_unchanged(osaka_se
 
 async def test_version_1_sidecar_whose_cell_proofs_do_not_verify_is_refused_after_osaka(
         osaka_service: RpcService) -> None:
-    canonical, sidecar = split_network_form(osaka_blob_transaction())
-    assert sidecar is not None
-    proofs = cell_proofs(sidecar.blobs)
-    swapped = (*proofs[CELLS_PER_EXT_BLOB:], *proofs[:CELLS_PER_EXT_BLOB])  # each blob, the other's cell proofs
-
-    answer = await send(osaka_service, encode_network_form(canonical, with_cell_proofs(sidecar, swapped)))
+    answer = await send(osaka_service, forged_cell_proof_form(osaka_blob_transaction()))
 
     assert answer["error"] == {"code": -32000, "message": "blob KZG proofs do not verify"}
     assert submitted(osaka_service) == []
@@ -292,13 +296,9 @@ async def test_a_resend_while_the_first_copy_is_converted_joins_it(osaka_service
 
 async def test_a_forged_copy_sent_first_does_not_answer_for_the_valid_one(osaka_service: RpcService) -> None:
     sent = osaka_blob_transaction()
-    canonical, sidecar = split_network_form(sent)
-    assert sidecar is not None
-    proofs = cell_proofs(sidecar.blobs)
-    swapped = (*proofs[CELLS_PER_EXT_BLOB:], *proofs[:CELLS_PER_EXT_BLOB])  # checked in the worker, a while
-    forged = encode_network_form(canonical, with_cell_proofs(sidecar, swapped))
+    canonical, _ = split_network_form(sent)
 
-    answers = await asyncio.gather(send(osaka_service, forged), send(osaka_service, sent))
+    answers = await asyncio.gather(send(osaka_service, forged_cell_proof_form(sent)), send(osaka_service, sent))
 
     assert [answer.get("error", answer.get("result")) for answer in answers] == [
         {"code": -32000, "message": "blob KZG proofs do not verify"}, "0x" + keccak(canonical).hex()]
