@@ -53,7 +53,7 @@ def up_following(datadir: Path, anvil: Anvil) -> Iterator[str]:
     upstream = anvil.url.replace("http://", "ws://")
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "up", "--datadir", str(datadir), "--broker-port", str(free_port()),
-         "--rpc-port", str(rpc_port), "--master-port", str(free_port()), "--follow", upstream, "--genesis", str(anvil.genesis)],
+         "--rpc-port", str(rpc_port), "--master-port", str(free_port()), "--lb-port", str(free_port()), "--follow", upstream, "--genesis", str(anvil.genesis)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     output = process.stdout
@@ -141,6 +141,7 @@ def test_a_replica_of_a_followed_anvil_serves_what_anvil_serves_across_reorgs(tm
     anvil.store(1, store, 7)
     anvil.delegate(2, 3, store)
     with up_following(tmp_path / "up", anvil) as replica:
+        wait_level(replica, anvil)  # subscribed once the setup's blocks are there: its logs are no notifications
         notifications = asyncio.run(notifications_while(replica, [["newHeads"], ["logs", {"address": store}]],
                                                         lambda: follow_reorgs(replica, anvil, store)))
         heads, logs = notifications
