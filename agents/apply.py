@@ -12,13 +12,13 @@ it logs what and where, the replica turns unready, and it never skips.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, Protocol, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol, Sequence, TypeVar
 
 import faust
 from aiokafka.errors import KafkaError
-from faust.streams import Stream
 from faust.types import TP, EventT, StreamT
 
 from broker.transport import last_fetch_time
@@ -83,6 +83,46 @@ def continuing(events: Sequence[EventT], expected: int) -> int:
             return index
         expected = max(expected, offset + 1)
     return len(events)
+
+
+T = TypeVar("T")
+
+
+async def groups(events: AsyncIterator[T], most: int, within: float) -> AsyncIterator[list[T]]:
+    """Consecutive ``events`` in groups of at most ``most``, each closed ``within`` seconds after its first event.
+
+    A group waits for its first event as long as it takes, without a timer, so an
+    idle stream costs nothing: Faust's ``take_events`` flushes on a fixed period
+    instead, and woke an idle replica's event loop every APPLY_WITHIN_MS (100 times
+    a second). The event being awaited when a window closes is kept for the next
+    group, never dropped.
+    """
+    loop = asyncio.get_running_loop()
+    coming: asyncio.Future[T] | None = None
+    try:
+        while True:
+            coming = coming or asyncio.ensure_future(anext(events))
+            try:
+                group = [await coming]
+            except StopAsyncIteration:
+                return
+            coming = None
+            closes = loop.time() + within
+            while len(group) < most:
+                coming = asyncio.ensure_future(anext(events))
+                done, _ = await asyncio.wait({coming}, timeout=max(0.0, closes - loop.time()))
+                if not done:
+                    break
+                try:
+                    group.append(coming.result())
+                except StopAsyncIteration:
+                    yield group
+                    return
+                coming = None
+            yield group
+    finally:
+        if coming is not None:
+            coming.cancel()
 
 
 class ApplyAgent:
@@ -297,9 +337,8 @@ def register(app: faust.App, topic: faust.TopicT, agent: ApplyAgent) -> None:
             raise
 
     async def apply(stream: StreamT) -> None:
-        within = agent.settings.apply_within_ms / 1000
-        assert isinstance(stream, Stream)  # take_events is Stream's, missing from StreamT's stub
-        async for events in stream.take_events(agent.settings.apply_batch_messages, within=within):
+        settings = agent.settings
+        async for events in groups(aiter(stream.events()), settings.apply_batch_messages, settings.apply_within_ms / 1000):
             await agent.take(events)
 
     app.on_partitions_assigned.connect(on_partitions_assigned)  # type: ignore[arg-type]  # mode's stub demands a keyword-only `signal`

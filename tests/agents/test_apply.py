@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import AsyncIterator, Iterator
 
 import pytest
 from faust.types import TP
 
-from agents.apply import ApplyAgent
+from agents.apply import ApplyAgent, groups
 from cluster.record import Authenticator, Record, encode_record, encode_records
 from cluster.settings import Settings
 from replica.position import Position
@@ -190,3 +190,59 @@ def test_a_consumer_that_delivers_nothing_while_the_log_holds_more_is_sought_aga
     clock.now += agent.delivery.stall_after + 1
     asyncio.run(agent.track_log_end())
     assert consumer.seeks == [0, 0]  # caught up: nothing is due
+
+
+# -- groups: how the stream's events become apply groups -----------------------------------------
+
+WITHIN = 0.05
+
+
+async def queued(queue: asyncio.Queue[Event | None]) -> AsyncIterator[Event]:
+    """The events put on ``queue``, until a None."""
+    while (event := await queue.get()) is not None:
+        yield event
+
+
+async def test_waiting_for_a_groups_first_event_arms_no_timer() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    waiting = asyncio.ensure_future(anext(groups(queued(queue), 10, WITHIN)))
+    for _ in range(10):
+        await asyncio.sleep(0)  # no timer of its own: only the group's wait can arm one
+    loop = asyncio.get_running_loop()
+    assert not waiting.done()
+    assert [handle for handle in loop._scheduled if not handle.cancelled()] == []  # type: ignore[attr-defined]
+    waiting.cancel()
+
+
+async def test_a_groups_window_opens_at_its_first_event_not_before() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    grouped = groups(queued(queue), 10, WITHIN)
+    first = asyncio.ensure_future(anext(grouped))
+    await asyncio.sleep(3 * WITHIN)  # idle longer than a window
+    loop = asyncio.get_running_loop()
+    arrived = loop.time()
+    queue.put_nowait(events(0)[0])
+    await asyncio.sleep(WITHIN / 2)
+    queue.put_nowait(events(1)[0])
+    group = await first
+    assert [event.message.offset for event in group] == [0, 1]
+    assert loop.time() - arrived >= WITHIN * 0.9
+
+
+async def test_a_group_closes_at_its_size_limit_without_waiting_for_its_window() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    for event in events(0, 1, 2, 3, 4):
+        queue.put_nowait(event)
+    grouped = groups(queued(queue), 2, within=60.0)
+    sizes = [len(await asyncio.wait_for(anext(grouped), 1.0)) for _ in range(2)]
+    assert sizes == [2, 2]
+
+
+async def test_the_event_awaited_when_a_window_closes_starts_the_next_group() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    queue.put_nowait(events(0)[0])
+    grouped = groups(queued(queue), 10, WITHIN)
+    assert [event.message.offset for event in await anext(grouped)] == [0]
+    queue.put_nowait(events(1)[0])
+    queue.put_nowait(None)
+    assert [[event.message.offset for event in group] async for group in grouped] == [[1]]
