@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/idle.py [--seconds 10] [--rounds 3] [--fetch-wait 20 500]
 
-Starts a real local broker, a dev master mining an empty block every second, and
-one replica worker for each fetch wait (``FETCH_MAX_WAIT_MS``); once the replica is
-ready and serves no requests, it samples the process's CPU (user + system, from
-/proc) and its threads' context switches (each one a thread waking up: the event
-loop, the consumer thread that runs Faust's fetch loop, LevelDB's and the RPC's
-threads) for ``--seconds``, ``--rounds`` times, and prints every round. The box is
-shared, so the spread between rounds says how far one figure can be trusted.
+Starts a real local broker, a dev master mining a block every second (and a
+heartbeat every 0.5 s, as the end-to-end tests run it), and one replica worker for
+each fetch wait (``FETCH_MAX_WAIT_MS``). Once the replica is ready, it serves no
+requests while this samples its CPU (user + system, from /proc) and its threads'
+wakeups (voluntary context switches: the event loop, the consumer thread that runs
+Faust's fetch loop, LevelDB's and the RPC's threads) for ``--seconds``,
+``--rounds`` times, and prints every round. The box is shared, so the spread
+between rounds says how far one figure can be trusted.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from tests.integration.harness import Cluster, stop  # noqa: E402
 
 
 def wakeups(pid: int) -> Counter[str]:
-    """Context switches (voluntary and not) so far, per thread of process ``pid`` ("main": its event loop)."""
+    """Wakeups so far (voluntary context switches: the thread slept and was woken), per thread of process
+    ``pid`` ("main": its event loop). Preemptions are left out: they count the box's load, not the replica."""
     counts: Counter[str] = Counter()
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -38,7 +40,7 @@ def wakeups(pid: int) -> Counter[str]:
         except FileNotFoundError:  # the thread ended while we looked
             continue
         name = "main" if task.name == str(pid) else f"thread {task.name}"
-        counts[name] += sum(int(line.split()[1]) for line in status if "ctxt_switches" in line)
+        counts[name] += sum(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
     return counts
 
 
