@@ -13,9 +13,10 @@ it logs what and where, the replica turns unready, and it never skips.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Protocol, Sequence, TypeVar
+from typing import Any, AsyncGenerator, AsyncIterator, Awaitable, Callable, Protocol, Sequence, TypeVar
 
 import faust
 from aiokafka.errors import KafkaError
@@ -88,41 +89,51 @@ def continuing(events: Sequence[EventT], expected: int) -> int:
 T = TypeVar("T")
 
 
-async def groups(events: AsyncIterator[T], most: int, within: float) -> AsyncIterator[list[T]]:
-    """Consecutive ``events`` in groups of at most ``most``, each closed ``within`` seconds after its first event.
+async def groups(items: AsyncIterator[T], most: int, within: float) -> AsyncGenerator[list[T], None]:
+    """Consecutive ``items`` in groups of at most ``most``, each closed ``within`` seconds after its first item.
 
-    A group waits for its first event as long as it takes, without a timer, so an
+    A group waits for its first item as long as it takes, without a timer, so an
     idle stream costs nothing: Faust's ``take_events`` flushes on a fixed period
     instead, and woke an idle replica's event loop every APPLY_WITHIN_MS (100 times
-    a second). The event being awaited when a window closes is kept for the next
-    group, never dropped.
+    a second). A task drains ``items`` into the group while the last one is
+    applied (as ``take_events`` does, and with no task or timer per item); it
+    stops taking at ``most`` until the group is handed on.
     """
-    loop = asyncio.get_running_loop()
-    coming: asyncio.Future[T] | None = None
+    group: list[T] = []
+    arrived, full, room = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    room.set()
+
+    async def fill() -> None:
+        try:
+            async for item in items:
+                await room.wait()
+                group.append(item)
+                arrived.set()
+                if len(group) >= most:
+                    full.set()
+                    room.clear()
+        finally:
+            arrived.set()  # the end of ``items`` (or its error) wakes the last wait
+
+    filling = asyncio.ensure_future(fill())
     try:
         while True:
-            coming = coming or asyncio.ensure_future(anext(events))
-            try:
-                group = [await coming]
-            except StopAsyncIteration:
+            if not filling.done():
+                await arrived.wait()
+            if group and not full.is_set() and not filling.done():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(full.wait(), within)
+            if not group:
+                filling.result()  # raises what ended ``items``, if anything did
                 return
-            coming = None
-            closes = loop.time() + within
-            while len(group) < most:
-                coming = asyncio.ensure_future(anext(events))
-                done, _ = await asyncio.wait({coming}, timeout=max(0.0, closes - loop.time()))
-                if not done:
-                    break
-                try:
-                    group.append(coming.result())
-                except StopAsyncIteration:
-                    yield group
-                    return
-                coming = None
-            yield group
+            taken = group[:]
+            group.clear()
+            arrived.clear()
+            full.clear()
+            room.set()
+            yield taken
     finally:
-        if coming is not None:
-            coming.cancel()
+        filling.cancel()
 
 
 class ApplyAgent:
@@ -338,8 +349,10 @@ def register(app: faust.App, topic: faust.TopicT, agent: ApplyAgent) -> None:
 
     async def apply(stream: StreamT) -> None:
         settings = agent.settings
-        async for events in groups(aiter(stream.events()), settings.apply_batch_messages, settings.apply_within_ms / 1000):
-            await agent.take(events)
+        grouped = groups(aiter(stream.events()), settings.apply_batch_messages, settings.apply_within_ms / 1000)
+        async with contextlib.aclosing(grouped):  # closed with the agent, so its draining task stops too
+            async for events in grouped:
+                await agent.take(events)
 
     app.on_partitions_assigned.connect(on_partitions_assigned)  # type: ignore[arg-type]  # mode's stub demands a keyword-only `signal`
     app.agent(topic, name="ethercattle.apply")(apply)

@@ -246,3 +246,14 @@ async def test_the_event_awaited_when_a_window_closes_starts_the_next_group() ->
     queue.put_nowait(events(1)[0])
     queue.put_nowait(None)
     assert [[event.message.offset for event in group] async for group in grouped] == [[1]]
+
+
+async def test_what_ends_the_stream_reaches_the_applier_after_the_group_before_it() -> None:
+    async def breaking() -> AsyncIterator[Event]:
+        yield events(0)[0]
+        raise RuntimeError("the stream broke")
+
+    grouped = groups(breaking(), 10, WITHIN)
+    assert len(await anext(grouped)) == 1
+    with pytest.raises(RuntimeError, match="the stream broke"):
+        await anext(grouped)
