@@ -214,19 +214,41 @@ async def test_waiting_for_a_groups_first_event_arms_no_timer() -> None:
     waiting.cancel()
 
 
-async def test_a_groups_window_opens_at_its_first_event_not_before() -> None:
+async def test_events_coming_close_together_after_an_idle_spell_form_one_group() -> None:
     queue: asyncio.Queue[Event | None] = asyncio.Queue()
-    grouped = groups(queued(queue), 10, WITHIN)
-    first = asyncio.ensure_future(anext(grouped))
-    await asyncio.sleep(3 * WITHIN)  # idle longer than a window
-    loop = asyncio.get_running_loop()
-    arrived = loop.time()
+    first = asyncio.ensure_future(anext(groups(queued(queue), 10, within=0.5)))
+    await asyncio.sleep(0.15)  # idle: no group, empty or not, is handed on
+    assert not first.done()
     queue.put_nowait(events(0)[0])
-    await asyncio.sleep(WITHIN / 2)
+    await asyncio.sleep(0.02)  # well within the lull that closes a group (a fifth of the window)
     queue.put_nowait(events(1)[0])
-    group = await first
-    assert [event.message.offset for event in group] == [0, 1]
-    assert loop.time() - arrived >= WITHIN * 0.9
+    assert [event.message.offset for event in await first] == [0, 1]
+
+
+async def test_a_group_closes_after_a_lull_without_waiting_out_its_window() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    queue.put_nowait(events(0)[0])
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    group = await anext(groups(queued(queue), 10, within=2.0))
+    assert [event.message.offset for event in group] == [0]
+    assert loop.time() - started < 1.0  # the lull (0.4 s), not the window (2 s)
+
+
+async def test_a_group_closes_at_its_window_while_events_keep_coming() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    async def steady() -> None:
+        for offset in range(200):
+            queue.put_nowait(events(offset)[0])
+            await asyncio.sleep(0.002)
+
+    feeding = asyncio.ensure_future(steady())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    group = await anext(groups(queued(queue), 1000, within=0.1))
+    assert loop.time() - started < 0.3 and len(group) < 200
+    feeding.cancel()
 
 
 async def test_a_group_closes_at_its_size_limit_without_waiting_for_its_window() -> None:
