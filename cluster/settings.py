@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     transaction_retention: float = Field(default=24 * 3600.0, gt=0, description="retention.ms of the transaction and dead-letter topics when created, seconds (at least PENDING_TTL and FILTER_TIMEOUT)")
 
     apply_batch_messages: int = Field(default=256, ge=1, description="most Kafka messages the replica applies in one LevelDB write")
-    apply_within_ms: int = Field(default=10, ge=1, description="how long the apply agent waits to fill a group")
+    apply_within_ms: int = Field(default=10, ge=1, description="longest a group waits, from its first message, for more (less once a fifth of it passes without one; an idle replica waits for a first message without a timer)")
     fetch_max_wait_ms: int = Field(default=20, ge=1, description="consumer fetch wait: bounds delivery latency on brokers that do not answer fetches early")
 
     heartbeat_interval: float = Field(default=1.0, gt=0, description="seconds between master heartbeats")

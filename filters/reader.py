@@ -28,7 +28,7 @@ from chain.transactions import split_network_form
 from cluster.settings import Settings
 from cluster.topics import TopicNames
 from filters.store import FilterJSON, FilterStore, decode, encode
-from replica.catchup import SharedCatchUp, holds_fetched_end, open_reader, seek_since
+from replica.catchup import SharedCatchUp, holds_fetched_end, open_reader, read_wait_ms, seek_since
 
 log = logging.getLogger("ethercattle.filters")
 
@@ -103,7 +103,7 @@ class FilterReader(mode.Service):
             log.info("filters: following %s (%d filter partitions)", names.filters,
                      sum(tp.topic == names.filters for tp in partitions))
             while not self._starting_over:
-                batches = await consumer.getmany(timeout_ms=50)
+                batches = await consumer.getmany(timeout_ms=read_wait_ms(store.loaded))
                 for tp, records in batches.items():
                     for record in records:
                         self._take(store, tp, record)

@@ -29,7 +29,7 @@ from cluster.settings import Settings
 from cluster.topics import TopicNames
 from pending.chainview import ChainView
 from pending.pool import PendingPool, parse
-from replica.catchup import SharedCatchUp, holds_fetched_end, open_reader, seek_since
+from replica.catchup import SharedCatchUp, holds_fetched_end, open_reader, read_wait_ms, seek_since
 from pending.reorged import ReorgWatch
 from replica.state import ReplicaState
 
@@ -101,7 +101,7 @@ class PendingReader(mode.Service):
             self.consumer = consumer
             log.info("pending view: following %s and %s (%d partitions)", names.transactions, names.dead_letters, len(partitions))
             while not self._starting_over:
-                batches = await consumer.getmany(timeout_ms=50)
+                batches = await consumer.getmany(timeout_ms=read_wait_ms(pool.loaded))
                 for tp, records in batches.items():
                     for record in records:
                         self._take(view, pool, tp.topic, record)

@@ -152,6 +152,18 @@ class SharedCatchUp:
                 await asyncio.sleep(0.002)
 
 
+def read_wait_ms(loaded: bool) -> int:
+    """How long a reader's ``getmany`` waits for records: briefly until its view is loaded, then a second.
+
+    Records end the wait as they arrive, so a long one costs no latency. Until the
+    view holds the end the reader first saw, the reader checks after each wait (an
+    empty topic's end comes with a fetch, not with records); once loaded, a short
+    wait only woke an idle replica's event loop 20 times a second. The second
+    bounds how soon the reader notices that it must start over (a re-based cluster).
+    """
+    return 1000 if loaded else 50
+
+
 async def open_reader(bootstrap_servers: list[str], fetch_max_wait_ms: int, topics: tuple[str, ...]) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
     """A started groupless consumer assigned every partition of ``topics`` (the readers' common start).
 

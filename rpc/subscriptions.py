@@ -197,6 +197,9 @@ class Hub:
         if kind == "newPendingTransactions" and self.pending is None:
             raise RpcError("pending transactions are not available here")
         self._start_cursors()
+        if kind == "newPendingTransactions" and self.pending is not None and not self._wanted(kind):
+            self.pending_cursor = self.pending.head()  # the feeder followed the pool only as it woke: from now on
+            self.wake.set()  # and polls it from now on, while someone follows it
         sub = Subscription("0x" + secrets.token_hex(16), kind, flt)
         connection.subscriptions[sub.id] = sub
         return sub.id
@@ -329,10 +332,12 @@ class Hub:
         self._deliver("syncing", lambda sub: payload)
 
     async def run(self, pending_interval: float = 0.05) -> None:
-        """The feeder: after each applied group (and every ``pending_interval`` s for pending hashes)."""
+        """The feeder: after each applied group, and every ``pending_interval`` s for pending hashes while a
+        client follows them (no timer otherwise: an idle replica's loop sleeps)."""
         while True:
             try:
-                await asyncio.wait_for(self.wake.wait(), timeout=pending_interval)
+                timeout = pending_interval if self._wanted("newPendingTransactions") else None
+                await asyncio.wait_for(self.wake.wait(), timeout=timeout)
             except asyncio.TimeoutError:
                 pass
             woke = self.wake.is_set()

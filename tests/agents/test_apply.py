@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import AsyncIterator, Iterator
 
 import pytest
 from faust.types import TP
 
-from agents.apply import ApplyAgent
+from agents.apply import ApplyAgent, groups
 from cluster.record import Authenticator, Record, encode_record, encode_records
 from cluster.settings import Settings
 from replica.position import Position
@@ -190,3 +190,92 @@ def test_a_consumer_that_delivers_nothing_while_the_log_holds_more_is_sought_aga
     clock.now += agent.delivery.stall_after + 1
     asyncio.run(agent.track_log_end())
     assert consumer.seeks == [0, 0]  # caught up: nothing is due
+
+
+# -- groups: how the stream's events become apply groups -----------------------------------------
+
+WITHIN = 0.05
+
+
+async def queued(queue: asyncio.Queue[Event | None]) -> AsyncIterator[Event]:
+    """The events put on ``queue``, until a None."""
+    while (event := await queue.get()) is not None:
+        yield event
+
+
+async def test_waiting_for_a_groups_first_event_arms_no_timer() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    waiting = asyncio.ensure_future(anext(groups(queued(queue), 10, WITHIN)))
+    for _ in range(10):
+        await asyncio.sleep(0)  # no timer of its own: only the group's wait can arm one
+    loop = asyncio.get_running_loop()
+    assert not waiting.done()
+    assert [handle for handle in loop._scheduled if not handle.cancelled()] == []  # type: ignore[attr-defined]
+    waiting.cancel()
+
+
+async def test_events_coming_close_together_after_an_idle_spell_form_one_group() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    first = asyncio.ensure_future(anext(groups(queued(queue), 10, within=0.5)))
+    await asyncio.sleep(0.15)  # idle: no group, empty or not, is handed on
+    assert not first.done()
+    queue.put_nowait(events(0)[0])
+    await asyncio.sleep(0.02)  # well within the lull that closes a group (a fifth of the window)
+    queue.put_nowait(events(1)[0])
+    assert [event.message.offset for event in await first] == [0, 1]
+
+
+async def test_a_group_closes_after_a_lull_without_waiting_out_its_window() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    queue.put_nowait(events(0)[0])
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    group = await anext(groups(queued(queue), 10, within=2.0))
+    assert [event.message.offset for event in group] == [0]
+    assert loop.time() - started < 1.0  # the lull (0.4 s), not the window (2 s)
+
+
+async def test_a_group_closes_at_its_window_while_events_keep_coming() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    async def steady() -> None:
+        for offset in range(200):
+            queue.put_nowait(events(offset)[0])
+            await asyncio.sleep(0.002)
+
+    feeding = asyncio.ensure_future(steady())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    group = await anext(groups(queued(queue), 1000, within=0.1))
+    assert loop.time() - started < 0.3 and len(group) < 200
+    feeding.cancel()
+
+
+async def test_a_group_closes_at_its_size_limit_without_waiting_for_its_window() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    for event in events(0, 1, 2, 3, 4):
+        queue.put_nowait(event)
+    grouped = groups(queued(queue), 2, within=60.0)
+    sizes = [len(await asyncio.wait_for(anext(grouped), 1.0)) for _ in range(2)]
+    assert sizes == [2, 2]
+
+
+async def test_the_event_awaited_when_a_window_closes_starts_the_next_group() -> None:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    queue.put_nowait(events(0)[0])
+    grouped = groups(queued(queue), 10, WITHIN)
+    assert [event.message.offset for event in await anext(grouped)] == [0]
+    queue.put_nowait(events(1)[0])
+    queue.put_nowait(None)
+    assert [[event.message.offset for event in group] async for group in grouped] == [[1]]
+
+
+async def test_what_ends_the_stream_reaches_the_applier_after_the_group_before_it() -> None:
+    async def breaking() -> AsyncIterator[Event]:
+        yield events(0)[0]
+        raise RuntimeError("the stream broke")
+
+    grouped = groups(breaking(), 10, WITHIN)
+    assert len(await anext(grouped)) == 1
+    with pytest.raises(RuntimeError, match="the stream broke"):
+        await anext(grouped)

@@ -7,7 +7,7 @@ import time
 
 from aiokafka import TopicPartition
 
-from replica.catchup import SharedCatchUp, holds_fetched_end
+from replica.catchup import SharedCatchUp, holds_fetched_end, read_wait_ms
 
 TP = TopicPartition("filters", 0)
 
@@ -63,3 +63,8 @@ def test_a_view_holds_the_fetched_end_only_once_every_partition_was_fetched_and_
     ends[other] = 0
     assert not holds_fetched_end(consumer, [TP, other], {TP: 2})  # a record below the end not taken
     assert holds_fetched_end(consumer, [TP, other], {TP: 3})
+
+
+def test_a_reader_waits_briefly_for_records_while_loading_and_a_second_once_loaded() -> None:
+    assert read_wait_ms(loaded=False) == 50  # an empty topic's end is checked after each wait
+    assert read_wait_ms(loaded=True) == 1000  # records end the wait as they come: idle, it sleeps

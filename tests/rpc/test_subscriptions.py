@@ -185,6 +185,37 @@ def test_new_pending_transactions_get_each_hash_sent_after_subscribing_once() ->
     asyncio.run(scenario())
 
 
+async def test_a_feeder_nobody_follows_pending_transactions_on_arms_no_timer() -> None:
+    from filters.store import TxIndex
+
+    hub = Hub(FakeChain(), TxIndex())
+    hub.connections.add(Connection(100))
+    feeder = asyncio.ensure_future(hub.run())
+    for _ in range(10):
+        await asyncio.sleep(0)  # no timer of its own: only the feeder's wait can arm one
+    assert [handle for handle in asyncio.get_running_loop()._scheduled if not handle.cancelled()] == []  # type: ignore[attr-defined]
+    feeder.cancel()
+
+
+async def test_a_pending_subscriber_gets_only_what_came_after_it_subscribed_though_the_feeder_slept() -> None:
+    from filters.store import TxIndex
+
+    index = TxIndex()
+    index.advance(1, 0)
+    hub = Hub(FakeChain(), index)
+    connection = Connection(100)
+    hub.connections.add(connection)
+    hub.subscribe(connection, ["newHeads"])
+    feeder = asyncio.ensure_future(hub.run(pending_interval=0.01))
+    await asyncio.sleep(0.05)
+    index.add(0, 0, b"\x01" * 32)  # while nobody followed pending transactions (the feeder slept)
+    sub = hub.subscribe(connection, ["newPendingTransactions"])
+    index.add(0, 1, b"\x02" * 32)
+    await asyncio.sleep(0.05)
+    feeder.cancel()
+    assert drain(connection) == [(sub, "0x" + "02" * 32)]
+
+
 async def test_websocket_clients_past_the_bound_are_refused_before_the_upgrade() -> None:
     hub = Hub(FakeChain(), max_connections=1)  # type: ignore[arg-type]
 
