@@ -185,6 +185,7 @@ class FrontDoor:
         return PlainPostConnection(self)
 
     def __getattr__(self, name: str) -> Any:
+        """The rest of aiohttp's ``Server`` (its runner reads it as the one it built)."""
         return getattr(self.application, name)
 
     def pre_shutdown(self) -> None:
@@ -200,9 +201,9 @@ class FrontDoor:
 class PlainPostConnection(asyncio.Protocol):
     """One connection while it sends plain posts: requests are answered in order, one at a time.
 
-    Reading pauses while two requests wait (a client pipelining), while the connection is being
-    handed over, and while the client does not read its answers: a connection holds at most a
-    few requests' bytes.
+    Reading pauses while two requests wait (a client pipelining) and while the connection is
+    being handed over; the next request waits while the client does not read its answers (the
+    transport's buffer is full). So a connection holds at most a few requests' bytes.
     """
 
     def __init__(self, door: FrontDoor) -> None:
