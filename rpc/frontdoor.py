@@ -24,12 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections import deque
-from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
+from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.web_server import Server
 
 from rpc.cors import BrowserAccess
@@ -133,25 +132,11 @@ STATUS_LINES = {200: b"HTTP/1.1 200 OK\r\n", 413: b"HTTP/1.1 413 Request Entity 
                 500: b"HTTP/1.1 500 Internal Server Error\r\n", 503: b"HTTP/1.1 503 Service Unavailable\r\n"}
 
 
-class HttpDate:
-    """The ``Date`` header's value, formatted once a second."""
-
-    def __init__(self) -> None:
-        self._second = 0
-        self._value = b""
-
-    def __call__(self) -> bytes:
-        now = int(time.time())
-        if now != self._second:
-            self._second, self._value = now, formatdate(now, usegmt=True).encode()
-        return self._value
-
-
-def encode_answer(answer: Answer, date: bytes, close: bool) -> bytes:
-    """The response's status line and headers."""
+def encode_answer(answer: Answer, close: bool) -> bytes:
+    """The response's status line and headers (the date as aiohttp's responses give it, formatted once a second)."""
     head = [STATUS_LINES[answer.status]]
     head.extend(b"%s: %s\r\n" % (name.encode(), value.encode()) for name, value in answer.headers.items())
-    head.append(b"Content-Length: %d\r\nDate: %s\r\n%s\r\n" % (len(answer.body), date,
+    head.append(b"Content-Length: %d\r\nDate: %s\r\n%s\r\n" % (len(answer.body), rfc822_formatted_time().encode(),
                                                               b"Connection: close\r\n" if close else b""))
     return b"".join(head)
 
@@ -178,7 +163,6 @@ class FrontDoor:
         self.path = path.encode()
         self.body_limit = min(BODY_LIMIT, service.limits.max_body_bytes)
         self.keepalive_timeout = keepalive_timeout
-        self.date = HttpDate()
         self.connections: set[PlainPostConnection] = set()
 
     def __call__(self) -> asyncio.Protocol:
@@ -289,7 +273,7 @@ class PlainPostConnection(asyncio.Protocol):
                 if transport.is_closing():
                     return
                 close = request.close or self.closing and not self.requests
-                head = encode_answer(reply, self.door.date(), close)
+                head = encode_answer(reply, close)
                 if len(reply.body) < LARGE_ANSWER:
                     transport.write(head + reply.body)
                 else:
