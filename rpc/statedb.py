@@ -17,7 +17,7 @@ import rlp
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth_utils import keccak
 from trie.exceptions import MissingTrieNode
-from trie.utils.nibbles import bytes_to_nibbles, decode_nibbles, is_nibbles_terminated
+from trie.utils.nibbles import decode_nibbles, is_nibbles_terminated
 
 from eth.abc import DatabaseAPI
 from eth_typing import Hash32
@@ -69,22 +69,10 @@ class TrieNodes:
         path, at = key_nibbles(key), 0
         node = self._node(db, root, root, key)
         while True:
-            if len(node) == 17:
-                if at == len(path):
-                    return bytes(node[16])
-                child = node[path[at]]
-                at += 1
-            else:
-                segment, leaf = node[0], node[1]
-                if path[at:at + len(segment)] != segment:
-                    return b""
-                at += len(segment)
-                if leaf:
-                    return node[2] if at == len(path) else b""
-                child = node[2]
-            if not child:
-                return b""
-            node = _prepared(child) if isinstance(child, list) else self._node(db, child, root, key)
+            ends, found, at = _step(node, path, at)
+            if ends or not found:
+                return bytes(found) if ends else b""
+            node = _prepared(found) if isinstance(found, list) else self._node(db, found, root, key)
 
     def _node(self, db: DatabaseAPI, node_hash: bytes, root: bytes, key: bytes) -> Any:
         node = self.decoded.get(node_hash)
@@ -95,6 +83,22 @@ class TrieNodes:
                 raise MissingTrieNode(Hash32(node_hash), Hash32(root), key) from None
             node = self.decoded.put(node_hash, _prepared(rlp.decode(encoded)))
         return node
+
+
+def _step(node: Any, path: tuple[int, ...], at: int) -> tuple[bool, Any, int]:
+    """Follow one prepared node along ``path`` from nibble ``at``: (whether the walk ends here, the
+    value found where it ends (b"": none) or else the child to go to (b"": none), the next nibble)."""
+    if len(node) == 17:
+        if at == len(path):
+            return True, node[16], at
+        return False, node[path[at]], at + 1
+    segment, leaf, held = node
+    if path[at:at + len(segment)] != segment:
+        return True, b"", at  # the path leaves the trie here
+    at += len(segment)
+    if leaf:
+        return True, held if at == len(path) else b"", at
+    return False, held, at
 
 
 def _prepared(node: list[Any]) -> Any:
@@ -143,34 +147,20 @@ def prove(db: DatabaseAPI, root: bytes, key: bytes) -> list[bytes]:
     """
     if root == BLANK_ROOT_HASH:
         return []
-    path = bytes_to_nibbles(keccak(key))
+    path, at = key_nibbles(keccak(key)), 0
     encoded = db[root]
     proof = [encoded]
-    node: Any = rlp.decode(encoded)
+    node = _prepared(rlp.decode(encoded))
     while True:
-        child, path = _step(node, path)
-        if child is None or child == b"":
+        ends, child, at = _step(node, path, at)
+        if ends or not child:
             return proof
         if isinstance(child, list):
-            node = child  # embedded: already in its parent's encoding
+            node = _prepared(child)  # embedded: already in its parent's encoding
             continue
         encoded = db[child]
         proof.append(encoded)
-        node = rlp.decode(encoded)
-
-
-def _step(node: Any, path: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
-    """Follow one node along ``path``: (child reference or None, remaining path)."""
-    if len(node) == 17:
-        if not path:
-            return None, path
-        return node[path[0]], path[1:]
-    if len(node) == 2:
-        key = decode_nibbles(node[0])
-        if is_nibbles_terminated(key) or tuple(path[:len(key)]) != tuple(key):
-            return None, path  # a leaf, or a path that leaves the trie here
-        return node[1], path[len(key):]
-    return None, path
+        node = _prepared(rlp.decode(encoded))
 
 
 class CachedState:
